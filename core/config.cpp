@@ -1,0 +1,1036 @@
+// Loads openclawd.yaml into core::config. yaml-cpp is used only in this file.
+//
+// The loader walks the YAML tree once, in document order. Every mapping is read
+// through a table of the keys it knows (key_spec<T>: name, required or not, and the
+// function that reads the value into a draft). Unknown keys, duplicate keys and
+// missing required keys are therefore handled in one place, read_mapping(), and a
+// new top-level section (telegram:, search:, ...) is one more table plus one row in
+// top_level_keys. Checks that span several keys (ports used twice, backoff_max >=
+// backoff_initial) run right after their mapping is read; checks that touch the
+// file system (model files, the llama-server executable) run last, after the text
+// itself is known to be valid. The first problem found is returned as a
+// config_error; nothing is partially applied.
+#include "core/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <span>
+#include <sstream>
+#include <stdexcept>
+#include <system_error>
+#include <utility>
+
+#include <pwd.h>
+#include <unistd.h>
+
+namespace openclawd::core {
+
+namespace fs = std::filesystem;
+
+std::string config_error::to_string() const {
+  std::string out = file.string();
+  if (line > 0) {
+    out += ':' + std::to_string(line);
+    if (column > 0) out += ':' + std::to_string(column);
+  }
+  out += ": ";
+  if (!key.empty()) {
+    out += key;
+    out += ": ";
+  }
+  out += message;
+  return out;
+}
+
+void throw_exception_from_error(const config_error& e, const boost::source_location&) {
+  throw std::runtime_error(e.to_string());
+}
+
+std::vector<fs::path> node_config::models() const {
+  std::vector<fs::path> all;
+  all.reserve(1 + fallbacks.size());
+  all.push_back(model);
+  all.insert(all.end(), fallbacks.begin(), fallbacks.end());
+  return all;
+}
+
+const node_config* config::find_node(std::string_view name) const {
+  auto it = std::find_if(nodes.begin(), nodes.end(), [&](const node_config& n) { return n.name == name; });
+  return it == nodes.end() ? nullptr : &*it;
+}
+
+namespace {
+
+// ---------------------------------------------------------------------------
+// Environment, home directory, path text expansion
+
+std::optional<std::string> env_value(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr) return std::nullopt;
+  return std::string(v);
+}
+
+// $HOME, else the password database (a daemon started by launchd or cron may lack
+// $HOME). getpwuid is not thread-safe; config is loaded before any thread exists.
+std::optional<std::string> home_dir() {
+  if (auto home = env_value("HOME"); home && !home->empty()) return home;
+  if (const passwd* pw = ::getpwuid(::getuid()); pw != nullptr && pw->pw_dir != nullptr && *pw->pw_dir != '\0') {
+    return std::string(pw->pw_dir);
+  }
+  return std::nullopt;
+}
+
+bool is_name_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0 || c == '_'; }
+bool is_name_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; }
+
+struct expansion {
+  std::optional<std::string> text;  // set on success
+  std::string unset_variable;       // the variable that is not set
+  bool malformed = false;           // "${" without a matching "}", or "${}"
+};
+
+// "~" and "~/..." become the home directory; $NAME and ${NAME} the variable's value.
+// A "$" not followed by a name stays literal ("a$" or "$5"), as in the shell.
+expansion expand(std::string_view in) {
+  std::string out;
+  std::size_t i = 0;
+  if (in == "~" || in.starts_with("~/")) {
+    auto home = home_dir();
+    if (!home) return {std::nullopt, "HOME", false};
+    out = *home;
+    i = 1;
+  }
+  while (i < in.size()) {
+    if (in[i] != '$') {
+      out += in[i++];
+      continue;
+    }
+    std::string_view name;
+    std::size_t next = 0;
+    if (i + 1 < in.size() && in[i + 1] == '{') {
+      const std::size_t close = in.find('}', i + 2);
+      if (close == std::string_view::npos) return {std::nullopt, "", true};
+      name = in.substr(i + 2, close - i - 2);
+      if (name.empty() || !is_name_start(name.front()) || !std::all_of(name.begin(), name.end(), is_name_char)) {
+        return {std::nullopt, "", true};
+      }
+      next = close + 1;
+    } else {
+      std::size_t j = i + 1;
+      if (j < in.size() && is_name_start(in[j])) {
+        while (j < in.size() && is_name_char(in[j])) ++j;
+      }
+      if (j == i + 1) {
+        out += '$';
+        ++i;
+        continue;
+      }
+      name = in.substr(i + 1, j - i - 1);
+      next = j;
+    }
+    auto value = env_value(std::string(name).c_str());
+    if (!value) return {std::nullopt, std::string(name), false};
+    out += *value;
+    i = next;
+  }
+  return {std::move(out), "", false};
+}
+
+// ---------------------------------------------------------------------------
+// Durations and sizes
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())) != 0) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())) != 0) s.remove_suffix(1);
+  return s;
+}
+
+// Reads a non-negative decimal number ("10", "1.5", ".5") from the front of `s`.
+std::optional<double> take_number(std::string_view& s) {
+  std::size_t n = 0;
+  bool digits = false;
+  bool dot = false;
+  while (n < s.size()) {
+    const char c = s[n];
+    if (std::isdigit(static_cast<unsigned char>(c)) != 0) {
+      digits = true;
+    } else if (c == '.' && !dot) {
+      dot = true;
+    } else {
+      break;
+    }
+    ++n;
+  }
+  if (!digits) return std::nullopt;
+  double value = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + n, value);
+  if (ec != std::errc{} || end != s.data() + n) return std::nullopt;
+  s.remove_prefix(n);
+  return value;
+}
+
+std::string lowercase(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Bytes: "10MiB", "512KiB", "1GiB", "10MB", "1.5MiB", "65536", "65536B". Units are
+// case-insensitive; KB/MB/GB are powers of 1000, KiB/MiB/GiB powers of 1024.
+std::optional<std::uint64_t> parse_size(std::string_view text) {
+  text = trim(text);
+  auto number = take_number(text);
+  if (!number) return std::nullopt;
+  text = trim(text);
+  const std::string unit = lowercase(text);
+  double factor = 0;
+  if (unit.empty() || unit == "b") {
+    factor = 1;
+  } else if (unit == "kb") {
+    factor = 1e3;
+  } else if (unit == "mb") {
+    factor = 1e6;
+  } else if (unit == "gb") {
+    factor = 1e9;
+  } else if (unit == "kib") {
+    factor = 1024.0;
+  } else if (unit == "mib") {
+    factor = 1024.0 * 1024;
+  } else if (unit == "gib") {
+    factor = 1024.0 * 1024 * 1024;
+  } else {
+    return std::nullopt;
+  }
+  const double bytes = *number * factor;
+  if (factor == 1 && bytes != std::floor(bytes)) return std::nullopt;  // "1.5" bytes
+  if (!(bytes <= 9.0e18)) return std::nullopt;
+  return static_cast<std::uint64_t>(std::llround(bytes));
+}
+
+std::string format_duration(duration d) {
+  const auto ms = d.count();
+  if (ms != 0 && ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
+  if (ms != 0 && ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+std::string format_size(std::uint64_t bytes) {
+  constexpr std::uint64_t kib = 1024;
+  if (bytes != 0 && bytes % (kib * kib * kib) == 0) return std::to_string(bytes / (kib * kib * kib)) + "GiB";
+  if (bytes != 0 && bytes % (kib * kib) == 0) return std::to_string(bytes / (kib * kib)) + "MiB";
+  if (bytes != 0 && bytes % kib == 0) return std::to_string(bytes / kib) + "KiB";
+  return std::to_string(bytes) + " bytes";
+}
+
+// ---------------------------------------------------------------------------
+// Describing what was found, and suggesting what was meant
+
+// A scalar as it appears in a message: quoted, escaped, and cut when very long.
+std::string quote(std::string_view s) {
+  constexpr std::size_t max_shown = 60;
+  std::string out = "\"";
+  for (std::size_t i = 0; i < s.size() && i < max_shown; ++i) {
+    const char c = s[i];
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default: out += c;
+    }
+  }
+  if (s.size() > max_shown) out += "...";
+  out += '"';
+  return out;
+}
+
+std::string describe(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Map: return "a mapping";
+    case YAML::NodeType::Scalar: return quote(n.Scalar());
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined: break;
+  }
+  return "an empty value";
+}
+
+// Keys are compared the way people mistype them: case, '-' and ' ' do not matter.
+std::string normalize_key(std::string_view s) {
+  std::string out = lowercase(s);
+  std::replace(out.begin(), out.end(), '-', '_');
+  std::replace(out.begin(), out.end(), ' ', '_');
+  return out;
+}
+
+// Damerau-Levenshtein distance (optimal string alignment): an adjacent swap such
+// as "ctx" / "cxt" costs 1.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  const std::size_t n = a.size();
+  const std::size_t m = b.size();
+  std::vector<std::vector<std::size_t>> d(n + 1, std::vector<std::size_t>(m + 1));
+  for (std::size_t i = 0; i <= n; ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= m; ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= n; ++i) {
+    for (std::size_t j = 1; j <= m; ++j) {
+      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[n][m];
+}
+
+// ---------------------------------------------------------------------------
+// The loader's vocabulary
+
+using maybe_error = std::optional<config_error>;
+
+// One `key: value` pair of a mapping, with the dotted path of its key.
+struct field {
+  std::string path;  // "nodes.orchestrator.ctx", "nodes.orchestrator.fallbacks[1]"
+  YAML::Node key;
+  YAML::Node value;
+};
+
+// A path as written, kept with its position for the checks that run last.
+struct located_path {
+  fs::path path;      // expanded; absolute unless `bare`
+  bool bare = false;  // a program name without '/', to be looked up on PATH
+  YAML::Mark mark;
+  std::string key;
+};
+
+struct node_draft {
+  node_config cfg;
+  std::optional<located_path> llama_server;  // the node's own override
+  located_path model;
+  std::vector<located_path> fallbacks;
+  YAML::Mark port_mark;
+};
+
+struct restart_draft {
+  restart_config cfg;
+  std::optional<std::pair<YAML::Mark, std::string>> backoff_initial_at;  // mark, path
+  std::optional<std::pair<YAML::Mark, std::string>> backoff_max_at;
+};
+
+struct draft {
+  std::optional<located_path> llama_server;
+  std::optional<fs::path> state_dir;
+  std::array<node_draft, 2> nodes;  // orchestrator, subagent
+  restart_draft restart;
+  health_config health;
+  logs_config logs;
+};
+
+class reader;
+
+// One key a mapping may hold. `aliases` are other spellings people type out of
+// habit (llama-server's own flag names), answered with "did you mean".
+template <class T>
+struct key_spec {
+  std::string_view name;
+  bool required;
+  std::string_view aliases;  // space-separated
+  maybe_error (*read)(const reader&, const field&, T&);
+};
+
+template <class T>
+struct key_table {
+  std::string_view label;  // where these keys live, for "it belongs under ..."
+  std::span<const key_spec<T>> keys;
+};
+
+constexpr bool required_key = true;
+constexpr bool optional_key = false;
+
+struct int_rule {
+  long long min;
+  long long max;
+  std::string_view expected;
+};
+constexpr int int_max = std::numeric_limits<int>::max();
+constexpr int_rule positive_int{1, int_max, "a positive integer"};
+constexpr int_rule non_negative_int{0, int_max, "an integer >= 0"};
+constexpr int_rule port_number{1, 65535, "a port number from 1 to 65535"};
+
+constexpr std::string_view duration_syntax = "a duration with a unit such as 500ms, 10s, 5m";
+constexpr std::string_view size_syntax = "a size such as 10MiB, 512KiB, 1GiB or a number of bytes";
+
+std::string join_key(const std::string& parent, std::string_view name) {
+  return parent.empty() ? std::string(name) : parent + "." + std::string(name);
+}
+
+std::string section_of_key(std::string_view name, std::string_view current_label);
+
+// Reads values out of the YAML tree for one file, producing errors that point into it.
+class reader {
+ public:
+  reader(fs::path source, fs::path base_dir, load_options options)
+      : source_(std::move(source)), base_dir_(std::move(base_dir)), options_(options) {}
+
+  const load_options& options() const { return options_; }
+  const fs::path& source() const { return source_; }
+
+  config_error error_at(const YAML::Mark& mark, std::string key, std::string message) const {
+    config_error e{source_, 0, 0, std::move(key), std::move(message)};
+    if (mark.line >= 0) {
+      e.line = mark.line + 1;
+      e.column = mark.column + 1;
+    }
+    return e;
+  }
+
+  config_error file_error(std::string key, std::string message) const {
+    return config_error{source_, 0, 0, std::move(key), std::move(message)};
+  }
+
+  // An empty value has no position of its own (yaml-cpp marks the next token), so
+  // errors about it point at its key.
+  static YAML::Mark value_mark(const field& f) { return f.value.IsNull() ? f.key.Mark() : f.value.Mark(); }
+
+  config_error expected(const field& f, std::string_view what) const {
+    return error_at(value_mark(f), f.path, "expected " + std::string(what) + ", found " + describe(f.value));
+  }
+
+  maybe_error read_int(const field& f, const int_rule& rule, int& out) const {
+    if (!f.value.IsScalar()) return expected(f, rule.expected);
+    const std::string_view text = trim(f.value.Scalar());
+    const char* first = text.data();
+    if (!text.empty() && text.front() == '+') ++first;
+    long long v = 0;
+    auto [end, ec] = std::from_chars(first, text.data() + text.size(), v);
+    if (ec != std::errc{} || end != text.data() + text.size() || v < rule.min || v > rule.max) {
+      return expected(f, rule.expected);
+    }
+    out = static_cast<int>(v);
+    return std::nullopt;
+  }
+
+  maybe_error read_optional_int(const field& f, const int_rule& rule, std::optional<int>& out) const {
+    int v = 0;
+    if (auto e = read_int(f, rule, v)) return e;
+    out = v;
+    return std::nullopt;
+  }
+
+  maybe_error read_duration(const field& f, duration min, duration& out) const {
+    if (!f.value.IsScalar()) return expected(f, duration_syntax);
+    auto d = parse_duration(f.value.Scalar());
+    if (!d) {
+      return error_at(value_mark(f), f.path,
+                      "expected " + std::string(duration_syntax) + "; found " + describe(f.value));
+    }
+    if (*d < min) {
+      return error_at(value_mark(f), f.path,
+                      "expected a duration of at least " + format_duration(min) + ", found " + describe(f.value));
+    }
+    out = *d;
+    return std::nullopt;
+  }
+
+  maybe_error read_size(const field& f, std::uint64_t min, std::uint64_t& out) const {
+    if (!f.value.IsScalar()) return expected(f, size_syntax);
+    auto bytes = parse_size(f.value.Scalar());
+    if (!bytes) {
+      return error_at(value_mark(f), f.path, "expected " + std::string(size_syntax) + "; found " + describe(f.value));
+    }
+    if (*bytes < min) {
+      return error_at(value_mark(f), f.path,
+                      "expected a size of at least " + format_size(min) + ", found " + describe(f.value));
+    }
+    out = *bytes;
+    return std::nullopt;
+  }
+
+  // A path: ~ and variables expanded, then made absolute against the config file's
+  // folder and lexically normalized. With `program`, a name without '/' is kept bare
+  // for a PATH lookup, as a shell would.
+  maybe_error read_path(const field& f, located_path& out, bool program = false) const {
+    if (!f.value.IsScalar()) return expected(f, program ? "a path or a program name" : "a path");
+    const std::string& written = f.value.Scalar();
+    if (trim(written).empty()) return expected(f, "a path");
+    expansion x = expand(written);
+    if (x.malformed) {
+      return error_at(value_mark(f), f.path,
+                      "malformed variable in " + quote(written) + "; write $NAME or ${NAME}");
+    }
+    if (!x.text) {
+      return error_at(value_mark(f), f.path,
+                      "environment variable " + x.unset_variable + " is not set (used in " + quote(written) + ")");
+    }
+    if (x.text->empty()) {
+      return error_at(value_mark(f), f.path, quote(written) + " expands to an empty path");
+    }
+    out.mark = value_mark(f);
+    out.key = f.path;
+    out.bare = program && x.text->find('/') == std::string::npos;
+    fs::path p(*x.text);
+    out.path = out.bare ? p : (p.is_absolute() ? p : base_dir_ / p).lexically_normal();
+    return std::nullopt;
+  }
+
+  maybe_error read_path_list(const field& f, std::vector<located_path>& out) const {
+    if (!f.value.IsSequence()) return expected(f, "a list of paths, such as [~/models/a.gguf]");
+    out.clear();
+    for (std::size_t i = 0; i < f.value.size(); ++i) {
+      field item{f.path + "[" + std::to_string(i) + "]", f.key, f.value[i]};
+      if (item.value.IsNull()) return expected(item, "a path");
+      located_path p;
+      if (auto e = read_path(item, p)) return e;
+      out.push_back(std::move(p));
+    }
+    return std::nullopt;
+  }
+
+  maybe_error read_string_list(const field& f, std::vector<std::string>& out,
+                               maybe_error (*check_item)(const reader&, const field&) = nullptr) const {
+    if (!f.value.IsSequence()) return expected(f, "a list of strings, such as [\"--flag\", \"value\"]");
+    out.clear();
+    for (std::size_t i = 0; i < f.value.size(); ++i) {
+      field item{f.path + "[" + std::to_string(i) + "]", f.key, f.value[i]};
+      if (!item.value.IsScalar()) return expected(item, "a string");
+      if (check_item != nullptr) {
+        if (auto e = check_item(*this, item)) return e;
+      }
+      out.push_back(item.value.Scalar());
+    }
+    return std::nullopt;
+  }
+
+  // Reads one mapping through its key table, in document order. An empty value
+  // counts as an empty mapping. `named_at` is where the mapping's own key is written:
+  // "missing required key" points there.
+  template <class T>
+  maybe_error read_mapping(const YAML::Node& node, const YAML::Mark& named_at, const std::string& path,
+                           const key_table<T>& table, T& target) const {
+    if (node.IsDefined() && !node.IsNull() && !node.IsMap()) {
+      return error_at(node.Mark(), path, "expected a mapping (indented key: value lines), found " + describe(node));
+    }
+    std::vector<std::pair<std::string, int>> seen;  // key, 1-based line
+    if (node.IsMap()) {
+      for (const auto& kv : node) {
+        const YAML::Node& key = kv.first;
+        if (!key.IsScalar()) {
+          return error_at(key.Mark(), path, "expected a key name, found " + describe(key));
+        }
+        const std::string& name = key.Scalar();
+        const std::string key_path = join_key(path, name);
+        auto prior = std::find_if(seen.begin(), seen.end(), [&](const auto& s) { return s.first == name; });
+        if (prior != seen.end()) {
+          return error_at(key.Mark(), key_path,
+                          "duplicate key " + quote(name) + " (first set at line " + std::to_string(prior->second) + ")");
+        }
+        seen.emplace_back(name, key.Mark().line + 1);
+        auto spec = std::find_if(table.keys.begin(), table.keys.end(), [&](const auto& s) { return s.name == name; });
+        if (spec == table.keys.end()) return error_at(key.Mark(), key_path, unknown_key_message(name, table));
+        field f{key_path, key, kv.second};
+        if (f.value.IsNull() && !spec->required) continue;  // "threads:" with no value: the default
+        if (auto e = spec->read(*this, f, target)) return e;
+      }
+    }
+    for (const auto& spec : table.keys) {
+      const bool present = std::any_of(seen.begin(), seen.end(), [&](const auto& s) { return s.first == spec.name; });
+      if (spec.required && !present) {
+        return error_at(named_at, path, "missing required key " + quote(spec.name));
+      }
+    }
+    return std::nullopt;
+  }
+
+ private:
+  template <class T>
+  static std::string unknown_key_message(const std::string& name, const key_table<T>& table) {
+    const std::string wanted = normalize_key(name);
+    std::string_view best;
+    std::size_t best_distance = std::numeric_limits<std::size_t>::max();
+    for (const auto& spec : table.keys) {
+      std::size_t d = edit_distance(wanted, normalize_key(spec.name));
+      std::istringstream aliases{std::string(spec.aliases)};
+      for (std::string alias; aliases >> alias;) {
+        if (normalize_key(alias) == wanted) d = 0;
+      }
+      if (d < best_distance) {
+        best_distance = d;
+        best = spec.name;
+      }
+    }
+    const std::size_t limit = std::max<std::size_t>(2, wanted.size() / 3);
+    if (!best.empty() && best_distance <= limit && best_distance < wanted.size()) {
+      return "unknown key " + quote(name) + "; did you mean " + quote(best) + "?";
+    }
+    const std::string elsewhere = section_of_key(name, table.label);
+    if (!elsewhere.empty()) {
+      return "unknown key " + quote(name) + " here; it belongs " + elsewhere + " (check the indentation)";
+    }
+    std::string list;
+    for (const auto& spec : table.keys) {
+      if (!list.empty()) list += ", ";
+      list += spec.name;
+    }
+    return "unknown key " + quote(name) + "; expected one of: " + list;
+  }
+
+  fs::path source_;
+  fs::path base_dir_;
+  load_options options_;
+};
+
+// ---------------------------------------------------------------------------
+// Cross-key checks
+
+// Flags openclawd passes itself. Repeating one in extra_args would either fight the
+// value openclawd set (llama-server keeps the last one) or move the server off the
+// port and address the health probe watches.
+struct managed_flag {
+  std::string_view flag;
+  std::string_view key;  // the config key that sets it; empty: not settable
+};
+constexpr std::array<managed_flag, 13> managed_flags{{
+    {"-m", "model"},
+    {"--model", "model"},
+    {"-c", "ctx"},
+    {"--ctx-size", "ctx"},
+    {"-ngl", "gpu_layers"},
+    {"--gpu-layers", "gpu_layers"},
+    {"--n-gpu-layers", "gpu_layers"},
+    {"--port", "port"},
+    {"-t", "threads"},
+    {"--threads", "threads"},
+    {"-np", "parallel"},
+    {"--parallel", "parallel"},
+    {"--host", ""},
+}};
+
+maybe_error check_extra_arg(const reader& r, const field& item) {
+  std::string_view arg = item.value.Scalar();
+  arg = arg.substr(0, arg.find('='));  // "--port=8080"
+  for (const auto& m : managed_flags) {
+    if (arg != m.flag) continue;
+    if (m.key.empty()) {
+      return r.error_at(item.value.Mark(), item.path,
+                        quote(m.flag) + " is not allowed: openclawd always binds llama-server to 127.0.0.1");
+    }
+    return r.error_at(item.value.Mark(), item.path,
+                      quote(m.flag) + " is passed by openclawd from the " + std::string(m.key) +
+                          ": key; set that instead and remove it from extra_args");
+  }
+  return std::nullopt;
+}
+
+// Two nodes on one port: the error points at whichever comes later in the file.
+maybe_error check_ports(const reader& r, const draft& d) {
+  const node_draft& a = d.nodes[0];
+  const node_draft& b = d.nodes[1];
+  if (a.cfg.port != b.cfg.port) return std::nullopt;
+  const bool a_first = a.port_mark.pos <= b.port_mark.pos;
+  const node_draft& first = a_first ? a : b;
+  const node_draft& second = a_first ? b : a;
+  return r.error_at(second.port_mark, "nodes." + second.cfg.name + ".port",
+                    "port " + std::to_string(second.cfg.port) + " is already used by nodes." + first.cfg.name +
+                        ".port (line " + std::to_string(first.port_mark.line + 1) + ")");
+}
+
+maybe_error check_backoff(const reader& r, const restart_draft& d) {
+  const restart_config& c = d.cfg;
+  if (c.backoff_max >= c.backoff_initial) return std::nullopt;
+  if (d.backoff_max_at) {
+    return r.error_at(d.backoff_max_at->first, d.backoff_max_at->second,
+                      "expected a duration of at least restart.backoff_initial (" +
+                          format_duration(c.backoff_initial) + "), found " + quote(format_duration(c.backoff_max)));
+  }
+  return r.error_at(d.backoff_initial_at->first, d.backoff_initial_at->second,
+                    "expected at most restart.backoff_max (" + format_duration(c.backoff_max) +
+                        ", the default), found " + quote(format_duration(c.backoff_initial)) +
+                        "; raise backoff_max too");
+}
+
+// ---------------------------------------------------------------------------
+// Key tables. To add a section: a draft member, a table like restart_keys, and one
+// row in top_level_keys.
+
+// Short names keep the table rows on one line each.
+using R = const reader&;
+using F = const field&;
+
+const key_spec<restart_draft> restart_keys[] = {
+    {"backoff_initial", optional_key, "", [](R r, F f, restart_draft& d) {
+       d.backoff_initial_at.emplace(reader::value_mark(f), f.path);
+       return r.read_duration(f, std::chrono::milliseconds(50), d.cfg.backoff_initial);
+     }},
+    {"backoff_max", optional_key, "", [](R r, F f, restart_draft& d) {
+       d.backoff_max_at.emplace(reader::value_mark(f), f.path);
+       return r.read_duration(f, std::chrono::milliseconds(50), d.cfg.backoff_max);
+     }},
+    {"stable_after", optional_key, "", [](R r, F f, restart_draft& d) {
+       return r.read_duration(f, duration::zero(), d.cfg.stable_after);
+     }},
+    {"max_failures", optional_key, "", [](R r, F f, restart_draft& d) {
+       return r.read_int(f, positive_int, d.cfg.max_failures);
+     }},
+};
+const key_table<restart_draft> restart_table{"restart", restart_keys};
+
+const key_spec<health_config> health_keys[] = {
+    {"interval", optional_key, "", [](R r, F f, health_config& h) {
+       return r.read_duration(f, std::chrono::milliseconds(50), h.interval);
+     }},
+    {"timeout", optional_key, "", [](R r, F f, health_config& h) {
+       return r.read_duration(f, std::chrono::milliseconds(50), h.timeout);
+     }},
+    {"failures", optional_key, "", [](R r, F f, health_config& h) { return r.read_int(f, positive_int, h.failures); }},
+};
+const key_table<health_config> health_table{"health", health_keys};
+
+const key_spec<logs_config> logs_keys[] = {
+    {"max_size", optional_key, "max_bytes", [](R r, F f, logs_config& l) {
+       return r.read_size(f, 64 * 1024, l.max_bytes);
+     }},
+    {"keep", optional_key, "", [](R r, F f, logs_config& l) { return r.read_int(f, non_negative_int, l.keep); }},
+};
+const key_table<logs_config> logs_table{"logs", logs_keys};
+
+const key_spec<node_draft> node_keys[] = {
+    {"model", required_key, "m", [](R r, F f, node_draft& n) {
+       if (auto e = r.read_path(f, n.model)) return e;
+       n.cfg.model = n.model.path;
+       return maybe_error{};
+     }},
+    {"fallbacks", optional_key, "fallback", [](R r, F f, node_draft& n) {
+       if (auto e = r.read_path_list(f, n.fallbacks)) return e;
+       for (const auto& p : n.fallbacks) n.cfg.fallbacks.push_back(p.path);
+       return maybe_error{};
+     }},
+    {"ctx", required_key, "c ctx_size n_ctx context", [](R r, F f, node_draft& n) {
+       return r.read_int(f, positive_int, n.cfg.ctx);
+     }},
+    {"gpu_layers", optional_key, "ngl n_gpu_layers", [](R r, F f, node_draft& n) {
+       return r.read_int(f, non_negative_int, n.cfg.gpu_layers);
+     }},
+    {"port", required_key, "", [](R r, F f, node_draft& n) {
+       n.port_mark = reader::value_mark(f);
+       return r.read_int(f, port_number, n.cfg.port);
+     }},
+    {"threads", optional_key, "t", [](R r, F f, node_draft& n) {
+       return r.read_optional_int(f, positive_int, n.cfg.threads);
+     }},
+    {"parallel", optional_key, "np", [](R r, F f, node_draft& n) {
+       return r.read_optional_int(f, positive_int, n.cfg.parallel);
+     }},
+    {"extra_args", optional_key, "args", [](R r, F f, node_draft& n) {
+       return r.read_string_list(f, n.cfg.extra_args, check_extra_arg);
+     }},
+    {"startup_timeout", optional_key, "", [](R r, F f, node_draft& n) {
+       return r.read_duration(f, std::chrono::milliseconds(100), n.cfg.startup_timeout);
+     }},
+    {"stop_timeout", optional_key, "", [](R r, F f, node_draft& n) {
+       return r.read_duration(f, duration::zero(), n.cfg.stop_timeout);
+     }},
+    {"llama_server", optional_key, "", [](R r, F f, node_draft& n) {
+       located_path p;
+       if (auto e = r.read_path(f, p, true)) return e;
+       n.llama_server = std::move(p);
+       return maybe_error{};
+     }},
+};
+const key_table<node_draft> node_table{"nodes.orchestrator or nodes.subagent", node_keys};
+
+maybe_error read_node(R r, F f, node_draft& n) { return r.read_mapping(f.value, f.key.Mark(), f.path, node_table, n); }
+
+// openclawd runs exactly these two nodes; their order here is the order in config::nodes.
+const key_spec<draft> nodes_keys[] = {
+    {"orchestrator", required_key, "", [](R r, F f, draft& d) { return read_node(r, f, d.nodes[0]); }},
+    {"subagent", required_key, "", [](R r, F f, draft& d) { return read_node(r, f, d.nodes[1]); }},
+};
+const key_table<draft> nodes_table{"nodes", nodes_keys};
+
+const key_spec<draft> top_level_keys[] = {
+    {"llama_server", optional_key, "", [](R r, F f, draft& d) {
+       located_path p;
+       if (auto e = r.read_path(f, p, true)) return e;
+       d.llama_server = std::move(p);
+       return maybe_error{};
+     }},
+    {"state_dir", optional_key, "", [](R r, F f, draft& d) {
+       located_path p;
+       if (auto e = r.read_path(f, p)) return e;
+       d.state_dir = p.path;
+       return maybe_error{};
+     }},
+    {"nodes", required_key, "models", [](R r, F f, draft& d) {
+       if (auto e = r.read_mapping(f.value, f.key.Mark(), f.path, nodes_table, d)) return e;
+       return check_ports(r, d);
+     }},
+    {"restart", optional_key, "", [](R r, F f, draft& d) {
+       if (auto e = r.read_mapping(f.value, f.key.Mark(), f.path, restart_table, d.restart)) return e;
+       return check_backoff(r, d.restart);
+     }},
+    {"health", optional_key, "", [](R r, F f, draft& d) {
+       return r.read_mapping(f.value, f.key.Mark(), f.path, health_table, d.health);
+     }},
+    {"logs", optional_key, "", [](R r, F f, draft& d) {
+       return r.read_mapping(f.value, f.key.Mark(), f.path, logs_table, d.logs);
+     }},
+};
+const key_table<draft> top_level_table{"the top level", top_level_keys};
+
+template <class T>
+void add_section(std::vector<std::pair<std::string_view, std::string_view>>& out, const key_table<T>& t) {
+  for (const auto& spec : t.keys) out.emplace_back(spec.name, t.label);
+}
+
+// Where else `name` is a known key ("under health", "at the top level"), for a key
+// one level too deep or too shallow: the commonest mistake in a hand-edited YAML file.
+std::string section_of_key(std::string_view name, std::string_view current_label) {
+  static const auto index = [] {
+    std::vector<std::pair<std::string_view, std::string_view>> all;  // key, section label
+    add_section(all, top_level_table);
+    add_section(all, nodes_table);
+    add_section(all, node_table);
+    add_section(all, restart_table);
+    add_section(all, health_table);
+    add_section(all, logs_table);
+    return all;
+  }();
+  std::string out;
+  for (const auto& [key, label] : index) {
+    if (key != name || label == current_label) continue;
+    if (!out.empty()) out += " or ";
+    out += label == top_level_table.label ? std::string("at the top level") : "under " + std::string(label);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// File-system checks, run once the text is known to be valid
+
+std::optional<fs::path> find_on_path(const fs::path& name, const std::string& path_env) {
+  std::size_t start = 0;
+  while (start <= path_env.size()) {
+    std::size_t end = path_env.find(':', start);
+    if (end == std::string::npos) end = path_env.size();
+    const std::string dir = path_env.substr(start, end - start);
+    const fs::path candidate = (dir.empty() ? fs::path(".") : fs::path(dir)) / name;
+    std::error_code ec;
+    if (fs::is_regular_file(candidate, ec) && ::access(candidate.c_str(), X_OK) == 0) {
+      return fs::absolute(candidate, ec).lexically_normal();
+    }
+    start = end + 1;
+  }
+  return std::nullopt;
+}
+
+// Resolves a node's llama-server: a bare name through $PATH, a path checked to be an
+// executable file. `p` is null when the top-level key is absent and the default applies.
+// config_error is an aggregate, so C++20 can build one from a path too: say which.
+config_result<fs::path> found_path(fs::path p) { return {boost::system::in_place_value, std::move(p)}; }
+
+config_result<fs::path> resolve_program(const reader& r, const located_path* p) {
+  static const located_path default_program{"llama-server", true, YAML::Mark::null_mark(), "llama_server"};
+  const located_path& prog = p != nullptr ? *p : default_program;
+  auto fail = [&](std::string message) -> config_error {
+    return p != nullptr ? r.error_at(prog.mark, prog.key, std::move(message))
+                        : r.file_error(prog.key, std::move(message));
+  };
+  if (!r.options().check_files) return found_path(prog.path);
+  if (prog.bare) {
+    const auto path_env = env_value("PATH");
+    const std::string searched = path_env ? *path_env : std::string("PATH is not set");
+    if (path_env) {
+      if (auto found = find_on_path(prog.path, *path_env)) return found_path(*found);
+    }
+    return fail(prog.path.string() + " not found on PATH (" + searched + "); set llama_server: to its full path");
+  }
+  std::error_code ec;
+  const auto st = fs::status(prog.path, ec);
+  if (!fs::exists(st)) return fail("llama-server not found: " + prog.path.string());
+  if (fs::is_directory(st)) {
+    return fail("llama-server path is a folder, not a program: " + prog.path.string());
+  }
+  if (::access(prog.path.c_str(), X_OK) != 0) {
+    return fail("llama-server is not executable: " + prog.path.string() + " (check its permissions)");
+  }
+  return found_path(prog.path);
+}
+
+maybe_error check_model_file(const reader& r, const located_path& p) {
+  std::error_code ec;
+  const auto st = fs::status(p.path, ec);
+  if (!fs::exists(st)) return r.error_at(p.mark, p.key, "model file not found: " + p.path.string());
+  if (!fs::is_regular_file(st)) {
+    return r.error_at(p.mark, p.key, "model path is not a regular file: " + p.path.string());
+  }
+  if (::access(p.path.c_str(), R_OK) != 0) {
+    return r.error_at(p.mark, p.key, "model file is not readable: " + p.path.string() + " (check its permissions)");
+  }
+  return std::nullopt;
+}
+
+config_result<fs::path> default_state_dir(const reader& r) {
+  if (auto xdg = env_value("XDG_STATE_HOME"); xdg && fs::path(*xdg).is_absolute()) {
+    return found_path((fs::path(*xdg) / "openclawd").lexically_normal());
+  }
+  auto home = home_dir();
+  if (!home) return r.file_error("state_dir", "no home directory ($HOME is not set); set state_dir: to a folder");
+  return found_path((fs::path(*home) / ".local/state/openclawd").lexically_normal());
+}
+
+config_result<config> finish(const reader& r, draft& d) {
+  config out;
+  out.source = r.source();
+  if (d.state_dir) {
+    out.state_dir = *d.state_dir;
+  } else {
+    auto dir = default_state_dir(r);
+    if (!dir) return dir.error();
+    out.state_dir = *dir;
+  }
+  out.restart = d.restart.cfg;
+  out.health = d.health;
+  out.logs = d.logs;
+
+  // The top-level llama_server is resolved once, and only if a node uses it.
+  std::optional<config_result<fs::path>> shared_program;
+  for (node_draft& n : d.nodes) {
+    if (n.llama_server) {
+      auto program = resolve_program(r, &*n.llama_server);
+      if (!program) return program.error();
+      n.cfg.llama_server = *program;
+    } else {
+      if (!shared_program) shared_program = resolve_program(r, d.llama_server ? &*d.llama_server : nullptr);
+      if (!*shared_program) return shared_program->error();
+      n.cfg.llama_server = **shared_program;
+    }
+  }
+  if (r.options().check_files) {
+    for (const node_draft& n : d.nodes) {
+      if (auto e = check_model_file(r, n.model)) return *e;
+      for (const auto& f : n.fallbacks) {
+        if (auto e = check_model_file(r, f)) return *e;
+      }
+    }
+  }
+  for (node_draft& n : d.nodes) out.nodes.push_back(std::move(n.cfg));
+  return out;
+}
+
+}  // namespace
+
+std::optional<duration> parse_duration(std::string_view text) {
+  text = trim(text);
+  if (text.empty()) return std::nullopt;
+  // Go-style sequences are accepted too: "1m30s", "1h30m".
+  double total_ms = 0;
+  while (!text.empty()) {
+    auto number = take_number(text);
+    if (!number) return std::nullopt;
+    double factor = 0;
+    if (text.starts_with("ms")) {
+      factor = 1;
+      text.remove_prefix(2);
+    } else if (text.starts_with("s")) {
+      factor = 1000;
+      text.remove_prefix(1);
+    } else if (text.starts_with("m")) {
+      factor = 60'000;
+      text.remove_prefix(1);
+    } else if (text.starts_with("h")) {
+      factor = 3'600'000;
+      text.remove_prefix(1);
+    } else {
+      return std::nullopt;  // a bare number, or an unknown unit
+    }
+    total_ms += *number * factor;
+  }
+  if (!(total_ms <= 1e15)) return std::nullopt;  // ~30,000 years: a typo, not a timeout
+  return duration(std::llround(total_ms));
+}
+
+std::optional<std::string> expand_path_text(std::string_view text, std::string* missing) {
+  expansion x = expand(text);
+  if (!x.text && missing != nullptr) *missing = x.unset_variable;  // empty when malformed ("${")
+  return std::move(x.text);
+}
+
+std::vector<fs::path> default_config_candidates() {
+  std::vector<fs::path> out;
+  if (auto explicit_file = env_value("OPENCLAWD_CONFIG"); explicit_file && !explicit_file->empty()) {
+    out.emplace_back(*explicit_file);
+  }
+  const auto home = home_dir();
+  if (auto xdg = env_value("XDG_CONFIG_HOME"); xdg && fs::path(*xdg).is_absolute()) {
+    out.push_back(fs::path(*xdg) / "openclawd" / "openclawd.yaml");
+  } else if (home) {
+    out.push_back(fs::path(*home) / ".config" / "openclawd" / "openclawd.yaml");
+  }
+#ifdef __APPLE__
+  if (home) out.push_back(fs::path(*home) / "Library" / "Application Support" / "openclawd" / "openclawd.yaml");
+#endif
+  return out;
+}
+
+config_result<config> load_config(const fs::path& file, load_options options) {
+  std::error_code ec;
+  const fs::path absolute = fs::absolute(file, ec).lexically_normal();
+  fs::path source = fs::canonical(absolute, ec);
+  if (ec) source = absolute;
+  // Relative paths inside the file resolve against the folder the user named it in,
+  // even when that entry is a symlink into a dotfiles checkout.
+  reader r(source, absolute.parent_path(), options);
+
+  const auto st = fs::status(source, ec);
+  if (!fs::exists(st)) return r.file_error("", "config file not found");
+  if (fs::is_directory(st)) return r.file_error("", "this is a folder, not a config file");
+  std::ifstream in(source, std::ios::binary);
+  if (!in) return r.file_error("", std::string("cannot read the config file: ") + std::strerror(errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return r.file_error("", std::string("cannot read the config file: ") + std::strerror(errno));
+
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(text.str());
+  } catch (const YAML::Exception& e) {  // ParserException and its kin carry a mark
+    return r.error_at(e.mark, "", "invalid YAML: " + e.msg);
+  }
+  if (documents.empty() || documents.front().IsNull()) {
+    return r.file_error("", "the file is empty; expected at least a nodes: section "
+                            "(see configs/openclawd.example.yaml)");
+  }
+  for (std::size_t i = 1; i < documents.size(); ++i) {
+    if (documents[i].IsNull()) continue;  // a stray trailing "---"
+    return r.error_at(documents[i].Mark(), "", "expected one YAML document, found a second one after \"---\"");
+  }
+  const YAML::Node& root = documents.front();
+  if (!root.IsMap()) {
+    return r.error_at(root.Mark(), "",
+                      "expected a mapping at the top level (llama_server:, state_dir:, nodes:, ...), found " +
+                          describe(root));
+  }
+  draft d;
+  d.nodes[0].cfg.name = "orchestrator";
+  d.nodes[1].cfg.name = "subagent";
+  try {
+    if (auto e = r.read_mapping(root, root.Mark(), "", top_level_table, d)) return *e;
+  } catch (const YAML::Exception& e) {  // not expected once parsed; still an error about the file
+    return r.error_at(e.mark, "", e.msg);
+  }
+  return finish(r, d);
+}
+
+}  // namespace openclawd::core

@@ -1,0 +1,113 @@
+// The daemon's configuration: native structs filled from one YAML file by
+// load_config(). yaml-cpp is used only inside config.cpp. Pure data: no I/O
+// beyond reading the file and checking the paths it names.
+#pragma once
+
+#include <boost/system/result.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace openclawd::core {
+
+using duration = std::chrono::milliseconds;
+
+// Where a config error was found, and what was wrong. Rendered by to_string() as
+//   /abs/openclawd.yaml:12:5: nodes.orchestrator.ctx: expected a positive integer, found "-1"
+// Line and column are 1-based; 0 means "the file as a whole" (e.g. it cannot be read).
+struct config_error {
+  std::filesystem::path file;
+  int line = 0;
+  int column = 0;
+  std::string key;      // dotted path: "nodes.orchestrator.ctx"; empty for file-level errors
+  std::string message;  // "expected a positive integer, found \"-1\"", "unknown key; did you mean \"ctx\"?"
+
+  std::string to_string() const;
+};
+
+template <class T>
+using config_result = boost::system::result<T, config_error>;
+
+// Lets config_result<T>::value() throw a readable exception on error.
+[[noreturn]] void throw_exception_from_error(const config_error& e, const boost::source_location& loc);
+
+// One llama-server process. The two nodes are named "orchestrator" and "subagent".
+struct node_config {
+  std::string name;
+  std::filesystem::path llama_server;            // absolute; the node's own `llama_server:` or the top-level one
+  std::filesystem::path model;                   // absolute
+  std::vector<std::filesystem::path> fallbacks;  // absolute; tried in order after `model` fails for good
+  int ctx = 0;                                   // -c, required, > 0
+  int gpu_layers = 0;                            // -ngl, >= 0 (default 0)
+  int port = 0;                                  // --port, required, 1..65535, distinct across nodes
+  std::optional<int> threads;                    // -t, > 0
+  std::optional<int> parallel;                   // -np, > 0
+  std::vector<std::string> extra_args;           // appended verbatim to the argv
+  duration startup_timeout{std::chrono::seconds(600)};  // spawn → GET /health 200
+  duration stop_timeout{std::chrono::seconds(10)};      // SIGTERM → SIGKILL grace period
+
+  // The full model list in the order the supervisor tries it: model, then fallbacks.
+  std::vector<std::filesystem::path> models() const;
+};
+
+// How a crashed or wedged node is brought back (s6/supervisord style).
+struct restart_config {
+  duration backoff_initial{std::chrono::seconds(1)};  // first delay; doubles per quick failure
+  duration backoff_max{std::chrono::seconds(60)};     // the doubling stops here
+  duration stable_after{std::chrono::seconds(60)};    // ready this long → failure count resets
+  int max_failures = 5;  // quick failures in a row before the next fallback, or `failed`
+};
+
+// The liveness probe while a node is ready.
+struct health_config {
+  duration interval{std::chrono::seconds(5)};  // time between probes
+  duration timeout{std::chrono::seconds(5)};   // deadline of one probe (connect + answer)
+  int failures = 3;                            // failed probes in a row that mean "wedged": restart
+};
+
+// Per-node log files under <state_dir>/logs, rotated by size.
+struct logs_config {
+  std::uint64_t max_bytes = 10ull * 1024 * 1024;  // rotate when a file would exceed this
+  int keep = 3;                                   // rotated files kept: node.log.1 .. node.log.<keep>
+};
+
+struct config {
+  std::filesystem::path source;        // absolute path of the file this was loaded from
+  std::filesystem::path state_dir;     // absolute; pidfile, lock, state.json, logs/
+  std::vector<node_config> nodes;      // orchestrator first, then subagent
+  restart_config restart;
+  health_config health;
+  logs_config logs;
+
+  const node_config* find_node(std::string_view name) const;
+};
+
+struct load_options {
+  // Check that model files and the llama-server executable exist. `status` and
+  // `stop` turn this off: they must work while a model file is being replaced.
+  bool check_files = true;
+};
+
+// Reads, expands and validates one YAML file. Nothing is partially applied: either a
+// complete, valid config or the first error found (with file, line, column and key).
+config_result<config> load_config(const std::filesystem::path& file, load_options options = {});
+
+// Parses "500ms", "10s", "5m", "1h" (also "1.5s"). Exposed for the CLI and tests.
+std::optional<duration> parse_duration(std::string_view text);
+
+// Expands a leading "~" or "~/" and $VAR / ${VAR}. An unset variable is an error
+// (returned as nullopt plus the variable's name in *missing).
+std::optional<std::string> expand_path_text(std::string_view text, std::string* missing = nullptr);
+
+// The file the CLI uses when --config is absent: $OPENCLAWD_CONFIG, then
+// $XDG_CONFIG_HOME/openclawd/openclawd.yaml (default ~/.config/...), then on macOS
+// ~/Library/Application Support/openclawd/openclawd.yaml. Returns the candidates
+// in order; the caller picks the first that exists.
+std::vector<std::filesystem::path> default_config_candidates();
+
+}  // namespace openclawd::core

@@ -1,0 +1,786 @@
+// Unit tests for core/config: loading, defaults, expansion, and every error the
+// loader reports, with its exact file position, key and wording. Each test writes
+// its YAML into a fresh temporary folder and removes it afterwards.
+#include "core/config.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using openclawd::core::config;
+using openclawd::core::config_error;
+using openclawd::core::load_config;
+using openclawd::core::load_options;
+
+namespace {
+
+constexpr load_options no_file_checks{false};
+
+// A fresh folder under the system's temp dir, removed with everything in it.
+class temp_dir {
+ public:
+  temp_dir() {
+    static std::atomic<int> counter{0};
+    path_ = fs::temp_directory_path() /
+            ("openclawd-config-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+    path_ = fs::canonical(path_);
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+
+  const fs::path& path() const { return path_; }
+
+  fs::path write(const fs::path& name, std::string_view text) const {
+    const fs::path p = path_ / name;
+    fs::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary) << text;
+    return p;
+  }
+  // An empty model file: the loader checks existence, not contents.
+  fs::path touch(const fs::path& name) const { return write(name, ""); }
+
+  fs::path executable(const fs::path& name) const {
+    const fs::path p = write(name, "#!/bin/sh\nexit 0\n");
+    fs::permissions(p, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec);
+    return p;
+  }
+
+ private:
+  fs::path path_;
+};
+
+// Sets (or unsets, with nullopt) an environment variable for one scope.
+class scoped_env {
+ public:
+  scoped_env(const char* name, std::optional<std::string> value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value) {
+      ::setenv(name, value->c_str(), 1);
+    } else {
+      ::unsetenv(name);
+    }
+  }
+  ~scoped_env() {
+    if (old_) {
+      ::setenv(name_, old_->c_str(), 1);
+    } else {
+      ::unsetenv(name_);
+    }
+  }
+  scoped_env(const scoped_env&) = delete;
+  scoped_env& operator=(const scoped_env&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+// The smallest valid file. Line numbers in the tests below count from "nodes:" = 1.
+constexpr std::string_view minimal_yaml =
+    "nodes:\n"
+    "  orchestrator:\n"
+    "    model: orch.gguf\n"
+    "    ctx: 32768\n"
+    "    port: 8081\n"
+    "  subagent:\n"
+    "    model: sub.gguf\n"
+    "    ctx: 8192\n"
+    "    port: 8082\n";
+
+config load_ok(const temp_dir& dir, std::string_view yaml, load_options options = no_file_checks) {
+  const fs::path file = dir.write("openclawd.yaml", yaml);
+  auto r = load_config(file, options);
+  if (!r) FAIL("unexpected error: " << r.error().to_string());
+  return *r;
+}
+
+config_error load_error(const temp_dir& dir, std::string_view yaml, load_options options = no_file_checks) {
+  const fs::path file = dir.write("openclawd.yaml", yaml);
+  auto r = load_config(file, options);
+  if (r) FAIL("expected an error, but the file loaded");
+  INFO(r.error().to_string());
+  CHECK(r.error().file == dir.path() / "openclawd.yaml");
+  return r.error();
+}
+
+// Replaces the first occurrence of `from` in the minimal file.
+std::string minimal_with(std::string_view from, std::string_view to) {
+  std::string s(minimal_yaml);
+  const auto at = s.find(from);
+  REQUIRE(at != std::string::npos);
+  s.replace(at, from.size(), to);
+  return s;
+}
+
+void check_error(const config_error& e, int line, int column, std::string_view key, std::string_view message) {
+  INFO(e.to_string());
+  CHECK(e.line == line);
+  CHECK(e.column == column);
+  CHECK(e.key == key);
+  CHECK(e.message == message);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Loading valid files
+
+TEST_CASE("config: the full example loads with every field right", "[config]") {
+  temp_dir dir;
+  scoped_env home("HOME", dir.path().string());
+  scoped_env path("PATH", (dir.path() / "bin").string());
+  const fs::path on_path = dir.executable("bin/llama-server");
+  const fs::path other = dir.executable("opt/other/llama-server");
+  dir.touch("models/orchestrator-26b-Q4_K_M.gguf");
+  dir.touch("models/orchestrator-26b-Q4_0.gguf");
+  dir.touch("models/concierge-4b-Q4_K_M.gguf");
+
+  const config c = load_ok(dir, R"(
+llama_server: llama-server
+state_dir: ~/.local/state/openclawd
+nodes:
+  orchestrator:
+    model: ~/models/orchestrator-26b-Q4_K_M.gguf
+    fallbacks: [~/models/orchestrator-26b-Q4_0.gguf]
+    ctx: 32768
+    gpu_layers: 0
+    port: 8081
+    threads: 6
+    parallel: 1
+    extra_args: [--temp, 0.7, "--jinja"]
+    startup_timeout: 600s
+    stop_timeout: 10s
+    llama_server: ~/opt/other/llama-server
+  subagent:
+    model: ~/models/concierge-4b-Q4_K_M.gguf
+    ctx: 8192
+    gpu_layers: 99
+    port: 8082
+restart:  { backoff_initial: 1s, backoff_max: 60s, stable_after: 60s, max_failures: 5 }
+health:   { interval: 5s, timeout: 5s, failures: 3 }
+logs:     { max_size: 10MiB, keep: 3 }
+)",
+                           load_options{true});
+
+  CHECK(c.source == dir.path() / "openclawd.yaml");
+  CHECK(c.state_dir == dir.path() / ".local/state/openclawd");
+  REQUIRE(c.nodes.size() == 2);
+
+  const auto& o = c.nodes[0];
+  CHECK(o.name == "orchestrator");
+  CHECK(o.llama_server == other);
+  CHECK(o.model == dir.path() / "models/orchestrator-26b-Q4_K_M.gguf");
+  REQUIRE(o.fallbacks.size() == 1);
+  CHECK(o.fallbacks[0] == dir.path() / "models/orchestrator-26b-Q4_0.gguf");
+  CHECK(o.ctx == 32768);
+  CHECK(o.gpu_layers == 0);
+  CHECK(o.port == 8081);
+  CHECK(o.threads == 6);
+  CHECK(o.parallel == 1);
+  CHECK(o.extra_args == std::vector<std::string>{"--temp", "0.7", "--jinja"});
+  CHECK(o.startup_timeout == 600s);
+  CHECK(o.stop_timeout == 10s);
+  CHECK(o.models() == std::vector<fs::path>{o.model, o.fallbacks[0]});
+
+  const auto& s = c.nodes[1];
+  CHECK(s.name == "subagent");
+  CHECK(s.llama_server == on_path);
+  CHECK(s.model == dir.path() / "models/concierge-4b-Q4_K_M.gguf");
+  CHECK(s.fallbacks.empty());
+  CHECK(s.ctx == 8192);
+  CHECK(s.gpu_layers == 99);
+  CHECK(s.port == 8082);
+  CHECK_FALSE(s.threads);
+  CHECK_FALSE(s.parallel);
+  CHECK(s.models() == std::vector<fs::path>{s.model});
+
+  CHECK(c.restart.backoff_initial == 1s);
+  CHECK(c.restart.backoff_max == 60s);
+  CHECK(c.restart.stable_after == 60s);
+  CHECK(c.restart.max_failures == 5);
+  CHECK(c.health.interval == 5s);
+  CHECK(c.health.timeout == 5s);
+  CHECK(c.health.failures == 3);
+  CHECK(c.logs.max_bytes == 10u * 1024 * 1024);
+  CHECK(c.logs.keep == 3);
+
+  CHECK(c.find_node("orchestrator") == &c.nodes[0]);
+  CHECK(c.find_node("subagent") == &c.nodes[1]);
+  CHECK(c.find_node("gpu") == nullptr);
+}
+
+TEST_CASE("config: defaults fill every optional key", "[config]") {
+  temp_dir dir;
+  scoped_env home("HOME", "/home/someone");
+  scoped_env xdg("XDG_STATE_HOME", std::nullopt);
+  // The subagent comes first in the file; config::nodes is still orchestrator first.
+  const config c = load_ok(dir,
+                           "nodes:\n"
+                           "  subagent: { model: sub.gguf, ctx: 8192, port: 8082 }\n"
+                           "  orchestrator:\n"
+                           "    model: orch.gguf\n"
+                           "    ctx: 32768\n"
+                           "    port: 8081\n"
+                           "    threads:\n"          // an empty value means the default
+                           "    extra_args: ~\n");
+  CHECK(c.state_dir == "/home/someone/.local/state/openclawd");
+  REQUIRE(c.nodes.size() == 2);
+  CHECK(c.nodes[0].name == "orchestrator");
+  CHECK(c.nodes[1].name == "subagent");
+  for (const auto& n : c.nodes) {
+    CHECK(n.llama_server == "llama-server");  // bare: no PATH lookup without check_files
+    CHECK(n.fallbacks.empty());
+    CHECK(n.gpu_layers == 0);
+    CHECK_FALSE(n.threads);
+    CHECK_FALSE(n.parallel);
+    CHECK(n.extra_args.empty());
+    CHECK(n.startup_timeout == 600s);
+    CHECK(n.stop_timeout == 10s);
+  }
+  CHECK(c.restart.backoff_initial == 1s);
+  CHECK(c.restart.backoff_max == 60s);
+  CHECK(c.restart.stable_after == 60s);
+  CHECK(c.restart.max_failures == 5);
+  CHECK(c.health.interval == 5s);
+  CHECK(c.health.timeout == 5s);
+  CHECK(c.health.failures == 3);
+  CHECK(c.logs.max_bytes == 10u * 1024 * 1024);
+  CHECK(c.logs.keep == 3);
+}
+
+TEST_CASE("config: state_dir defaults under XDG_STATE_HOME when it is set", "[config]") {
+  temp_dir dir;
+  scoped_env xdg("XDG_STATE_HOME", "/var/tmp/xdg-state");
+  CHECK(load_ok(dir, minimal_yaml).state_dir == "/var/tmp/xdg-state/openclawd");
+}
+
+TEST_CASE("config: the shipped example file loads", "[config]") {
+  const fs::path example =
+      fs::path(OPENCLAWD_TEST_FIXTURES).parent_path().parent_path() / "configs" / "openclawd.example.yaml";
+  auto r = load_config(example, no_file_checks);
+  if (!r) FAIL(r.error().to_string());
+  const config& c = *r;
+  const auto* o = c.find_node("orchestrator");
+  const auto* s = c.find_node("subagent");
+  REQUIRE(o != nullptr);
+  REQUIRE(s != nullptr);
+  CHECK(o->ctx == 32768);
+  CHECK(o->gpu_layers == 0);
+  CHECK(o->port == 8081);
+  CHECK(o->fallbacks.size() == 1);
+  CHECK(o->model.filename() == "orchestrator-26b-Q4_K_M.gguf");
+  CHECK(s->ctx == 8192);
+  CHECK(s->gpu_layers == 99);
+  CHECK(s->port == 8082);
+  CHECK(s->model.filename() == "concierge-4b-Q4_K_M.gguf");
+}
+
+// ---------------------------------------------------------------------------
+// Paths
+
+TEST_CASE("config: ~ and $VAR expand in every path", "[config]") {
+  temp_dir dir;
+  scoped_env home("HOME", "/home/u");
+  scoped_env models("OPENCLAWD_TEST_MODELS", "/srv/models");
+  scoped_env bin("OPENCLAWD_TEST_BIN", "/opt/llama/bin");
+  const config c = load_ok(dir,
+                           "llama_server: ${OPENCLAWD_TEST_BIN}/llama-server\n"
+                           "state_dir: ~/state\n"
+                           "nodes:\n"
+                           "  orchestrator:\n"
+                           "    model: $OPENCLAWD_TEST_MODELS/big.gguf\n"
+                           "    fallbacks: [\"${OPENCLAWD_TEST_MODELS}/big-q4_0.gguf\", ~/small.gguf]\n"
+                           "    ctx: 1\n"
+                           "    port: 1\n"
+                           "  subagent:\n"
+                           "    model: ~/models/../models/sub.gguf\n"
+                           "    ctx: 1\n"
+                           "    port: 2\n"
+                           "    llama_server: ~\n");  // YAML null: the top-level value applies
+  CHECK(c.state_dir == "/home/u/state");
+  CHECK(c.nodes[0].llama_server == "/opt/llama/bin/llama-server");
+  CHECK(c.nodes[1].llama_server == "/opt/llama/bin/llama-server");
+  CHECK(c.nodes[0].model == "/srv/models/big.gguf");
+  CHECK(c.nodes[0].fallbacks == std::vector<fs::path>{"/srv/models/big-q4_0.gguf", "/home/u/small.gguf"});
+  CHECK(c.nodes[1].model == "/home/u/models/sub.gguf");  // lexically normalized
+}
+
+TEST_CASE("config: expand_path_text", "[config]") {
+  using openclawd::core::expand_path_text;
+  scoped_env home("HOME", "/home/u");
+  scoped_env a("OPENCLAWD_TEST_A", "alpha");
+  scoped_env unset("OPENCLAWD_TEST_UNSET", std::nullopt);
+  CHECK(expand_path_text("~") == "/home/u");
+  CHECK(expand_path_text("~/x") == "/home/u/x");
+  CHECK(expand_path_text("~x/y") == "~x/y");  // ~user is not expanded
+  CHECK(expand_path_text("a/~/b") == "a/~/b");
+  CHECK(expand_path_text("$OPENCLAWD_TEST_A/b") == "alpha/b");
+  CHECK(expand_path_text("${OPENCLAWD_TEST_A}b") == "alphab");
+  CHECK(expand_path_text("x$") == "x$");
+  CHECK(expand_path_text("$5") == "$5");
+  std::string missing;
+  CHECK_FALSE(expand_path_text("/m/$OPENCLAWD_TEST_UNSET/x", &missing));
+  CHECK(missing == "OPENCLAWD_TEST_UNSET");
+  missing = "untouched";
+  CHECK_FALSE(expand_path_text("${OPENCLAWD_TEST_A", &missing));
+  CHECK(missing.empty());  // malformed, not unset
+}
+
+TEST_CASE("config: an unset variable is an error naming it", "[config]") {
+  temp_dir dir;
+  scoped_env unset("OPENCLAWD_TEST_UNSET", std::nullopt);
+  check_error(load_error(dir, minimal_with("model: sub.gguf", "model: $OPENCLAWD_TEST_UNSET/sub.gguf")), 7, 12,
+              "nodes.subagent.model",
+              "environment variable OPENCLAWD_TEST_UNSET is not set (used in \"$OPENCLAWD_TEST_UNSET/sub.gguf\")");
+  check_error(load_error(dir, minimal_with("model: sub.gguf", "model: ${HOME")), 7, 12, "nodes.subagent.model",
+              "malformed variable in \"${HOME\"; write $NAME or ${NAME}");
+}
+
+TEST_CASE("config: relative paths resolve against the config file's folder", "[config]") {
+  temp_dir dir;
+  const fs::path file = dir.write("conf/openclawd.yaml",
+                                  "llama_server: ../bin/llama-server\n"
+                                  "state_dir: state\n"
+                                  "nodes:\n"
+                                  "  orchestrator: { model: ../models/o.gguf, ctx: 1, port: 1,\n"
+                                  "                  fallbacks: [./f.gguf] }\n"
+                                  "  subagent: { model: s.gguf, ctx: 1, port: 2, llama_server: ./ls }\n");
+  // Load it through a relative name from another working directory.
+  const fs::path cwd = fs::current_path();
+  fs::current_path(dir.path());
+  auto r = load_config("conf/../conf/openclawd.yaml", no_file_checks);
+  fs::current_path(cwd);
+  if (!r) FAIL(r.error().to_string());
+  CHECK(r->source == file);
+  CHECK(r->state_dir == dir.path() / "conf/state");
+  CHECK(r->nodes[0].llama_server == dir.path() / "bin/llama-server");
+  CHECK(r->nodes[0].model == dir.path() / "models/o.gguf");
+  CHECK(r->nodes[0].fallbacks == std::vector<fs::path>{dir.path() / "conf/f.gguf"});
+  CHECK(r->nodes[1].model == dir.path() / "conf/s.gguf");
+  CHECK(r->nodes[1].llama_server == dir.path() / "conf/ls");
+}
+
+TEST_CASE("config: llama_server without a slash is looked up on PATH", "[config]") {
+  temp_dir dir;
+  dir.touch("orch.gguf");
+  dir.touch("sub.gguf");
+  dir.write("first/llama-server", "not executable");  // skipped: no x bit
+  fs::create_directories(dir.path() / "empty");
+  const fs::path real = dir.executable("second/llama-server");
+  const std::string path_value =
+      (dir.path() / "empty").string() + ":" + (dir.path() / "first").string() + ":" + (dir.path() / "second").string();
+
+  SECTION("found: the first executable match") {
+    scoped_env path("PATH", path_value);
+    const config c = load_ok(dir, minimal_yaml, load_options{true});
+    CHECK(c.nodes[0].llama_server == real);
+    CHECK(c.nodes[1].llama_server == real);
+  }
+  SECTION("not found, with the key absent: a file-level error at llama_server") {
+    scoped_env path("PATH", (dir.path() / "empty").string());
+    const auto e = load_error(dir, minimal_yaml, load_options{true});
+    check_error(e, 0, 0, "llama_server",
+                "llama-server not found on PATH (" + (dir.path() / "empty").string() +
+                    "); set llama_server: to its full path");
+  }
+  SECTION("not found, with the key written: the error points at it") {
+    scoped_env path("PATH", (dir.path() / "empty").string());
+    const auto e = load_error(dir, "llama_server: llama-server-cuda\n" + std::string(minimal_yaml), load_options{true});
+    check_error(e, 1, 15, "llama_server",
+                "llama-server-cuda not found on PATH (" + (dir.path() / "empty").string() +
+                    "); set llama_server: to its full path");
+  }
+  SECTION("without check_files the bare name is kept") {
+    scoped_env path("PATH", (dir.path() / "empty").string());
+    CHECK(load_ok(dir, minimal_yaml).nodes[0].llama_server == "llama-server");
+  }
+  SECTION("the top-level value is not looked up when both nodes override it") {
+    scoped_env path("PATH", (dir.path() / "empty").string());
+    const config c = load_ok(dir,
+                             minimal_with("    port: 8081\n", "    port: 8081\n    llama_server: second/llama-server\n") +
+                                 "    llama_server: " + real.string() + "\n",
+                             load_options{true});
+    CHECK(c.nodes[0].llama_server == real);
+    CHECK(c.nodes[1].llama_server == real);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// File checks
+
+TEST_CASE("config: missing model files and a bad llama-server are caught", "[config]") {
+  temp_dir dir;
+  const fs::path server = dir.executable("llama-server");
+  const std::string with_server = "llama_server: ./llama-server\n" + std::string(minimal_yaml);
+  dir.touch("orch.gguf");
+
+  SECTION("model") {
+    check_error(load_error(dir, with_server, load_options{true}), 8, 12, "nodes.subagent.model",
+                "model file not found: " + (dir.path() / "sub.gguf").string());
+  }
+  SECTION("a fallback") {
+    dir.touch("sub.gguf");
+    const std::string yaml = "llama_server: ./llama-server\n" +
+                             minimal_with("    ctx: 32768\n", "    fallbacks: [orch.gguf, models/q4_0.gguf]\n    ctx: 32768\n");
+    check_error(load_error(dir, yaml, load_options{true}), 5, 28, "nodes.orchestrator.fallbacks[1]",
+                "model file not found: " + (dir.path() / "models/q4_0.gguf").string());
+  }
+  SECTION("a folder where the model should be") {
+    fs::create_directories(dir.path() / "sub.gguf");
+    check_error(load_error(dir, with_server, load_options{true}), 8, 12, "nodes.subagent.model",
+                "model path is not a regular file: " + (dir.path() / "sub.gguf").string());
+  }
+  SECTION("llama-server missing") {
+    dir.touch("sub.gguf");
+    check_error(load_error(dir, "llama_server: ./nope/llama-server\n" + std::string(minimal_yaml), load_options{true}),
+                1, 15, "llama_server", "llama-server not found: " + (dir.path() / "nope/llama-server").string());
+  }
+  SECTION("llama-server not executable") {
+    dir.touch("sub.gguf");
+    fs::permissions(server, fs::perms::owner_read | fs::perms::owner_write);
+    check_error(load_error(dir, with_server, load_options{true}), 1, 15, "llama_server",
+                "llama-server is not executable: " + server.string() + " (check its permissions)");
+  }
+  SECTION("check_files=false skips every file check") {
+    const config c = load_ok(dir, "llama_server: ./nope/llama-server\n" + std::string(minimal_yaml), no_file_checks);
+    CHECK(c.nodes[1].model == dir.path() / "sub.gguf");
+    CHECK(c.nodes[0].llama_server == dir.path() / "nope/llama-server");
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Errors, each with its position, key and wording
+
+TEST_CASE("config: unknown key suggests the nearest", "[config]") {
+  temp_dir dir;
+  check_error(load_error(dir, minimal_with("ctx: 8192", "ctxx: 8192")), 8, 5, "nodes.subagent.ctxx",
+              "unknown key \"ctxx\"; did you mean \"ctx\"?");
+  check_error(load_error(dir, minimal_with("port: 8081", "Port: 8081")), 5, 5, "nodes.orchestrator.Port",
+              "unknown key \"Port\"; did you mean \"port\"?");
+  check_error(load_error(dir, minimal_with("ctx: 8192", "gpu-layers: 1\n    ctx: 8192")), 8, 5,
+              "nodes.subagent.gpu-layers", "unknown key \"gpu-layers\"; did you mean \"gpu_layers\"?");
+  check_error(load_error(dir, minimal_with("ctx: 8192", "ngl: 99\n    ctx: 8192")), 8, 5, "nodes.subagent.ngl",
+              "unknown key \"ngl\"; did you mean \"gpu_layers\"?");
+  check_error(load_error(dir, minimal_with("orchestrator:", "orchestrater:")), 2, 3, "nodes.orchestrater",
+              "unknown key \"orchestrater\"; did you mean \"orchestrator\"?");
+  check_error(load_error(dir, "restart:\n  backof_max: 10s\n" + std::string(minimal_yaml)), 2, 3,
+              "restart.backof_max", "unknown key \"backof_max\"; did you mean \"backoff_max\"?");
+}
+
+TEST_CASE("config: an unknown key far from any lists the valid keys", "[config]") {
+  temp_dir dir;
+  check_error(load_error(dir, "telegram: {}\n" + std::string(minimal_yaml)), 1, 1, "telegram",
+              "unknown key \"telegram\"; expected one of: llama_server, state_dir, nodes, restart, health, logs");
+  check_error(load_error(dir, minimal_with("ctx: 8192", "temperature: 0.7\n    ctx: 8192")), 8, 5,
+              "nodes.subagent.temperature",
+              "unknown key \"temperature\"; expected one of: model, fallbacks, ctx, gpu_layers, port, threads, "
+              "parallel, extra_args, startup_timeout, stop_timeout, llama_server");
+  check_error(load_error(dir, minimal_with("  subagent:", "  gpu:\n    model: x\n  subagent:")), 6, 3, "nodes.gpu",
+              "unknown key \"gpu\"; expected one of: orchestrator, subagent");
+}
+
+TEST_CASE("config: a key at the wrong depth says where it belongs", "[config]") {
+  temp_dir dir;
+  check_error(load_error(dir, "restart:\n  interval: 5s\n" + std::string(minimal_yaml)), 2, 3, "restart.interval",
+              "unknown key \"interval\" here; it belongs under health (check the indentation)");
+  check_error(load_error(dir, "nodes:\n  model: x.gguf\n"), 2, 3, "nodes.model",
+              "unknown key \"model\" here; it belongs under nodes.orchestrator or nodes.subagent "
+              "(check the indentation)");
+  check_error(load_error(dir, minimal_with("    port: 8082\n", "    port: 8082\n    state_dir: /x\n")), 10, 5,
+              "nodes.subagent.state_dir",
+              "unknown key \"state_dir\" here; it belongs at the top level (check the indentation)");
+}
+
+TEST_CASE("config: wrong types and out-of-range values", "[config]") {
+  temp_dir dir;
+  struct row {
+    std::string_view from, to;
+    int line, column;
+    std::string_view key, message;
+  };
+  const row rows[] = {
+      {"ctx: 8192", "ctx: [1, 2]", 8, 10, "nodes.subagent.ctx", "expected a positive integer, found a list"},
+      {"ctx: 8192", "ctx: {a: 1}", 8, 10, "nodes.subagent.ctx", "expected a positive integer, found a mapping"},
+      {"ctx: 8192", "ctx: abc", 8, 10, "nodes.subagent.ctx", "expected a positive integer, found \"abc\""},
+      {"ctx: 8192", "ctx: 1.5", 8, 10, "nodes.subagent.ctx", "expected a positive integer, found \"1.5\""},
+      {"ctx: 8192", "ctx: 0", 8, 10, "nodes.subagent.ctx", "expected a positive integer, found \"0\""},
+      {"ctx: 32768", "ctx: -1", 4, 10, "nodes.orchestrator.ctx", "expected a positive integer, found \"-1\""},
+      {"ctx: 8192", "ctx:", 8, 5, "nodes.subagent.ctx", "expected a positive integer, found an empty value"},
+      {"ctx: 8192", "ctx: 99999999999", 8, 10, "nodes.subagent.ctx",
+       "expected a positive integer, found \"99999999999\""},
+      {"port: 8082", "port: 70000", 9, 11, "nodes.subagent.port",
+       "expected a port number from 1 to 65535, found \"70000\""},
+      {"port: 8082", "port: 0", 9, 11, "nodes.subagent.port", "expected a port number from 1 to 65535, found \"0\""},
+      {"ctx: 8192", "ctx: 8192\n    gpu_layers: -1", 9, 17, "nodes.subagent.gpu_layers",
+       "expected an integer >= 0, found \"-1\""},
+      {"ctx: 8192", "ctx: 8192\n    threads: 0", 9, 14, "nodes.subagent.threads",
+       "expected a positive integer, found \"0\""},
+      {"ctx: 8192", "ctx: 8192\n    parallel: two", 9, 15, "nodes.subagent.parallel",
+       "expected a positive integer, found \"two\""},
+      {"model: sub.gguf", "model: [a.gguf]", 7, 12, "nodes.subagent.model", "expected a path, found a list"},
+      {"model: sub.gguf", "model: \"\"", 7, 12, "nodes.subagent.model", "expected a path, found \"\""},
+      {"model: sub.gguf", "model:", 7, 5, "nodes.subagent.model", "expected a path, found an empty value"},
+      {"ctx: 8192", "ctx: 8192\n    fallbacks: a.gguf", 9, 16, "nodes.subagent.fallbacks",
+       "expected a list of paths, such as [~/models/a.gguf], found \"a.gguf\""},
+      {"ctx: 8192", "ctx: 8192\n    extra_args: --jinja", 9, 17, "nodes.subagent.extra_args",
+       "expected a list of strings, such as [\"--flag\", \"value\"], found \"--jinja\""},
+      {"ctx: 8192", "ctx: 8192\n    extra_args: [--jinja, [x]]", 9, 27, "nodes.subagent.extra_args[1]",
+       "expected a string, found a list"},
+      {"  subagent:\n    model: sub.gguf\n    ctx: 8192\n    port: 8082\n", "  subagent: [model]\n", 6, 13,
+       "nodes.subagent", "expected a mapping (indented key: value lines), found a list"},
+  };
+  for (const auto& r : rows) {
+    SECTION(std::string(r.to)) {
+      check_error(load_error(dir, minimal_with(r.from, r.to)), r.line, r.column, r.key, r.message);
+    }
+  }
+  SECTION("nodes as a list") {
+    check_error(load_error(dir, "nodes:\n  - orchestrator\n"), 2, 3, "nodes",
+                "expected a mapping (indented key: value lines), found a list");
+  }
+}
+
+TEST_CASE("config: extra_args may not repeat flags openclawd sets", "[config]") {
+  temp_dir dir;
+  check_error(load_error(dir, minimal_with("ctx: 8192", "ctx: 8192\n    extra_args: [--jinja, --port=9000]")), 9, 27,
+              "nodes.subagent.extra_args[1]",
+              "\"--port\" is passed by openclawd from the port: key; set that instead and remove it from extra_args");
+  check_error(load_error(dir, minimal_with("ctx: 8192", "ctx: 8192\n    extra_args: [-c, \"4096\"]")), 9, 18,
+              "nodes.subagent.extra_args[0]",
+              "\"-c\" is passed by openclawd from the ctx: key; set that instead and remove it from extra_args");
+  check_error(load_error(dir, minimal_with("ctx: 8192", "ctx: 8192\n    extra_args:\n      - --host\n      - 0.0.0.0")),
+              10, 9, "nodes.subagent.extra_args[0]",
+              "\"--host\" is not allowed: openclawd always binds llama-server to 127.0.0.1");
+}
+
+TEST_CASE("config: the same port used twice", "[config]") {
+  temp_dir dir;
+  check_error(load_error(dir, minimal_with("port: 8082", "port: 8081")), 9, 11, "nodes.subagent.port",
+              "port 8081 is already used by nodes.orchestrator.port (line 5)");
+  // The error is at whichever node comes later in the file.
+  check_error(load_error(dir,
+                         "nodes:\n"
+                         "  subagent: { model: s.gguf, ctx: 1, port: 9000 }\n"
+                         "  orchestrator: { model: o.gguf, ctx: 1, port: 9000 }\n"),
+              3, 48, "nodes.orchestrator.port", "port 9000 is already used by nodes.subagent.port (line 2)");
+}
+
+TEST_CASE("config: duplicate keys", "[config]") {
+  temp_dir dir;
+  check_error(load_error(dir, minimal_with("ctx: 8192", "ctx: 8192\n    ctx: 4096")), 9, 5, "nodes.subagent.ctx",
+              "duplicate key \"ctx\" (first set at line 8)");
+  check_error(load_error(dir, std::string(minimal_yaml) + "  orchestrator: {}\n"), 10, 3, "nodes.orchestrator",
+              "duplicate key \"orchestrator\" (first set at line 2)");
+}
+
+TEST_CASE("config: a missing required key is reported at its mapping", "[config]") {
+  temp_dir dir;
+  check_error(load_error(dir, minimal_with("    port: 8082\n", "")), 6, 3, "nodes.subagent",
+              "missing required key \"port\"");
+  check_error(load_error(dir, minimal_with("    model: orch.gguf\n", "")), 2, 3, "nodes.orchestrator",
+              "missing required key \"model\"");
+  check_error(load_error(dir, "nodes:\n  orchestrator: { model: o.gguf, ctx: 1, port: 1 }\n"), 1, 1, "nodes",
+              "missing required key \"subagent\"");
+  check_error(load_error(dir, "nodes:\n  orchestrator: { model: o.gguf, ctx: 1, port: 1 }\n  subagent:\n"), 3, 3,
+              "nodes.subagent", "missing required key \"model\"");
+  check_error(load_error(dir, "state_dir: /tmp/x\n"), 1, 1, "", "missing required key \"nodes\"");
+}
+
+TEST_CASE("config: durations", "[config]") {
+  using openclawd::core::parse_duration;
+  CHECK(parse_duration("500ms") == 500ms);
+  CHECK(parse_duration("10s") == 10s);
+  CHECK(parse_duration("5m") == 5min);
+  CHECK(parse_duration("1h") == 1h);
+  CHECK(parse_duration("1.5s") == 1500ms);
+  CHECK(parse_duration("0.25m") == 15s);
+  CHECK(parse_duration("1m30s") == 90s);
+  CHECK(parse_duration("0s") == 0ms);
+  CHECK(parse_duration(" 2s ") == 2s);
+  CHECK_FALSE(parse_duration("10"));
+  CHECK_FALSE(parse_duration("0"));
+  CHECK_FALSE(parse_duration(""));
+  CHECK_FALSE(parse_duration("s"));
+  CHECK_FALSE(parse_duration("-1s"));
+  CHECK_FALSE(parse_duration("10 s"));
+  CHECK_FALSE(parse_duration("10sec"));
+  CHECK_FALSE(parse_duration("1d"));
+  CHECK_FALSE(parse_duration("1..5s"));
+  CHECK_FALSE(parse_duration("99999999999999h"));
+
+  temp_dir dir;
+  const std::string with_restart = "restart:\n  backoff_initial: 2s\n  backoff_max: 1s\n" + std::string(minimal_yaml);
+  check_error(load_error(dir, minimal_with("ctx: 8192", "ctx: 8192\n    stop_timeout: 10")), 9, 19,
+              "nodes.subagent.stop_timeout",
+              "expected a duration with a unit such as 500ms, 10s, 5m; found \"10\"");
+  check_error(load_error(dir, minimal_with("ctx: 8192", "ctx: 8192\n    startup_timeout: 50ms")), 9, 22,
+              "nodes.subagent.startup_timeout", "expected a duration of at least 100ms, found \"50ms\"");
+  check_error(load_error(dir, "health: { interval: 10ms }\n" + std::string(minimal_yaml)), 1, 21, "health.interval",
+              "expected a duration of at least 50ms, found \"10ms\"");
+  check_error(load_error(dir, "health: { timeout: [1s] }\n" + std::string(minimal_yaml)), 1, 20, "health.timeout",
+              "expected a duration with a unit such as 500ms, 10s, 5m, found a list");
+  check_error(load_error(dir, with_restart), 3, 16, "restart.backoff_max",
+              "expected a duration of at least restart.backoff_initial (2s), found \"1s\"");
+  check_error(load_error(dir, "restart:\n  backoff_initial: 2m\n" + std::string(minimal_yaml)), 2, 20,
+              "restart.backoff_initial",
+              "expected at most restart.backoff_max (1m, the default), found \"2m\"; raise backoff_max too");
+  const config c = load_ok(dir, "restart: { backoff_initial: 100ms, stable_after: 0s }\n"
+                                "health: { interval: 250ms, timeout: 1.5s }\n" + std::string(minimal_yaml));
+  CHECK(c.restart.backoff_initial == 100ms);
+  CHECK(c.restart.stable_after == 0ms);
+  CHECK(c.health.interval == 250ms);
+  CHECK(c.health.timeout == 1500ms);
+}
+
+TEST_CASE("config: log sizes", "[config]") {
+  temp_dir dir;
+  const auto size_of = [&](std::string_view text) {
+    return load_ok(dir, "logs:\n  max_size: " + std::string(text) + "\n" + std::string(minimal_yaml)).logs.max_bytes;
+  };
+  CHECK(size_of("10MiB") == 10u * 1024 * 1024);
+  CHECK(size_of("512KiB") == 512u * 1024);
+  CHECK(size_of("1GiB") == 1024u * 1024 * 1024);
+  CHECK(size_of("10MB") == 10'000'000u);
+  CHECK(size_of("100kb") == 100'000u);
+  CHECK(size_of("1.5MiB") == 1536u * 1024);
+  CHECK(size_of("1048576") == 1048576u);
+  CHECK(size_of("65536B") == 65536u);
+
+  const auto size_error = [&](std::string_view text) {
+    return load_error(dir, "logs:\n  max_size: " + std::string(text) + "\n" + std::string(minimal_yaml));
+  };
+  check_error(size_error("ten"), 2, 13, "logs.max_size",
+              "expected a size such as 10MiB, 512KiB, 1GiB or a number of bytes; found \"ten\"");
+  check_error(size_error("10 furlongs"), 2, 13, "logs.max_size",
+              "expected a size such as 10MiB, 512KiB, 1GiB or a number of bytes; found \"10 furlongs\"");
+  check_error(size_error("1.5"), 2, 13, "logs.max_size",
+              "expected a size such as 10MiB, 512KiB, 1GiB or a number of bytes; found \"1.5\"");
+  check_error(size_error("1KiB"), 2, 13, "logs.max_size", "expected a size of at least 64KiB, found \"1KiB\"");
+  check_error(load_error(dir, "logs: { keep: -1 }\n" + std::string(minimal_yaml)), 1, 15, "logs.keep",
+              "expected an integer >= 0, found \"-1\"");
+  CHECK(load_ok(dir, "logs: { keep: 0 }\n" + std::string(minimal_yaml)).logs.keep == 0);
+}
+
+TEST_CASE("config: counts must be at least 1", "[config]") {
+  temp_dir dir;
+  check_error(load_error(dir, "restart: { max_failures: 0 }\n" + std::string(minimal_yaml)), 1, 26,
+              "restart.max_failures", "expected a positive integer, found \"0\"");
+  check_error(load_error(dir, "health: { failures: 0 }\n" + std::string(minimal_yaml)), 1, 21, "health.failures",
+              "expected a positive integer, found \"0\"");
+}
+
+TEST_CASE("config: unreadable, empty and malformed files", "[config]") {
+  temp_dir dir;
+  SECTION("missing file: line 0") {
+    auto r = load_config(dir.path() / "nope.yaml");
+    REQUIRE_FALSE(r.has_value());
+    check_error(r.error(), 0, 0, "", "config file not found");
+    CHECK(r.error().to_string() == (dir.path() / "nope.yaml").string() + ": config file not found");
+  }
+  SECTION("a folder") {
+    auto r = load_config(dir.path());
+    REQUIRE_FALSE(r.has_value());
+    check_error(r.error(), 0, 0, "", "this is a folder, not a config file");
+  }
+  SECTION("unreadable") {
+    if (::geteuid() == 0) {
+      WARN("skipped: root can read any file");
+      return;
+    }
+    const fs::path file = dir.write("openclawd.yaml", minimal_yaml);
+    fs::permissions(file, fs::perms::none);
+    auto r = load_config(file);
+    REQUIRE_FALSE(r.has_value());
+    check_error(r.error(), 0, 0, "", "cannot read the config file: Permission denied");
+  }
+  SECTION("empty") {
+    check_error(load_error(dir, ""), 0, 0, "",
+                "the file is empty; expected at least a nodes: section (see configs/openclawd.example.yaml)");
+    check_error(load_error(dir, "# only a comment\n"), 0, 0, "",
+                "the file is empty; expected at least a nodes: section (see configs/openclawd.example.yaml)");
+  }
+  SECTION("a list at the top") {
+    check_error(load_error(dir, "- nodes\n"), 1, 1, "",
+                "expected a mapping at the top level (llama_server:, state_dir:, nodes:, ...), found a list");
+  }
+  SECTION("a scalar at the top") {
+    check_error(load_error(dir, "hello\n"), 1, 1, "",
+                "expected a mapping at the top level (llama_server:, state_dir:, nodes:, ...), found \"hello\"");
+  }
+  SECTION("YAML syntax error") {
+    check_error(load_error(dir, "nodes:\n  orchestrator: { model: o.gguf, ctx: 1\n"), 3, 1, "",
+                "invalid YAML: end of map flow not found");
+    check_error(load_error(dir, "nodes:\n  orchestrator:\n    model: o\n   ctx: 1\n"), 4, 4, "",
+                "invalid YAML: end of map not found");
+  }
+  SECTION("two documents") {
+    check_error(load_error(dir, std::string(minimal_yaml) + "---\nnodes: {}\n"), 11, 1, "",
+                "expected one YAML document, found a second one after \"---\"");
+    CHECK(load_ok(dir, std::string(minimal_yaml) + "---\n").nodes.size() == 2);
+  }
+}
+
+TEST_CASE("config: error text and exceptions", "[config]") {
+  config_error e{"/etc/openclawd.yaml", 12, 5, "nodes.orchestrator.ctx", "expected a positive integer, found \"-1\""};
+  CHECK(e.to_string() == "/etc/openclawd.yaml:12:5: nodes.orchestrator.ctx: expected a positive integer, found \"-1\"");
+  e.key.clear();
+  CHECK(e.to_string() == "/etc/openclawd.yaml:12:5: expected a positive integer, found \"-1\"");
+  e.line = 0;
+  e.column = 0;
+  e.key = "llama_server";
+  CHECK(e.to_string() == "/etc/openclawd.yaml: llama_server: expected a positive integer, found \"-1\"");
+
+  temp_dir dir;
+  const fs::path file = dir.write("openclawd.yaml", minimal_with("ctx: 8192", "ctx: -3"));
+  try {
+    (void)load_config(file, no_file_checks).value();
+    FAIL("value() did not throw");
+  } catch (const std::runtime_error& ex) {
+    CHECK(std::string(ex.what()) ==
+          file.string() + ":8:10: nodes.subagent.ctx: expected a positive integer, found \"-3\"");
+  }
+}
+
+TEST_CASE("config: default file candidates", "[config]") {
+  using openclawd::core::default_config_candidates;
+  scoped_env home("HOME", "/home/u");
+  SECTION("OPENCLAWD_CONFIG first, then XDG_CONFIG_HOME") {
+    scoped_env explicit_file("OPENCLAWD_CONFIG", "/etc/openclawd.yaml");
+    scoped_env xdg("XDG_CONFIG_HOME", "/cfg");
+    const auto c = default_config_candidates();
+    REQUIRE(c.size() >= 2);
+    CHECK(c[0] == "/etc/openclawd.yaml");
+    CHECK(c[1] == "/cfg/openclawd/openclawd.yaml");
+  }
+  SECTION("~/.config without XDG_CONFIG_HOME") {
+    scoped_env explicit_file("OPENCLAWD_CONFIG", std::nullopt);
+    scoped_env xdg("XDG_CONFIG_HOME", std::nullopt);
+    const auto c = default_config_candidates();
+    REQUIRE(!c.empty());
+    CHECK(c[0] == "/home/u/.config/openclawd/openclawd.yaml");
+#ifdef __APPLE__
+    REQUIRE(c.size() == 2);
+    CHECK(c[1] == "/home/u/Library/Application Support/openclawd/openclawd.yaml");
+#else
+    CHECK(c.size() == 1);
+#endif
+  }
+}
