@@ -1,0 +1,373 @@
+#!/usr/bin/env bash
+# Installs what openclawd needs to build and test: the system packages (apt or Homebrew) and a
+# real llama-server, wrapped as .deps/bin/llama-server (gitignored, private to this checkout).
+# Idempotent: a second run checks, prints the version and exits in about a second, offline.
+#
+# On Linux the server comes from Debian sid, unpacked into .deps/llama.cpp/root, because sid's
+# binaries need a newer libc than bookworm's and must not touch the system (docs: real-llama-server.md).
+#
+# Environment:
+#   OPENCLAWD_SKIP_SYSTEM_DEPS=1   skip the system package step (no root needed for the rest)
+#   OPENCLAWD_DEBIAN_MIRROR=URI    Debian mirror for sid (default: read from this machine's apt config)
+#   OPENCLAWD_FORCE_LLAMA=1        re-download llama-server even if the wrapper already works
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+deps="$repo_root/.deps"
+wrapper="$deps/bin/llama-server"
+
+say() { printf 'setup.sh: %s\n' "$*"; }
+warn() { printf 'setup.sh: warning: %s\n' "$*" >&2; }
+die() { printf 'setup.sh: error: %s\n' "$*" >&2; exit 1; }
+
+# Runs a command as root: directly when we are root (CI containers have no sudo), else via sudo.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    die "installing system packages needs root or sudo (or set OPENCLAWD_SKIP_SYSTEM_DEPS=1 and install them yourself)"
+  fi
+}
+
+# --- Debian/Ubuntu build dependencies -------------------------------------------------------
+
+is_installed_deb() {
+  [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]
+}
+
+install_apt_build_deps() {
+  local wanted=(build-essential cmake ninja-build pkg-config libyaml-cpp-dev nlohmann-json3-dev
+                catch2 libssl-dev libsqlite3-dev python3 ca-certificates)
+  local missing=() p
+  for p in "${wanted[@]}"; do
+    is_installed_deb "$p" || missing+=("$p")
+  done
+  # Bookworm pins Boost 1.81 (the version the code is written against); other releases only
+  # have their own libboostX.YY-all-dev, reachable through libboost-all-dev.
+  local boost_missing=0
+  if ! is_installed_deb libboost1.81-all-dev && ! is_installed_deb libboost-all-dev; then
+    boost_missing=1
+  fi
+  if [ "${#missing[@]}" -eq 0 ] && [ "$boost_missing" -eq 0 ]; then
+    say "system packages: all present"
+    return
+  fi
+
+  say "system packages: installing ${missing[*]}$([ "$boost_missing" -eq 1 ] && echo ' + boost')"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q \
+    || die "apt-get update failed (network or apt configuration problem)"
+  if [ "$boost_missing" -eq 1 ]; then
+    if apt-cache show libboost1.81-all-dev >/dev/null 2>&1; then
+      missing+=(libboost1.81-all-dev)
+    else
+      warn "libboost1.81-all-dev is not available here; installing libboost-all-dev instead"
+      missing+=(libboost-all-dev)
+    fi
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" \
+    || die "apt-get install failed for: ${missing[*]}"
+
+  # The tests use Catch2 v2 (catch2/catch.hpp); Ubuntu 24.04's catch2 package is v3.
+  local catch_version
+  catch_version="$(dpkg-query -W -f='${Version}' catch2 2>/dev/null || true)"
+  case "$catch_version" in
+    2.*|"") ;;
+    *) warn "catch2 $catch_version is not Catch2 v2; the tests need v2 (catch2/catch.hpp)" ;;
+  esac
+}
+
+# --- llama-server from Debian sid (Linux) ----------------------------------------------------
+
+# Prints the URI of the mirror this machine's apt uses for its main suite (not -security or
+# -updates): deb822 files in sources.list.d first, then the one-line format.
+host_debian_mirror() {
+  local codename="${1}"
+  local f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -r "$f" ] || continue
+    # Stanzas are separated by blank lines; fields may appear in any order.
+    awk -v want="$codename" '
+      function flush() {
+        if (uri != "" && enabled != "no" && types ~ /(^| )deb( |$)/) {
+          n = split(suites, s, /[ \t]+/)
+          for (i = 1; i <= n; i++) if (s[i] == want) { print uri; found = 1; exit }
+        }
+        uri = ""; suites = ""; types = ""; enabled = ""
+      }
+      /^[ \t]*#/ { next }
+      /^[ \t]*$/ { flush(); next }
+      tolower($1) == "uris:"    { uri = $2 }
+      tolower($1) == "suites:"  { $1 = ""; suites = $0 }
+      tolower($1) == "types:"   { $1 = ""; types = $0 " " }
+      tolower($1) == "enabled:" { enabled = tolower($2) }
+      END { if (!found) flush() }
+    ' "$f"
+  done | head -n 1 | grep . && return 0
+  if [ -r /etc/apt/sources.list ]; then
+    # deb [options] URI suite components...
+    awk -v want="$codename" '
+      $1 == "deb" {
+        i = 2
+        if ($i ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+        if ($(i + 1) == want) { print $i; exit }
+      }
+    ' /etc/apt/sources.list | grep . && return 0
+  fi
+  return 1
+}
+
+# The CPU variants of ggml's CPU backend that libggml0 ships, best first, with the /proc/cpuinfo
+# flags each needs (from ggml/src/CMakeLists.txt, GGML_CPU_ALL_VARIANTS). ggml's "AVX512" means
+# the F, CD, VL, DQ and BW subsets.
+write_wrapper_linux() {
+  local triplet="$1" loader="$2"
+  mkdir -p "$deps/bin"
+  local tmp="$wrapper.tmp.$$"
+  cat >"$tmp" <<EOF
+#!/bin/sh
+# Generated by scripts/setup.sh: runs Debian sid's llama-server (unpacked in ../llama.cpp/root)
+# through sid's own dynamic loader, so the host's older libc is never used. It execs, so the pid
+# the supervisor spawned is the llama-server itself (signals reach it directly).
+# The CPU backend plugin must be named (else "no backends are loaded"): GGML_BACKEND_PATH if set,
+# else OPENCLAWD_GGML_CPU_VARIANT (x64, haswell, ...), else the best one for this CPU.
+# The root is found relative to this script (resolving symlinks), so the checkout can move.
+self="\$(readlink -f -- "\$0" 2>/dev/null || printf '%s' "\$0")"
+root="\$(dirname -- "\$self")/../llama.cpp/root"
+L="\$root/usr/lib/$triplet"
+backends="\$L/ggml/backends0"
+if [ -z "\${GGML_BACKEND_PATH:-}" ]; then
+  variant=""
+  if [ -n "\${OPENCLAWD_GGML_CPU_VARIANT:-}" ]; then
+    variant="\$OPENCLAWD_GGML_CPU_VARIANT"
+  else
+    case "\$(uname -m)" in
+      x86_64)
+        flags=" \$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2) "
+        has() { for f in "\$@"; do case "\$flags" in *" \$f "*) ;; *) return 1 ;; esac; done; }
+        base="sse4_2 avx f16c fma avx2 bmi2"
+        avx512="avx512f avx512cd avx512vl avx512dq avx512bw"
+        # shellcheck disable=SC2086 # \$base and \$avx512 are lists of flags: split on purpose
+        if has \$base \$avx512 avx512vbmi avx512_vnni avx512_bf16 amx_tile amx_int8; then variant=sapphirerapids
+        elif has \$base \$avx512 avx512vbmi avx512_vnni avx512_bf16; then variant=zen4
+        elif has \$base \$avx512 avx512vbmi avx512_vnni; then variant=icelake
+        elif has \$base \$avx512 avx512_vnni avx512_bf16; then variant=cooperlake
+        elif has \$base \$avx512 avx512vbmi; then variant=cannonlake
+        elif has \$base \$avx512 avx512_vnni; then variant=cascadelake
+        elif has \$base \$avx512; then variant=skylakex
+        elif has \$base avx_vnni; then variant=alderlake
+        elif has \$base; then variant=haswell
+        elif has sse4_2 avx f16c fma; then variant=piledriver
+        elif has sse4_2 avx f16c; then variant=ivybridge
+        elif has sse4_2 avx; then variant=sandybridge
+        elif has sse4_2; then variant=sse42
+        fi
+        [ -n "\$variant" ] && [ -f "\$backends/libggml-cpu-\$variant.so" ] || variant=x64
+        ;;
+      *)
+        # aarch64 and others: the baseline variant if the package splits them, else the only one.
+        for f in "\$backends"/libggml-cpu-armv8.0_1.so "\$backends"/libggml-cpu.so "\$backends"/libggml-cpu-*.so; do
+          if [ -f "\$f" ]; then variant="\${f##*/libggml-cpu}"; variant="\${variant#-}"; variant="\${variant%.so}"; break; fi
+        done
+        ;;
+    esac
+  fi
+  if [ -n "\$variant" ]; then
+    GGML_BACKEND_PATH="\$backends/libggml-cpu-\$variant.so"
+  else
+    GGML_BACKEND_PATH="\$backends/libggml-cpu.so"
+  fi
+  export GGML_BACKEND_PATH
+fi
+exec "\$L/$loader" --library-path "\$L:\$L/llama:\$root/lib/$triplet" "\$root/usr/bin/llama-server" "\$@"
+EOF
+  chmod 0755 "$tmp"
+  mv -f "$tmp" "$wrapper"
+}
+
+install_llama_server_linux() {
+  if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-deb >/dev/null 2>&1; then
+    die "installing llama-server on Linux needs apt-get and dpkg-deb (Debian/Ubuntu); on other systems build llama.cpp and put llama-server (or a wrapper) at $wrapper"
+  fi
+
+  local machine triplet loader
+  machine="$(uname -m)"
+  case "$machine" in
+    x86_64) triplet=x86_64-linux-gnu; loader=ld-linux-x86-64.so.2 ;;
+    aarch64) triplet=aarch64-linux-gnu; loader=ld-linux-aarch64.so.1 ;;
+    *) die "unsupported machine '$machine' (x86_64 and aarch64 are supported)" ;;
+  esac
+
+  local mirror="${OPENCLAWD_DEBIAN_MIRROR:-}"
+  if [ -z "$mirror" ]; then
+    local os_id="" codename=""
+    if [ -r /etc/os-release ]; then
+      os_id="$(. /etc/os-release && echo "${ID:-}")"
+      codename="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
+    fi
+    [ "$os_id" = debian ] \
+      || die "this is not Debian ('${os_id:-unknown}'), so its apt mirror has no Debian sid: set OPENCLAWD_DEBIAN_MIRROR to a Debian mirror URI (e.g. the one of your organisation)"
+    [ -n "$codename" ] || die "cannot read VERSION_CODENAME from /etc/os-release"
+    mirror="$(host_debian_mirror "$codename")" \
+      || die "cannot find the mirror URI for suite '$codename' in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list; set OPENCLAWD_DEBIAN_MIRROR"
+  fi
+  # Signatures are verified against the machine's Debian archive keyring, never [trusted=yes].
+  local keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+  [ -r "$keyring" ] || die "$keyring is missing: install the debian-archive-keyring package"
+
+  local aptdir="$deps/apt" debs="$deps/debs" root="$deps/llama.cpp/root"
+  mkdir -p "$aptdir/lists/partial" "$aptdir/cache/archives/partial" "$aptdir/state" "$debs"
+  : >"$aptdir/state/status"
+  printf 'deb [signed-by=%s] %s sid main\n' "$keyring" "$mirror" >"$aptdir/sources.list"
+
+  # Private apt state: the host's sources, pins, status and caches are neither read nor changed.
+  # An empty dpkg status makes apt treat nothing as installed, so 'download' ignores the host.
+  local apt_opts=(
+    -o "Dir::Etc::sourcelist=$aptdir/sources.list" -o Dir::Etc::sourceparts=-
+    -o Dir::Etc::preferences=/dev/null -o Dir::Etc::preferencesparts=-
+    -o "Dir::State=$aptdir/state" -o "Dir::State::Lists=$aptdir/lists"
+    -o "Dir::State::status=$aptdir/state/status" -o "Dir::Cache=$aptdir/cache"
+    -o Debug::NoLocking=1 -o APT::Get::List-Cleanup=1 -q
+  )
+  if [ "$(id -u)" -eq 0 ]; then
+    # As root apt downloads as the '_apt' user, which usually cannot write into a checkout;
+    # the files are signature-checked either way.
+    apt_opts+=(-o APT::Sandbox::User=root)
+  fi
+
+  say "llama-server: fetching the Debian sid package index from $mirror"
+  apt-get "${apt_opts[@]}" update >"$aptdir/update.log" 2>&1 || {
+    cat "$aptdir/update.log" >&2
+    die "apt-get update for sid failed (see above; if it is a signature error, update the debian-archive-keyring package)"
+  }
+  if grep -qE '^(W|E): ' "$aptdir/update.log"; then
+    grep -E '^(W|E): ' "$aptdir/update.log" >&2
+    die "apt-get update for sid reported problems (see above)"
+  fi
+
+  # libggml0 carries the CPU backend plugins (ggml/backends0/libggml-cpu-*.so); sid has no
+  # separate libggml0-backend-cpu package any more.
+  local pkgs=(llama.cpp-tools libllama0 libggml0 libc6 libstdc++6 libgcc-s1 libgomp1 libssl3t64 libzstd1 zlib1g)
+  rm -f "$debs"/*.deb
+  say "llama-server: downloading ${pkgs[*]}"
+  (cd "$debs" && apt-get "${apt_opts[@]}" download "${pkgs[@]}") >"$aptdir/download.log" 2>&1 || {
+    cat "$aptdir/download.log" >&2
+    die "apt-get download from sid failed (a package may have been renamed: check 'apt-cache policy' with the options in this script)"
+  }
+
+  # Unpack beside the old tree and swap, so a server started meanwhile finds a complete tree.
+  local fresh="$root.new.$$" deb
+  rm -rf "$fresh"
+  mkdir -p "$fresh"
+  for deb in "$debs"/*.deb; do
+    dpkg-deb -x "$deb" "$fresh" || die "cannot unpack $deb"
+  done
+
+  local L="$fresh/usr/lib/$triplet"
+  [ -x "$fresh/usr/bin/llama-server" ] || die "unexpected layout: usr/bin/llama-server is missing in $fresh"
+  [ -e "$L/$loader" ] || die "unexpected layout: the loader $L/$loader is missing"
+  [ -d "$L/ggml/backends0" ] || die "unexpected layout: $L/ggml/backends0 (CPU backends) is missing"
+  rm -rf "$root.old"
+  if [ -d "$root" ]; then mv "$root" "$root.old"; fi
+  mv "$fresh" "$root"
+  rm -rf "$root.old"
+
+  {
+    echo "# Installed by scripts/setup.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ) from $mirror sid ($machine)"
+    for deb in "$debs"/*.deb; do
+      # shellcheck disable=SC2016 # dpkg's own ${field} syntax
+      dpkg-deb -W --showformat='${Package} ${Version}\n' "$deb"
+    done
+  } >"$deps/llama.cpp/VERSION"
+
+  write_wrapper_linux "$triplet" "$loader"
+}
+
+# --- macOS (Homebrew) ------------------------------------------------------------------------
+
+# One 'brew list' for all formulae: each brew call costs about half a second.
+brew_installed=""
+brew_install_missing() {
+  local missing=() f
+  [ -n "$brew_installed" ] || brew_installed="$(brew list --formula -1 2>/dev/null || true)"
+  for f in "$@"; do
+    printf '%s\n' "$brew_installed" | grep -qx -- "$f" || missing+=("$f")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    say "brew: installing ${missing[*]}"
+    HOMEBREW_NO_AUTO_UPDATE="${HOMEBREW_NO_AUTO_UPDATE:-1}" brew install "${missing[@]}" \
+      || die "brew install failed for: ${missing[*]}"
+  fi
+}
+
+setup_macos() {
+  command -v brew >/dev/null 2>&1 || die "Homebrew is required on macOS (https://brew.sh)"
+  if [ "${OPENCLAWD_SKIP_SYSTEM_DEPS:-0}" != 1 ]; then
+    # The tests use Catch2 v2 (catch2/catch.hpp). Homebrew's plain 'catch2' is v3.
+    local catch=catch2@2
+    [ -n "$brew_installed" ] || brew_installed="$(brew list --formula -1 2>/dev/null || true)"
+    if ! printf '%s\n' "$brew_installed" | grep -qx 'catch2@2' \
+        && ! brew info --formula catch2@2 >/dev/null 2>&1; then
+      warn "Homebrew has no catch2@2 formula; installing catch2 (v3), which the v2 tests do not build with"
+      catch=catch2
+    fi
+    brew_install_missing cmake ninja pkg-config boost yaml-cpp nlohmann-json "$catch" openssl@3 sqlite
+  else
+    say "system packages: skipped (OPENCLAWD_SKIP_SYSTEM_DEPS=1)"
+  fi
+  brew_install_missing llama.cpp
+
+  # The opt/ path survives 'brew upgrade'; asking brew at every start would cost ~0.5 s.
+  local server
+  server="$(brew --prefix)/opt/llama.cpp/bin/llama-server"
+  [ -x "$server" ] || die "brew installed llama.cpp but $server is missing"
+  mkdir -p "$deps/bin" "$deps/llama.cpp"
+  local tmp="$wrapper.tmp.$$"
+  printf '#!/bin/sh\n# Generated by scripts/setup.sh: Homebrew'"'"'s llama-server. exec keeps the pid.\nexec "%s" "$@"\n' \
+    "$server" >"$tmp"
+  chmod 0755 "$tmp"
+  mv -f "$tmp" "$wrapper"
+  echo "# Installed by scripts/setup.sh: Homebrew $(brew list --versions llama.cpp)" >"$deps/llama.cpp/VERSION"
+}
+
+# --- main ------------------------------------------------------------------------------------
+
+version=""
+
+# llama-server prints its version to stderr.
+wrapper_version() {
+  [ -x "$wrapper" ] || return 1
+  local out
+  out="$("$wrapper" --version 2>&1)" || return 1
+  printf '%s\n' "$out" | grep -m1 '^version:'
+}
+
+case "$(uname -s)" in
+  Linux)
+    if [ "${OPENCLAWD_SKIP_SYSTEM_DEPS:-0}" = 1 ]; then
+      say "system packages: skipped (OPENCLAWD_SKIP_SYSTEM_DEPS=1)"
+    elif command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+      install_apt_build_deps
+    else
+      warn "not a Debian/Ubuntu system: install a C++20 compiler, CMake, Ninja, Boost >= 1.81, yaml-cpp, nlohmann-json, Catch2 v2, OpenSSL and SQLite yourself"
+    fi
+    if [ "${OPENCLAWD_FORCE_LLAMA:-0}" != 1 ] && version="$(wrapper_version)"; then
+      say "llama-server: already installed in $deps"
+    else
+      install_llama_server_linux
+    fi
+    ;;
+  Darwin)
+    setup_macos
+    ;;
+  *)
+    die "unsupported system '$(uname -s)' (Linux and macOS are supported)"
+    ;;
+esac
+
+# Checked again after an install: the wrapper must really start the program.
+[ -n "$version" ] || version="$(wrapper_version)" \
+  || die "$wrapper --version does not work; run it by hand to see why (OPENCLAWD_FORCE_LLAMA=1 reinstalls)"
+echo "llama-server: $version"
