@@ -1,0 +1,115 @@
+#include "app/daemon.hpp"
+
+#include "core/log.hpp"
+#include "net/asio.hpp"
+#include "supervisor/supervisor.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+
+#include <unistd.h>
+
+namespace openclawd::app {
+namespace {
+using namespace std::chrono_literals;
+
+void notify(int fd, const nlohmann::json& event) {
+  if (fd < 0) return;
+  const std::string line = event.dump() + "\n";
+  std::string_view rest = line;
+  while (!rest.empty()) {
+    const auto n = ::write(fd, rest.data(), rest.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;  // the waiting `start` went away (Ctrl-C): the daemon carries on
+    }
+    rest.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+}  // namespace
+
+int run_daemon(const core::config& cfg, const state_paths& paths, const daemon_options& options) {
+  asio::io_context io(1);
+  int exit_code = 0;
+  int notify_fd = options.notify_fd;
+  auto close_notify = [&] {
+    if (notify_fd >= 0) ::close(notify_fd);
+    notify_fd = -1;
+  };
+
+  supervisor::daemon_status identity;
+  identity.pid = static_cast<int>(::getpid());
+  identity.started_at_unix_ms = unix_ms_now();
+  identity.started_at = core::utc_timestamp();
+  identity.config = cfg.source.string();
+  supervisor::supervisor sup(io.get_executor(), cfg, identity, paths.state,
+                             supervisor::supervisor::options{options.parent_death_signal});
+  sup.set_observer([&](const supervisor::node_status& st) {
+    if (st.state == supervisor::process_state::ready)
+      notify(notify_fd, {{"event", "node_ready"}, {"node", st.name}, {"url", st.url()}, {"pid", st.pid.value_or(0)},
+                         {"ready_ms", st.ready_ms.value_or(0.0)}, {"model", st.model.string()}});
+  });
+
+  supervisor::wake_event stop_signal(io.get_executor());
+  bool stopping = false;
+  asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+  std::function<void()> listen = [&] {
+    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+      if (ec) return;  // cancelled at the end of run_daemon
+      if (sig == SIGHUP) {
+        core::log_warn("daemon", "SIGHUP received: configuration reload is not implemented yet; ignoring");
+      } else if (!stopping) {
+        stopping = true;
+        core::log_info("daemon", std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+                                     ": stopping both nodes (again to kill them at once)");
+        sup.request_stop();
+        stop_signal.notify();
+      } else {
+        core::log_warn("daemon", "second stop signal: killing every node now");
+        sup.kill_now();
+      }
+      listen();
+    });
+  };
+  listen();
+
+  auto main_task = [&]() -> asio::awaitable<void> {
+    sup.start_all();
+    const auto outcome = co_await sup.wait_until_started();
+    if (outcome.ok) {
+      core::log_info("daemon", "both nodes ready");
+      notify(notify_fd, {{"event", "ready"}});
+      close_notify();
+      while (!stopping) co_await stop_signal.wait_for(24h);
+    } else if (!outcome.aborted) {
+      core::log_error("daemon", "start failed: " + outcome.error);
+      notify(notify_fd, {{"event", "failed"}, {"node", outcome.node}, {"error", outcome.error}});
+      exit_code = 1;
+    }
+    co_await sup.shutdown();
+    close_notify();
+    core::log_info("daemon", "stopped");
+    signals.cancel();
+  };
+  asio::co_spawn(io, main_task(), [&](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      core::log_error("daemon", std::string("fatal: ") + ex.what());
+    }
+    exit_code = 1;
+    // Nothing sensible can continue: kill the children (the model_process destructors
+    // reap them) and abandon the remaining coroutines.
+    sup.kill_now();
+    io.stop();
+  });
+
+  io.run();
+  close_notify();
+  return exit_code;
+}
+
+}  // namespace openclawd::app

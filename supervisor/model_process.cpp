@@ -1,0 +1,485 @@
+#include "supervisor/model_process.hpp"
+
+#include "core/log.hpp"
+#include "net/http_client.hpp"
+#include "supervisor/os.hpp"
+
+#include <boost/process/v2/stdio.hpp>
+
+#include <algorithm>
+#include <array>
+#include <csignal>
+#include <cstring>
+#include <sstream>
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
+
+namespace openclawd::supervisor {
+namespace bp = boost::process::v2;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto forever = std::chrono::hours(24);
+constexpr auto startup_poll_first = 50ms;  // a tiny model is ready ~130 ms after exec
+constexpr auto startup_poll_max = 500ms;
+constexpr auto startup_probe_timeout = 1s;
+constexpr std::size_t tail_keep = 40;
+
+std::string join_command(const std::filesystem::path& exe, const std::vector<std::string>& args) {
+  std::string s = exe.string();
+  for (const auto& a : args) s += " " + a;
+  return s;
+}
+
+std::string seconds_text(std::chrono::steady_clock::duration d) {
+  std::ostringstream os;
+  os.precision(2);
+  os << std::fixed << std::chrono::duration<double>(d).count() << " s";
+  return os.str();
+}
+
+// Runs in the child between fork and exec (async-signal-safe calls only).
+struct child_setup {
+  pid_t parent;
+  bool parent_death_signal;
+
+  bp::error_code on_exec_setup(bp::posix::default_launcher&, const bp::filesystem::path&, const char* const*) {
+    // Its own process group: we signal the whole group, and a Ctrl-C on the daemon's
+    // terminal reaches only the daemon, which then runs the stop ladder.
+    if (::setpgid(0, 0) != 0) return bp::error_code(errno, bp::system_category());
+    // The daemon ignores SIGPIPE; llama-server should start with the default.
+    ::signal(SIGPIPE, SIG_DFL);
+#if defined(__linux__)
+    if (parent_death_signal) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      // The parent may have died between fork and prctl: then nobody would kill us.
+      if (::getppid() != parent) ::_exit(127);
+    }
+#endif
+    return {};
+  }
+};
+
+// co_spawn completion handler that reports an escaped exception instead of losing it.
+auto log_exceptions(std::string what) {
+  return [what = std::move(what)](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      core::log_error("supervisor", what + " failed: " + ex.what());
+    }
+  };
+}
+
+}  // namespace
+
+std::vector<std::string> llama_server_args(const core::node_config& node, const std::filesystem::path& model) {
+  std::vector<std::string> a{"-m",    model.string(), "-c",     std::to_string(node.ctx),
+                             "-ngl",  std::to_string(node.gpu_layers), "--host", "127.0.0.1",
+                             "--port", std::to_string(node.port)};
+  if (node.threads) {
+    a.emplace_back("-t");
+    a.push_back(std::to_string(*node.threads));
+  }
+  if (node.parallel) {
+    a.emplace_back("-np");
+    a.push_back(std::to_string(*node.parallel));
+  }
+  a.insert(a.end(), node.extra_args.begin(), node.extra_args.end());
+  return a;
+}
+
+asio::awaitable<void> wake_event::wait_for(std::chrono::steady_clock::duration d) {
+  if (std::exchange(pending_, false)) co_return;
+  if (d <= std::chrono::steady_clock::duration::zero()) co_return;
+  timer_.expires_after(d);
+  // operation_aborted is how notify() wakes us; expiry is the other normal ending.
+  co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+  pending_ = false;
+}
+
+model_process::model_process(asio::any_io_executor ex, settings s, observer on_change)
+    : ex_(ex),
+      settings_(std::move(s)),
+      on_change_(std::move(on_change)),
+      wake_(ex),
+      log_(settings_.log_dir / (settings_.node.name + ".log"), settings_.logs.max_bytes, settings_.logs.keep) {
+  status_.name = settings_.node.name;
+  status_.port = settings_.node.port;
+  status_.model = settings_.node.model;
+  status_.since = core::utc_timestamp();
+}
+
+model_process::~model_process() {
+  // run() reaps its child before returning; this only matters if the io_context was
+  // abandoned mid-flight. Never leave a model server behind.
+  if (child_running()) os::signal_group(child_->id(), SIGKILL);
+}
+
+std::filesystem::path model_process::log_path() const { return log_.path(); }
+
+void model_process::start() {
+  want_up_ = true;
+  retry_requested_ = true;
+  wake_.notify();
+}
+
+void model_process::stop() {
+  want_up_ = false;
+  wake_.notify();
+}
+
+void model_process::shutdown() {
+  want_up_ = false;
+  exit_when_stopped_ = true;
+  wake_.notify();
+}
+
+void model_process::kill_now() {
+  if (child_running()) os::signal_group(child_->id(), SIGKILL);
+}
+
+void model_process::set_state(process_state s) {
+  if (!is_valid_transition(status_.state, s)) {
+    core::log_error("supervisor", name() + ": invalid transition " + std::string(to_string(status_.state)) +
+                                      " -> " + std::string(to_string(s)));
+  }
+  const bool changed = status_.state != s;
+  status_.state = s;
+  if (changed) status_.since = core::utc_timestamp();
+  if (s != process_state::backoff) status_.retry_at.clear();
+  if (on_change_) on_change_(status_);
+}
+
+std::string model_process::log_tail(std::size_t max_lines) const {
+  std::string out;
+  const std::size_t first = tail_.size() > max_lines ? tail_.size() - max_lines : 0;
+  for (std::size_t i = first; i < tail_.size(); ++i) out += "  | " + tail_[i] + "\n";
+  if (!partial_line_.empty()) out += "  | " + partial_line_ + "\n";
+  return out;
+}
+
+void model_process::remember_output(std::string_view data) {
+  for (char c : data) {
+    if (c == '\n') {
+      tail_.push_back(std::move(partial_line_));
+      partial_line_.clear();
+      if (tail_.size() > tail_keep) tail_.pop_front();
+    } else if (partial_line_.size() < 4096) {
+      partial_line_ += c;
+    }
+  }
+}
+
+bool model_process::spawn(std::string* error) {
+  const auto models = settings_.node.models();
+  const auto& model = models.at(static_cast<std::size_t>(status_.model_index));
+  const auto& exe = settings_.node.llama_server;
+  const auto args = llama_server_args(settings_.node, model);
+  status_.model = model;
+
+  int fds[2];
+  if (::pipe(fds) != 0) {
+    *error = std::string("cannot create a pipe: ") + std::strerror(errno);
+    return false;
+  }
+  ::fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+  ::fcntl(fds[1], F_SETFD, FD_CLOEXEC);  // dup2 onto 1 and 2 in the child clears it there
+  auto pipe = std::make_shared<asio::readable_pipe>(ex_, fds[0]);
+
+  tail_.clear();
+  partial_line_.clear();
+  log_.write("---- " + core::utc_timestamp() + " openclawd: starting " + name() + ": " + join_command(exe, args) +
+             "\n");
+  try {
+    child_ = std::make_shared<bp::process>(ex_, bp::filesystem::path(exe.string()), args,
+                                           bp::process_stdio{nullptr, fds[1], fds[1]},
+                                           child_setup{::getpid(), settings_.parent_death_signal});
+  } catch (const boost::system::system_error& e) {
+    ::close(fds[1]);
+    child_.reset();
+    *error = "could not run " + exe.string() + ": " + e.code().message();
+    log_.write("---- openclawd: " + *error + "\n");
+    return false;
+  }
+  ::close(fds[1]);  // the child has its copy; EOF on our end now means "all writers gone"
+
+  child_exited_ = false;
+  wait_status_ = 0;
+  spawned_at_ = clock::now();
+  ever_spawned_ = true;
+  status_.pid = child_->id();
+  status_.pid_start_time = os::process_start_time(child_->id());
+  status_.ready_ms.reset();
+
+  ++drains_active_;
+  asio::co_spawn(ex_, drain_output(std::move(pipe)), log_exceptions(name() + " log drain"));
+  asio::co_spawn(ex_, watch_exit(child_), log_exceptions(name() + " exit watch"));
+  core::log_info("supervisor", name() + ": started pid " + std::to_string(child_->id()) + " with model " +
+                                   model.string());
+  return true;
+}
+
+asio::awaitable<void> model_process::drain_output(std::shared_ptr<asio::readable_pipe> pipe) {
+  // Always drained, to EOF: a pipe nobody reads would block llama-server's logging,
+  // and with it the server.
+  std::array<char, 16384> buf{};
+  for (;;) {
+    auto [ec, n] = co_await pipe->async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
+    if (n > 0) {
+      const std::string_view chunk(buf.data(), n);
+      log_.write(chunk);
+      remember_output(chunk);
+    }
+    if (ec) break;  // eof once the child (and anything it forked) has exited
+  }
+  --drains_active_;
+  wake_.notify();
+}
+
+asio::awaitable<void> model_process::watch_exit(std::shared_ptr<bp::process> child) {
+  auto [ec, code] = co_await child->async_wait(asio::as_tuple(asio::use_awaitable));
+  (void)code;  // evaluated code; we want the raw status to tell signals apart
+  int status = 0;
+  if (!ec) {
+    status = child->native_exit_code();
+  } else {
+    // pidfd unavailable (old kernel, sandbox): fall back to polling waitpid.
+    core::log_warn("supervisor", name() + ": waiting for pid " + std::to_string(child->id()) +
+                                     " failed (" + ec.message() + "); polling instead");
+    asio::steady_timer t(ex_);
+    for (;;) {
+      const pid_t r = ::waitpid(child->id(), &status, WNOHANG);
+      if (r == child->id() || (r < 0 && errno != EINTR)) break;
+      t.expires_after(100ms);
+      co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+  }
+  if (child != child_) co_return;  // a stale child; cannot happen while run() reaps before respawning
+  wait_status_ = status;
+  child_exited_ = true;
+  wake_.notify();
+}
+
+asio::awaitable<bool> model_process::probe_health(clock::duration timeout, unsigned* status_out) {
+  const asio::ip::tcp::endpoint ep(asio::ip::address_v4::loopback(),
+                                   static_cast<unsigned short>(settings_.node.port));
+  net::http_get_options opts;
+  opts.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
+  opts.body_limit = 64 * 1024;
+  auto r = co_await net::http_get(ep, "/health", opts);
+  if (!r) {
+    if (status_out) *status_out = 0;
+    co_return false;
+  }
+  if (status_out) *status_out = r->status;
+  co_return r->status == 200;
+}
+
+void model_process::record_exit(const std::string& reason) {
+  const auto st = os::decode_wait_status(wait_status_);
+  exit_record rec;
+  rec.code = st.code;
+  rec.signal = st.signal;
+  rec.description = st.describe();
+  rec.reason = reason;
+  rec.at = core::utc_timestamp();
+  log_.write("---- " + rec.at + " openclawd: pid " + std::to_string(status_.pid.value_or(0)) + " " +
+             rec.description + " (" + reason + ")\n");
+  core::log_info("supervisor", name() + ": pid " + std::to_string(status_.pid.value_or(0)) + " " +
+                                   rec.description + " (" + reason + ")");
+  status_.last_exit = std::move(rec);
+  status_.pid.reset();
+  status_.pid_start_time.reset();
+  child_.reset();
+}
+
+asio::awaitable<model_process::attempt_end> model_process::start_child() {
+  std::string error;
+  if (!spawn(&error)) {
+    status_.error = error;
+    co_return attempt_end::spawn_failed;
+  }
+  set_state(process_state::starting);
+
+  const auto deadline = spawned_at_ + settings_.node.startup_timeout;
+  clock::duration poll = startup_poll_first;
+  for (;;) {
+    if (child_exited_) co_return attempt_end::exited;
+    if (!want_up_) co_return attempt_end::stop_requested;
+    const auto now = clock::now();
+    if (now >= deadline) co_return attempt_end::startup_timeout;
+
+    // 503 "Loading model" and connection refused both mean "not yet".
+    const bool ok = co_await probe_health(std::min<clock::duration>(startup_probe_timeout, deadline - now), nullptr);
+    if (ok && !child_exited_) {
+      ready_at_ = clock::now();
+      status_.ready_ms = std::chrono::duration<double, std::milli>(ready_at_ - spawned_at_).count();
+      ready_with_model_ = true;
+      status_.error.clear();
+      set_state(process_state::ready);
+      core::log_info("supervisor", name() + ": ready at " + status_.url() + " after " +
+                                       seconds_text(ready_at_ - spawned_at_));
+      co_return attempt_end::ready;
+    }
+    co_await wake_.wait_for(std::min<clock::duration>(poll, deadline - clock::now()));
+    poll = std::min<clock::duration>(poll * 3 / 2, startup_poll_max);
+  }
+}
+
+asio::awaitable<model_process::attempt_end> model_process::watch_ready_child() {
+  const auto& h = settings_.health;
+  int failures = 0;
+  auto next_probe = clock::now() + h.interval;
+  for (;;) {
+    if (child_exited_) co_return attempt_end::exited;
+    if (!want_up_) co_return attempt_end::stop_requested;
+    const auto now = clock::now();
+    if (now < next_probe) {
+      co_await wake_.wait_for(next_probe - now);
+      continue;
+    }
+    unsigned code = 0;
+    const bool ok = co_await probe_health(h.timeout, &code);
+    next_probe = clock::now() + h.interval;
+    if (child_exited_) co_return attempt_end::exited;
+    if (ok) {
+      failures = 0;
+      continue;
+    }
+    ++failures;
+    core::log_warn("supervisor", name() + ": liveness probe failed (" + std::to_string(failures) + "/" +
+                                     std::to_string(h.failures) + "): " +
+                                     (code != 0 ? "HTTP " + std::to_string(code) : std::string("no answer")));
+    if (failures >= h.failures) co_return attempt_end::wedged;
+  }
+}
+
+asio::awaitable<void> model_process::stop_child(clock::duration grace) {
+  if (!child_running()) co_return;
+  set_state(process_state::stopping);
+  const pid_t pid = child_->id();
+  // SIGCONT too: a SIGSTOPped server must run to act on SIGTERM.
+  os::signal_group(pid, SIGTERM);
+  os::signal_group(pid, SIGCONT);
+  const auto deadline = clock::now() + grace;
+  while (!child_exited_ && clock::now() < deadline) co_await wake_.wait_for(deadline - clock::now());
+  if (!child_exited_) {
+    // llama-server hangs on SIGTERM while a non-streaming request is in flight.
+    core::log_warn("supervisor", name() + ": pid " + std::to_string(pid) + " still running " +
+                                     seconds_text(grace) + " after SIGTERM; sending SIGKILL");
+    os::signal_group(pid, SIGKILL);
+  }
+  while (!child_exited_) {
+    co_await wake_.wait_for(5s);
+    if (!child_exited_) core::log_error("supervisor", name() + ": pid " + std::to_string(pid) + " survives SIGKILL");
+  }
+  // Anything the server forked dies with the group.
+  os::signal_group(pid, SIGKILL);
+}
+
+asio::awaitable<void> model_process::run() {
+  const auto& restart = settings_.restart;
+  const auto models = settings_.node.models();
+  for (;;) {
+    if (!want_up_) {
+      if (status_.state != process_state::stopped) set_state(process_state::stopped);
+      if (exit_when_stopped_) break;
+      co_await wake_.wait_for(forever);
+      continue;
+    }
+    if (status_.state == process_state::failed) {
+      // Stays failed until start() is asked again (want_up_ is re-set by it, with a wake).
+      co_await wake_.wait_for(forever);
+      if (!want_up_ || status_.state != process_state::failed) continue;
+      if (!std::exchange(retry_requested_, false)) continue;
+      quick_failures_ = 0;
+      status_.model_index = 0;
+      ready_with_model_ = false;
+    }
+
+    attempt_end end = co_await start_child();
+    const bool reached_ready = end == attempt_end::ready;
+    if (reached_ready) end = co_await watch_ready_child();
+    if (child_running()) co_await stop_child(settings_.node.stop_timeout);
+
+    std::string reason;
+    switch (end) {
+      case attempt_end::exited: reason = reached_ready ? "exited unexpectedly" : "exited while starting"; break;
+      case attempt_end::startup_timeout:
+        reason = "not ready within startup_timeout (" + seconds_text(settings_.node.startup_timeout) + ")";
+        break;
+      case attempt_end::wedged:
+        reason = "liveness probe failed " + std::to_string(settings_.health.failures) + " times in a row";
+        break;
+      case attempt_end::stop_requested: reason = "stopped on request"; break;
+      case attempt_end::spawn_failed: reason = "could not be started"; break;
+      case attempt_end::ready: reason = "ended"; break;
+    }
+    if (end != attempt_end::spawn_failed && status_.pid) record_exit(reason);
+    if (end == attempt_end::stop_requested || !want_up_) continue;
+
+    // A failure. Work out whether to retry this model, move on to a fallback, or give up.
+    const bool start_failure = !reached_ready;
+    const bool was_stable = reached_ready && clock::now() - ready_at_ >= restart.stable_after;
+    if (was_stable) quick_failures_ = 0;
+    ++quick_failures_;
+
+    std::string why = name() + " " + reason;
+    if (status_.last_exit && end != attempt_end::spawn_failed) why += " (" + status_.last_exit->description + ")";
+    if (end == attempt_end::spawn_failed) why = name() + ": " + status_.error;
+    why += "; model " + status_.model.string();
+    if (start_failure) {
+      const auto tail = log_tail();
+      if (!tail.empty()) why += "\nlast lines of " + log_path().string() + ":\n" + tail;
+    }
+
+    // A model that never reached ready cannot load (bad file, unsupported, out of memory):
+    // retrying it only delays the fallback.
+    const bool give_up_model = (start_failure && !ready_with_model_) || quick_failures_ >= restart.max_failures;
+    clock::duration delay{};
+    if (give_up_model) {
+      if (static_cast<std::size_t>(status_.model_index) + 1 < models.size()) {
+        ++status_.model_index;
+        status_.model = models[static_cast<std::size_t>(status_.model_index)];
+        core::log_warn("supervisor", why + "\n" + name() + ": trying fallback model " + status_.model.string());
+        quick_failures_ = 0;
+        ready_with_model_ = false;
+      } else {
+        status_.error = why;
+        core::log_error("supervisor", why + "\n" + name() + ": giving up (state failed)");
+        set_state(process_state::failed);
+        continue;
+      }
+    } else {
+      // s6's rule: spawns are at least `delay` apart, so a crash loop slows down while a
+      // node that ran for a while comes back at once.
+      const int doublings = std::min(quick_failures_ - 1, 30);
+      auto backoff = restart.backoff_initial * (1LL << doublings);
+      if (backoff > restart.backoff_max) backoff = restart.backoff_max;
+      delay = std::max<clock::duration>(clock::duration::zero(), spawned_at_ + backoff - clock::now());
+      core::log_warn("supervisor", why + "; restarting in " + seconds_text(delay));
+    }
+    ++status_.restarts;
+
+    if (delay > clock::duration::zero()) {
+      status_.error = why;
+      status_.retry_at = core::utc_timestamp(std::chrono::system_clock::now() +
+                                             std::chrono::duration_cast<std::chrono::system_clock::duration>(delay));
+      set_state(process_state::backoff);
+      const auto until = clock::now() + delay;
+      while (want_up_ && clock::now() < until) co_await wake_.wait_for(until - clock::now());
+    }
+  }
+  // Do not return while a drain coroutine still uses this object.
+  while (drains_active_ > 0) co_await wake_.wait_for(1s);
+}
+
+}  // namespace openclawd::supervisor

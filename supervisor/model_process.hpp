@@ -1,0 +1,123 @@
+// One supervised llama-server. model_process owns the child process, its process
+// group, its log pipe and its state; run() is the only code that changes them
+// (llama-swap's single-writer rule, s6's want-up/is-up split). Callers only state a
+// wish — start(), stop(), shutdown() — and read snapshots through the observer.
+// Everything runs on one io_context thread: no locks.
+#pragma once
+
+#include "core/config.hpp"
+#include "net/asio.hpp"
+#include "supervisor/node_status.hpp"
+#include "supervisor/rotating_log.hpp"
+
+#include <boost/process/v2/process.hpp>
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace openclawd::supervisor {
+
+// The argv after the program name: `-m MODEL -c CTX -ngl N --host 127.0.0.1 --port PORT [-t T] [-np P] [extra…]`.
+std::vector<std::string> llama_server_args(const core::node_config& node, const std::filesystem::path& model);
+
+// A level-triggered wake-up for one waiting coroutine: notify() wakes it (or makes its
+// next wait return at once); the waiter re-reads every fact it cares about after each
+// wake-up, so a notification can never be lost or misread.
+class wake_event {
+ public:
+  explicit wake_event(const asio::any_io_executor& ex) : timer_(ex) {}
+  void notify() {
+    pending_ = true;
+    timer_.cancel();
+  }
+  // Returns when notified or after `d`. Only one coroutine may wait at a time.
+  asio::awaitable<void> wait_for(std::chrono::steady_clock::duration d);
+
+ private:
+  asio::steady_timer timer_;
+  bool pending_ = false;
+};
+
+class model_process {
+ public:
+  struct settings {
+    core::node_config node;
+    core::restart_config restart;
+    core::health_config health;
+    core::logs_config logs;
+    std::filesystem::path log_dir;
+    // Linux: the child gets SIGKILL when the daemon dies, whatever killed it. Tests turn
+    // this off to exercise the orphan clean-up that macOS (which has no such thing) relies on.
+    bool parent_death_signal = true;
+  };
+  using observer = std::function<void(const node_status&)>;
+
+  model_process(asio::any_io_executor ex, settings s, observer on_change);
+  ~model_process();
+  model_process(const model_process&) = delete;
+  model_process& operator=(const model_process&) = delete;
+
+  void start();     // want up; also the way out of `failed`
+  void stop();      // want down: stop ladder, then `stopped`
+  void shutdown();  // want down, and run() returns once stopped
+  void kill_now();  // SIGKILL the child's group at once (a second Ctrl-C)
+
+  // The owner coroutine. Spawn it once; it returns after shutdown() once the child is reaped.
+  asio::awaitable<void> run();
+
+  const node_status& status() const noexcept { return status_; }
+  const std::string& name() const noexcept { return settings_.node.name; }
+  std::filesystem::path log_path() const;
+  // The child's last output lines (for error messages).
+  std::string log_tail(std::size_t max_lines = 12) const;
+
+ private:
+  using clock = std::chrono::steady_clock;
+  enum class attempt_end { ready, exited, startup_timeout, spawn_failed, wedged, stop_requested };
+
+  asio::awaitable<attempt_end> start_child();
+  asio::awaitable<attempt_end> watch_ready_child();
+  asio::awaitable<void> stop_child(clock::duration grace);
+  asio::awaitable<void> watch_exit(std::shared_ptr<boost::process::v2::process> child);
+  asio::awaitable<void> drain_output(std::shared_ptr<asio::readable_pipe> pipe);
+  asio::awaitable<bool> probe_health(clock::duration timeout, unsigned* status_out);
+
+  bool spawn(std::string* error);
+  void set_state(process_state s);
+  void record_exit(const std::string& reason);
+  void remember_output(std::string_view data);
+  bool child_running() const noexcept { return child_ != nullptr && !child_exited_; }
+
+  asio::any_io_executor ex_;
+  settings settings_;
+  observer on_change_;
+  wake_event wake_;
+  rotating_log log_;
+
+  bool want_up_ = false;
+  bool exit_when_stopped_ = false;
+  bool retry_requested_ = false;  // start() was asked: leave `failed`
+
+  std::shared_ptr<boost::process::v2::process> child_;
+  bool child_exited_ = false;
+  int wait_status_ = 0;
+  int drains_active_ = 0;
+  clock::time_point spawned_at_{};
+  clock::time_point ready_at_{};
+
+  int quick_failures_ = 0;         // failures in a row that came before `stable_after`
+  bool ready_with_model_ = false;  // the current model has reached ready at least once
+  bool ever_spawned_ = false;
+
+  std::deque<std::string> tail_;  // complete output lines, newest last
+  std::string partial_line_;
+
+  node_status status_;
+};
+
+}  // namespace openclawd::supervisor

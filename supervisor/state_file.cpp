@@ -1,0 +1,163 @@
+#include "supervisor/state_file.hpp"
+
+#include "supervisor/os.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace openclawd::supervisor {
+namespace {
+
+using nlohmann::json;
+
+template <class T>
+json opt(const std::optional<T>& v) {
+  return v ? json(*v) : json(nullptr);
+}
+
+json exit_to_json(const std::optional<exit_record>& e) {
+  if (!e) return nullptr;
+  return json{{"code", opt(e->code)},
+              {"signal", e->signal ? json(os::signal_name(*e->signal)) : json(nullptr)},
+              {"signal_number", opt(e->signal)},
+              {"description", e->description},
+              {"reason", e->reason},
+              {"at", e->at}};
+}
+
+std::optional<exit_record> exit_from_json(const json& j) {
+  if (!j.is_object()) return std::nullopt;
+  exit_record e;
+  if (j.contains("code") && j["code"].is_number_integer()) e.code = j["code"].get<int>();
+  if (j.contains("signal_number") && j["signal_number"].is_number_integer()) e.signal = j["signal_number"].get<int>();
+  e.description = j.value("description", "");
+  e.reason = j.value("reason", "");
+  e.at = j.value("at", "");
+  return e;
+}
+
+json node_to_json(const node_status& n, bool running) {
+  json j{{"state", running ? std::string(to_string(n.state)) : std::string("stopped")},
+         {"pid", running ? opt(n.pid) : json(nullptr)},
+         {"port", n.port},
+         {"url", n.url()},
+         {"model", n.model.string()},
+         {"model_index", n.model_index},
+         {"restarts", n.restarts},
+         {"last_exit", exit_to_json(n.last_exit)},
+         {"since", n.since},
+         {"error", n.error.empty() ? json(nullptr) : json(n.error)}};
+  if (running && n.state == process_state::backoff && !n.retry_at.empty()) j["retry_at"] = n.retry_at;
+  if (running && n.ready_ms) j["ready_ms"] = *n.ready_ms;
+  return j;
+}
+
+}  // namespace
+
+result<void> write_state_file(const std::filesystem::path& file, const daemon_status& status) {
+  json nodes = json::object();
+  for (const auto& n : status.nodes) {
+    json j = node_to_json(n, true);
+    j["name"] = n.name;
+    j["pid_start_time"] = opt(n.pid_start_time);
+    j["retry_at"] = n.retry_at;
+    nodes[n.name] = std::move(j);
+  }
+  const json doc{{"version", 1},
+                 {"daemon",
+                  {{"pid", status.pid},
+                   {"started_at_unix_ms", status.started_at_unix_ms},
+                   {"started_at", status.started_at},
+                   {"config", status.config}}},
+                 {"nodes", std::move(nodes)}};
+  const std::string text = doc.dump(2) + "\n";
+
+  // Write a sibling temp file, fsync it, rename over the old one: readers see the
+  // old file or the new one, never half of either.
+  const auto tmp = std::filesystem::path(file.string() + ".tmp");
+  const int fd = os::open_cloexec(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) return make_error_code(errc::state_dir_unusable);
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    const auto n = ::write(fd, rest.data(), rest.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ::close(fd);
+      return make_error_code(errc::state_dir_unusable);
+    }
+    rest.remove_prefix(static_cast<std::size_t>(n));
+  }
+  ::fsync(fd);
+  ::close(fd);
+  std::error_code ec;
+  std::filesystem::rename(tmp, file, ec);
+  if (ec) return make_error_code(errc::state_dir_unusable);
+  return {};
+}
+
+result<daemon_status> read_state_file(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) return make_error_code(errc::not_running);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const json doc = json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object() || !doc.contains("daemon") || !doc.contains("nodes")) {
+    return make_error_code(errc::state_dir_unusable);
+  }
+  daemon_status st;
+  try {
+    const auto& d = doc["daemon"];
+    st.pid = d.value("pid", 0);
+    st.started_at_unix_ms = d.value("started_at_unix_ms", std::int64_t{0});
+    st.started_at = d.value("started_at", "");
+    st.config = d.value("config", "");
+    for (const auto& [name, j] : doc["nodes"].items()) {
+      node_status n;
+      n.name = name;
+      n.state = process_state_from_string(j.value("state", "stopped")).value_or(process_state::stopped);
+      if (j.contains("pid") && j["pid"].is_number_integer()) n.pid = j["pid"].get<int>();
+      if (j.contains("pid_start_time") && j["pid_start_time"].is_number_unsigned())
+        n.pid_start_time = j["pid_start_time"].get<std::uint64_t>();
+      n.port = j.value("port", 0);
+      n.model = j.value("model", "");
+      n.model_index = j.value("model_index", 0);
+      n.restarts = j.value("restarts", 0);
+      if (j.contains("last_exit")) n.last_exit = exit_from_json(j["last_exit"]);
+      if (j.contains("error") && j["error"].is_string()) n.error = j["error"].get<std::string>();
+      n.since = j.value("since", "");
+      n.retry_at = j.value("retry_at", "");
+      if (j.contains("ready_ms") && j["ready_ms"].is_number()) n.ready_ms = j["ready_ms"].get<double>();
+      st.nodes.push_back(std::move(n));
+    }
+  } catch (const json::exception&) {
+    return make_error_code(errc::state_dir_unusable);
+  }
+  // Keep the daemon's order (orchestrator, subagent) whatever order the JSON object has.
+  std::stable_sort(st.nodes.begin(), st.nodes.end(), [](const node_status& a, const node_status& b) {
+    return (a.name == "orchestrator") > (b.name == "orchestrator");
+  });
+  return st;
+}
+
+std::string status_json(const daemon_status& status, bool running, std::int64_t now_unix_ms) {
+  json daemon{{"running", running}};
+  if (running) {
+    daemon["pid"] = status.pid;
+    daemon["uptime_s"] = status.started_at_unix_ms > 0 ? (now_unix_ms - status.started_at_unix_ms) / 1000 : 0;
+    daemon["started_at"] = status.started_at;
+  } else {
+    daemon["pid"] = nullptr;
+    daemon["uptime_s"] = nullptr;
+  }
+  daemon["config"] = status.config;
+  json nodes = json::object();
+  for (const auto& n : status.nodes) nodes[n.name] = node_to_json(n, running);
+  return json{{"daemon", std::move(daemon)}, {"nodes", std::move(nodes)}}.dump();
+}
+
+}  // namespace openclawd::supervisor

@@ -1,0 +1,61 @@
+// Owns the two model_process objects (orchestrator, subagent) for the daemon's life,
+// runs their owner coroutines, and announces every transition by rewriting
+// state.json atomically. Lives on the daemon's single io_context thread.
+#pragma once
+
+#include "core/config.hpp"
+#include "net/asio.hpp"
+#include "supervisor/model_process.hpp"
+#include "supervisor/node_status.hpp"
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace openclawd::supervisor {
+
+struct startup_outcome {
+  bool ok = false;
+  bool aborted = false;  // a stop was requested before every node was ready
+  std::string node;      // the node that failed
+  std::string error;     // why, with the last lines of its log
+};
+
+class supervisor {
+ public:
+  struct options {
+    bool parent_death_signal = true;  // see model_process::settings
+  };
+  using transition_observer = std::function<void(const node_status&)>;
+
+  supervisor(asio::any_io_executor ex, const core::config& cfg, daemon_status identity,
+             std::filesystem::path state_file, options opts);
+  ~supervisor();
+
+  void start_all();
+  // Completes when every node is ready, when one reached `failed`, or when request_stop() is called.
+  asio::awaitable<startup_outcome> wait_until_started();
+  void request_stop();
+  // Stops every node at once (each with its own stop ladder) and waits for their owners to end.
+  asio::awaitable<void> shutdown();
+  void kill_now();  // SIGKILL every child now (second signal)
+
+  daemon_status snapshot() const;
+  void set_observer(transition_observer o) { observer_ = std::move(o); }
+
+ private:
+  void on_transition(const node_status& s);
+  void announce();
+
+  asio::any_io_executor ex_;
+  daemon_status identity_;
+  std::filesystem::path state_file_;
+  std::vector<std::unique_ptr<model_process>> nodes_;
+  wake_event changed_;
+  int running_ = 0;
+  bool stop_requested_ = false;
+  transition_observer observer_;
+};
+
+}  // namespace openclawd::supervisor
