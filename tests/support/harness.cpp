@@ -1,0 +1,244 @@
+#include "tests/support/harness.hpp"
+
+#include "core/gguf.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace openclawd::test {
+
+std::filesystem::path openclawd_bin() { return OPENCLAWD_TEST_BIN; }
+std::filesystem::path test_child_bin() { return OPENCLAWD_TEST_CHILD; }
+
+std::filesystem::path llama_server_bin() {
+  const std::filesystem::path p = OPENCLAWD_TEST_LLAMA_SERVER;
+  if (::access(p.c_str(), X_OK) != 0) {
+    FAIL("the real llama-server is missing at " << p.string()
+                                                << ": run `make test` (or scripts/setup.sh) to install it");
+  }
+  return p;
+}
+
+temp_dir::temp_dir() {
+  std::random_device rd;
+  const auto base = std::filesystem::temp_directory_path();
+  for (;;) {
+    auto candidate = base / ("openclawd-test-" + std::to_string(rd()));
+    if (std::filesystem::create_directory(candidate)) {
+      path_ = candidate;
+      break;
+    }
+  }
+}
+
+temp_dir::~temp_dir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::filesystem::path make_model(const std::filesystem::path& path, const std::string& kind, int seed) {
+  const auto k = core::parse_tiny_model_kind(kind);
+  REQUIRE(k.has_value());
+  core::tiny_model_options opts;
+  opts.seed = static_cast<std::uint64_t>(seed);
+  std::string why;
+  const auto r = core::write_tiny_model(path, *k, opts, &why);
+  INFO(why);
+  REQUIRE(r.has_value());
+  return path;
+}
+
+namespace {
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+run_result run_openclawd(const std::vector<std::string>& args, std::chrono::steady_clock::duration deadline,
+                         const std::map<std::string, std::string>& extra_env) {
+  temp_dir io;
+  const auto out_path = io / "stdout";
+  const auto err_path = io / "stderr";
+  std::vector<std::string> argv_s{openclawd_bin().string()};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& s : argv_s) argv.push_back(s.data());
+  argv.push_back(nullptr);
+
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    const int in = ::open("/dev/null", O_RDONLY);
+    ::dup2(in, 0);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    for (const auto& [k, v] : extra_env) ::setenv(k.c_str(), v.c_str(), 1);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  run_result r;
+  int status = 0;
+  const bool done = wait_until(
+      [&] {
+        const pid_t w = ::waitpid(pid, &status, WNOHANG);
+        return w == pid;
+      },
+      deadline);
+  if (!done) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    r.exit_code = -1;
+  } else {
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  r.out = slurp(out_path);
+  r.err = slurp(err_path);
+  return r;
+}
+
+bool process_alive(pid_t pid) {
+  if (pid <= 0) return false;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  if (!in) return ::kill(pid, 0) == 0;  // no /proc (macOS): best effort
+  std::string line;
+  std::getline(in, line);
+  const auto close = line.rfind(')');
+  if (close == std::string::npos || close + 2 >= line.size()) return false;
+  const char state = line[close + 2];
+  return state != 'Z' && state != 'X';
+}
+
+bool wait_until(const std::function<bool()>& pred, std::chrono::steady_clock::duration deadline) {
+  const auto end = std::chrono::steady_clock::now() + deadline;
+  for (;;) {
+    if (pred()) return true;
+    if (std::chrono::steady_clock::now() >= end) return false;
+    std::this_thread::sleep_for(25ms);
+  }
+}
+
+daemon_setup::daemon_setup() {
+  orchestrator_model = make_model(dir / "orchestrator.gguf", "random", 1).string();
+  subagent_model = make_model(dir / "subagent.gguf", "random", 2).string();
+  config = dir / "openclawd.yaml";
+}
+
+daemon_setup::~daemon_setup() {
+  const auto pids = recorded_pids();
+  run_openclawd({"stop", "--config", config.string()}, deadline_long);
+  for (pid_t p : pids)
+    if (process_alive(p)) ::kill(-p, SIGKILL);
+}
+
+void daemon_setup::write_config() {
+  // Defaults unless the test's own lines set them (a key twice is a config error).
+  auto timeouts = [](const std::string& extra) {
+    std::string t;
+    if (extra.find("startup_timeout:") == std::string::npos) t += "    startup_timeout: 60s\n";
+    if (extra.find("stop_timeout:") == std::string::npos) t += "    stop_timeout: 5s\n";
+    return t;
+  };
+  std::ofstream out(config);
+  out << "llama_server: " << llama_server_bin().string() << "\n"
+      << "state_dir: " << state_dir().string() << "\n"
+      << "nodes:\n"
+      << "  orchestrator:\n"
+      << "    model: " << orchestrator_model << "\n"
+      << "    ctx: 1024\n"
+      << "    gpu_layers: 0\n"
+      << "    port: " << orchestrator_port << "\n"
+      << "    threads: 1\n"
+      << timeouts(orchestrator_extra)
+      << orchestrator_extra
+      << "  subagent:\n"
+      << "    model: " << subagent_model << "\n"
+      << "    ctx: 512\n"
+      << "    gpu_layers: 99\n"
+      << "    port: " << subagent_port << "\n"
+      << "    threads: 1\n"
+      << timeouts(subagent_extra)
+      << subagent_extra
+      << "health:\n"
+      << "  interval: 200ms\n"
+      << "  timeout: 500ms\n"
+      << "  failures: 2\n"
+      << "restart:\n"
+      << "  backoff_initial: 100ms\n"
+      << "  backoff_max: 1s\n"
+      << top_extra;
+}
+
+run_result daemon_setup::start(const std::map<std::string, std::string>& env) {
+  return run_openclawd({"start", "--config", config.string()}, deadline_long, env);
+}
+
+run_result daemon_setup::stop() { return run_openclawd({"stop", "--config", config.string()}, deadline_long); }
+
+nlohmann::json daemon_setup::status() {
+  const auto r = run_openclawd({"status", "--json", "--config", config.string()}, deadline_short);
+  INFO("status stderr: " << r.err);
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  REQUIRE(j.is_object());
+  return j;
+}
+
+std::optional<int> daemon_setup::node_pid(const std::string& node) {
+  const auto j = status();
+  const auto& p = j["nodes"][node]["pid"];
+  if (!p.is_number_integer()) return std::nullopt;
+  return p.get<int>();
+}
+
+std::string daemon_setup::node_state(const std::string& node) {
+  return status()["nodes"][node]["state"].get<std::string>();
+}
+
+std::vector<pid_t> daemon_setup::recorded_pids() {
+  std::vector<pid_t> pids;
+  std::ifstream in(state_dir() / "state.json");
+  if (!in) return pids;
+  const auto j = nlohmann::json::parse(in, nullptr, false);
+  if (!j.is_object()) return pids;
+  for (const auto& [name, n] : j["nodes"].items())
+    if (n["pid"].is_number_integer()) pids.push_back(n["pid"].get<int>());
+  if (j["daemon"]["pid"].is_number_integer()) pids.push_back(j["daemon"]["pid"].get<int>());
+  return pids;
+}
+
+}  // namespace openclawd::test

@@ -1,0 +1,90 @@
+// Test harness for end-to-end tests: temp dirs, ports, tiny models, running the real
+// `openclawd` binary and reading `status --json`, and condition waits with deadlines
+// (never fixed sleeps). Paths of the binaries come from CMake as compile definitions.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <sys/types.h>
+
+namespace openclawd::test {
+
+using namespace std::chrono_literals;
+
+// Generous: CI machines are slow and loaded; a deadline only bounds a failure.
+constexpr auto deadline_short = 20s;
+constexpr auto deadline_long = 60s;
+
+std::filesystem::path openclawd_bin();
+std::filesystem::path llama_server_bin();  // fails the test with a clear message when absent
+std::filesystem::path test_child_bin();
+
+class temp_dir {
+ public:
+  temp_dir();
+  ~temp_dir();
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& s) const { return path_ / s; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// A port that was free a moment ago (bind 0, read, close). Racy in principle; fine for
+// a child process that must be told its port (style.md).
+int free_port();
+
+// Writes a tiny GGUF model (kind: "random", "unused50").
+std::filesystem::path make_model(const std::filesystem::path& path, const std::string& kind = "random", int seed = 1);
+
+struct run_result {
+  int exit_code = -1;  // -1: killed by the deadline
+  std::string out, err;
+};
+// Runs `openclawd ARGS...`, waits at most `deadline`, captures stdout/stderr.
+run_result run_openclawd(const std::vector<std::string>& args,
+                         std::chrono::steady_clock::duration deadline = deadline_long,
+                         const std::map<std::string, std::string>& extra_env = {});
+
+// True while `pid` exists and is not a zombie (an exited child whose parent has not
+// reaped it yet is gone for our purposes).
+bool process_alive(pid_t pid);
+
+// Polls `pred` every 25 ms until true or `deadline`; returns the last value.
+bool wait_until(const std::function<bool()>& pred, std::chrono::steady_clock::duration deadline = deadline_short);
+
+// A config with two real llama-server nodes on fresh ports, tiny models, and short
+// health/backoff settings so that faults are seen within a second or two.
+struct daemon_setup {
+  temp_dir dir;
+  int orchestrator_port = free_port();
+  int subagent_port = free_port();
+  std::filesystem::path config;
+  // YAML lines placed under each node (indent 4), and after the `restart:` block at the
+  // end of the file (indent 2 to add restart keys, 0 for a new section).
+  std::string orchestrator_extra, subagent_extra, top_extra;
+  std::string orchestrator_model, subagent_model;  // default: fresh tiny models in dir
+
+  daemon_setup();
+  ~daemon_setup();  // `openclawd stop`, then SIGKILL anything recorded that is still alive
+  void write_config();
+  run_result start(const std::map<std::string, std::string>& env = {});
+  run_result stop();
+  nlohmann::json status();  // `status --json`
+  std::optional<int> node_pid(const std::string& node);
+  std::string node_state(const std::string& node);
+  std::filesystem::path state_dir() const { return dir / "state"; }
+  std::vector<pid_t> recorded_pids();
+};
+
+}  // namespace openclawd::test

@@ -1,0 +1,66 @@
+// A stand-in for llama-server, only for the faults the real server cannot show on
+// demand. It accepts llama-server's command line (-m, -c, --port, ...), serves
+// GET /health on 127.0.0.1:<port>, and misbehaves as asked through extra_args:
+//   --ignore-sigterm   SIGTERM is ignored, so only the stop ladder's SIGKILL ends it
+//   --never-ready      /health answers 503 "Loading model" forever
+//   --exit-after-ms N  exits with code 3 after N ms
+// Blocking sockets and one thread on purpose: it must be obviously correct.
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int main(int argc, char** argv) {
+  int port = 0;
+  bool never_ready = false;
+  long exit_after_ms = -1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--port" && i + 1 < argc) port = std::atoi(argv[++i]);
+    else if (a == "--ignore-sigterm") std::signal(SIGTERM, SIG_IGN);
+    else if (a == "--never-ready") never_ready = true;
+    else if (a == "--exit-after-ms" && i + 1 < argc) exit_after_ms = std::atol(argv[++i]);
+  }
+  if (port <= 0) {
+    std::fprintf(stderr, "test_child: --port is required\n");
+    return 2;
+  }
+  if (exit_after_ms >= 0) {
+    std::thread([exit_after_ms] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(exit_after_ms));
+      std::fprintf(stderr, "test_child: exiting as asked\n");
+      std::_Exit(3);
+    }).detach();
+  }
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 16) != 0) {
+    std::fprintf(stderr, "test_child: couldn't bind port %d: %s\n", port, std::strerror(errno));
+    return 1;
+  }
+  std::fprintf(stderr, "test_child: listening on http://127.0.0.1:%d\n", port);
+  for (;;) {
+    const int c = ::accept(fd, nullptr, nullptr);
+    if (c < 0) continue;
+    char buf[4096];
+    (void)::recv(c, buf, sizeof buf, 0);
+    const char* body = never_ready ? R"({"error":{"message":"Loading model","type":"unavailable_error","code":503}})"
+                                   : R"({"status":"ok"})";
+    const std::string res = std::string(never_ready ? "HTTP/1.1 503 Service Unavailable" : "HTTP/1.1 200 OK") +
+                            "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+                            std::to_string(std::strlen(body)) + "\r\n\r\n" + body;
+    (void)::send(c, res.data(), res.size(), MSG_NOSIGNAL);
+    ::close(c);
+  }
+}

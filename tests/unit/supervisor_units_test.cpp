@@ -1,0 +1,188 @@
+// Unit tests of the supervisor's pieces that need no process: the state machine's
+// edges, the llama-server argv, wait-status decoding, state.json and log rotation.
+#include "supervisor/model_process.hpp"
+#include "supervisor/os.hpp"
+#include "supervisor/preflight.hpp"
+#include "supervisor/process_state.hpp"
+#include "supervisor/rotating_log.hpp"
+#include "supervisor/state_file.hpp"
+#include "tests/support/harness.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <fstream>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+using namespace openclawd;
+using namespace openclawd::supervisor;
+
+TEST_CASE("process_state: names round-trip and the diagram's edges are the valid ones", "[supervisor]") {
+  using enum process_state;
+  for (auto s : {stopped, starting, ready, backoff, failed, stopping}) {
+    CHECK(process_state_from_string(to_string(s)) == s);
+  }
+  CHECK_FALSE(process_state_from_string("running").has_value());
+  CHECK(is_valid_transition(stopped, starting));
+  CHECK(is_valid_transition(starting, ready));
+  CHECK(is_valid_transition(ready, backoff));
+  CHECK(is_valid_transition(backoff, starting));
+  CHECK(is_valid_transition(ready, stopping));
+  CHECK(is_valid_transition(stopping, stopped));
+  CHECK(is_valid_transition(failed, starting));
+  CHECK_FALSE(is_valid_transition(stopped, ready));
+  CHECK_FALSE(is_valid_transition(stopped, failed));
+  CHECK_FALSE(is_valid_transition(failed, ready));
+  CHECK_FALSE(is_valid_transition(backoff, ready));
+}
+
+TEST_CASE("llama_server_args: the issue's command line, from an argv vector", "[supervisor]") {
+  core::node_config n;
+  n.name = "orchestrator";
+  n.ctx = 32768;
+  n.gpu_layers = 0;
+  n.port = 8081;
+  n.threads = 6;
+  n.parallel = 1;
+  n.extra_args = {"--sse-ping-interval", "5", "a b"};
+  const auto a = llama_server_args(n, "/models/x y.gguf");
+  const std::vector<std::string> want{"-m", "/models/x y.gguf", "-c", "32768", "-ngl", "0", "--host", "127.0.0.1",
+                                      "--port", "8081", "-t", "6", "-np", "1", "--sse-ping-interval", "5", "a b"};
+  CHECK(a == want);
+  n.threads.reset();
+  n.parallel.reset();
+  n.extra_args.clear();
+  CHECK(llama_server_args(n, "/m.gguf").size() == 10);
+}
+
+TEST_CASE("os: wait statuses decode to readable sentences", "[supervisor]") {
+  CHECK(os::decode_wait_status(1 << 8).describe() == "exited with code 1");
+  CHECK(os::decode_wait_status(0).describe() == "exited with code 0");
+  CHECK(os::decode_wait_status(SIGKILL).describe() == "killed by signal 9 (SIGKILL)");
+  CHECK(os::decode_wait_status(SIGSEGV).signal == SIGSEGV);
+  CHECK(os::signal_name(SIGTERM) == "SIGTERM");
+}
+
+TEST_CASE("os: process identity survives only for the same process", "[supervisor]") {
+  const auto me = os::process_start_time(::getpid());
+  REQUIRE(me.has_value());
+  CHECK(os::same_process_alive(::getpid(), me));
+  CHECK_FALSE(os::same_process_alive(::getpid(), *me + 1));  // a recycled pid has another start time
+  CHECK_FALSE(os::process_start_time(0).has_value());
+}
+
+TEST_CASE("state_file: written atomically and read back; status JSON has the documented shape",
+          "[supervisor]") {
+  test::temp_dir dir;
+  daemon_status d;
+  d.pid = 4242;
+  d.started_at_unix_ms = 1'000'000;
+  d.started_at = "2026-11-24T00:00:00.000Z";
+  d.config = "/etc/openclawd.yaml";
+  node_status o;
+  o.name = "orchestrator";
+  o.state = process_state::ready;
+  o.pid = 4243;
+  o.pid_start_time = 99;
+  o.port = 8081;
+  o.model = "/m/o.gguf";
+  o.restarts = 2;
+  o.last_exit = exit_record{std::nullopt, SIGKILL, "killed by signal 9 (SIGKILL)", "exited unexpectedly", "t"};
+  node_status s;
+  s.name = "subagent";
+  s.state = process_state::backoff;
+  s.port = 8082;
+  s.retry_at = "later";
+  d.nodes = {s, o};  // any order in; orchestrator first out
+  REQUIRE(write_state_file(dir / "state.json", d).has_value());
+  CHECK_FALSE(std::filesystem::exists(dir / "state.json.tmp"));
+  const auto back = read_state_file(dir / "state.json");
+  REQUIRE(back.has_value());
+  REQUIRE(back->nodes.size() == 2);
+  CHECK(back->nodes[0].name == "orchestrator");
+  CHECK(back->nodes[0].pid == 4243);
+  CHECK(back->nodes[0].pid_start_time == 99u);
+  CHECK(back->nodes[0].last_exit->signal == SIGKILL);
+  CHECK(back->nodes[1].retry_at == "later");
+
+  const auto j = nlohmann::json::parse(status_json(*back, true, 61'000));
+  CHECK(j["daemon"]["pid"] == 4242);
+  CHECK(j["daemon"]["uptime_s"] == 60);
+  CHECK(j["nodes"]["orchestrator"]["state"] == "ready");
+  CHECK(j["nodes"]["orchestrator"]["pid"] == 4243);
+  CHECK(j["nodes"]["orchestrator"]["port"] == 8081);
+  CHECK(j["nodes"]["orchestrator"]["model"] == "/m/o.gguf");
+  CHECK(j["nodes"]["orchestrator"]["restarts"] == 2);
+  CHECK(j["nodes"]["orchestrator"]["last_exit"]["signal"] == "SIGKILL");
+  CHECK(j["nodes"]["subagent"]["state"] == "backoff");
+  CHECK(j["nodes"]["subagent"]["last_exit"].is_null());
+
+  const auto down = nlohmann::json::parse(status_json(*back, false, 61'000));
+  CHECK(down["daemon"]["running"] == false);
+  CHECK(down["daemon"]["pid"].is_null());
+  CHECK(down["nodes"]["orchestrator"]["state"] == "stopped");
+  CHECK(down["nodes"]["orchestrator"]["pid"].is_null());
+  CHECK(down["nodes"]["orchestrator"]["last_exit"]["signal"] == "SIGKILL");  // still shown while down
+
+  std::ofstream(dir / "garbage.json") << "{not json";
+  CHECK_FALSE(read_state_file(dir / "garbage.json").has_value());
+  CHECK_FALSE(read_state_file(dir / "missing.json").has_value());
+}
+
+TEST_CASE("rotating_log: rotates by size and keeps `keep` old files", "[supervisor]") {
+  test::temp_dir dir;
+  const auto path = dir / "node.log";
+  {
+    rotating_log log(path, 100, 2);
+    const std::string line(40, 'x');
+    for (int i = 0; i < 10; ++i) log.write(line + "\n");
+    CHECK(log.failed_writes() == 0);
+  }
+  CHECK(std::filesystem::file_size(path) <= 100);
+  CHECK(std::filesystem::exists(dir / "node.log.1"));
+  CHECK(std::filesystem::exists(dir / "node.log.2"));
+  CHECK_FALSE(std::filesystem::exists(dir / "node.log.3"));
+  // Lines are never split by a rotation.
+  std::ifstream in(dir / "node.log.1");
+  std::string line;
+  while (std::getline(in, line)) CHECK(line.size() == 40);
+}
+
+TEST_CASE("preflight: a listening port is reported, a free one is not", "[supervisor]") {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(fd, 1) == 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const int port = ntohs(addr.sin_port);
+  CHECK(port_unavailable(port).has_value());
+  ::close(fd);
+  CHECK_FALSE(port_unavailable(port).has_value());
+  CHECK(format_bytes(1536) == "1.5 KiB");
+  CHECK(format_bytes(3ull << 30) == "3.0 GiB");
+}
+
+TEST_CASE("preflight: the memory estimate reads the model's header for the KV cache", "[supervisor]") {
+  test::temp_dir dir;
+  core::config cfg;
+  core::node_config n;
+  n.name = "orchestrator";
+  n.ctx = 4096;
+  n.model = test::make_model(dir / "m.gguf");
+  cfg.nodes.push_back(n);
+  const auto r = estimate_memory(cfg);
+  REQUIRE(r.nodes.size() == 1);
+  CHECK(r.nodes[0].kv_known);
+  CHECK(r.nodes[0].weights_bytes == std::filesystem::file_size(n.model));
+  // 2 (K,V) * 2 blocks * 4096 tokens * 64 (4 kv heads * 16) * 2 bytes
+  CHECK(r.nodes[0].kv_cache_bytes == 2ull * 2 * 4096 * 64 * 2);
+  CHECK(r.warnings.empty());
+  CHECK(r.physical_bytes.has_value());
+}
