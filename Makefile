@@ -1,0 +1,47 @@
+# The two commands of the README, and their parts. Everything is idempotent.
+#   make demo   set up, build, make tiny models, start the daemon with configs/demo.yaml, show status
+#   make test   set up, build, run every test (ctest) against the real llama-server
+BUILD      ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS       ?= $(shell nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 2)
+OPENCLAWD  := $(BUILD)/app/openclawd
+DEMO       := --config configs/demo.yaml
+MODELS     := .deps/models
+
+.PHONY: all setup configure build test demo demo-status demo-stop models clean
+
+all: build
+
+setup:
+	scripts/setup.sh
+
+configure: setup
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest -j $(JOBS) --output-on-failure
+
+# Tiny GGUF models (random weights): no model can be downloaded here, and the demo only
+# needs something real llama-server loads. Swap in real exports by editing the YAML.
+models: build
+	mkdir -p $(MODELS)
+	test -f $(MODELS)/demo-orchestrator.gguf || $(BUILD)/app/openclawd-make-model --kind random --seed 1 $(MODELS)/demo-orchestrator.gguf
+	test -f $(MODELS)/demo-subagent.gguf || $(BUILD)/app/openclawd-make-model --kind random --seed 2 $(MODELS)/demo-subagent.gguf
+
+demo: models
+	$(OPENCLAWD) start $(DEMO)
+	$(OPENCLAWD) status $(DEMO)
+	@echo
+	@echo "The daemon keeps running. Try: $(OPENCLAWD) status $(DEMO)   or   make demo-stop"
+
+demo-status:
+	$(OPENCLAWD) status $(DEMO)
+
+demo-stop:
+	$(OPENCLAWD) stop $(DEMO)
+
+clean:
+	rm -rf $(BUILD)
