@@ -193,11 +193,37 @@ void rotate_daemon_log(const state_paths& p, const core::config& cfg) {
   }
 }
 
+// A second `start` is not an error (launchd's KeepAlive must not respawn it), but it is a
+// chance to help: nodes that gave up get another try.
 int report_already_running(const state_paths& p) {
   const auto pid = read_pidfile(p.pid);
   std::cout << "openclawd is already running" << (pid ? " (pid " + std::to_string(*pid) + ")" : std::string())
             << " with state directory " << p.dir.string() << "\n";
+  std::string failed;
+  if (auto st = supervisor::read_state_file(p.state)) {
+    for (const auto& n : st->nodes)
+      if (n.state == supervisor::process_state::failed) failed += (failed.empty() ? "" : ", ") + n.name;
+  }
+  if (pid && !failed.empty()) {
+    if (::kill(*pid, SIGUSR1) == 0) {
+      std::cout << "asked it to retry the failed node(s): " << failed << " (see: openclawd status)\n";
+    } else {
+      err("cannot signal the daemon (pid " + std::to_string(*pid) + "): " + std::strerror(errno));
+      return runtime_failure;
+    }
+  }
   return ok;
+}
+
+void log_memory(const supervisor::memory_report& m) {
+  std::string line = "memory estimate:";
+  for (const auto& n : m.nodes) {
+    line += " " + n.node + " " + supervisor::format_bytes(n.total()) + " (weights " +
+            supervisor::format_bytes(n.weights_bytes) + " + KV " +
+            (n.kv_known ? supervisor::format_bytes(n.kv_cache_bytes) : std::string("unknown")) + ");";
+  }
+  if (m.physical_bytes) line += " machine RAM " + supervisor::format_bytes(*m.physical_bytes);
+  core::log_info("daemon", line);
 }
 
 int cmd_start(const args& a) {
@@ -244,6 +270,7 @@ int cmd_start(const args& a) {
   if (a.foreground) {
     opts.foreground = true;
     write_pidfile(paths.pid, static_cast<int>(::getpid()));
+    log_memory(memory);
     const int rc = run_daemon(*cfg, paths, opts);
     std::error_code ec;
     std::filesystem::remove(paths.pid, ec);
@@ -284,6 +311,7 @@ int cmd_start(const args& a) {
     write_pidfile(paths.pid, static_cast<int>(::getpid()));
     core::log_info("daemon", "openclawd " OPENCLAWD_VERSION " starting (pid " + std::to_string(::getpid()) +
                                  ", config " + cfg->source.string() + ")");
+    log_memory(memory);
     opts.notify_fd = pipe_fds[1];
     const int rc = run_daemon(*cfg, paths, opts);
     std::error_code ec;

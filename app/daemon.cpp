@@ -55,10 +55,17 @@ int run_daemon(const core::config& cfg, const state_paths& paths, const daemon_o
   supervisor::wake_event stop_signal(io.get_executor());
   bool stopping = false;
   asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+  signals.add(SIGUSR1);
   std::function<void()> listen = [&] {
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
       if (ec) return;  // cancelled at the end of run_daemon
-      if (sig == SIGHUP) {
+      if (sig == SIGUSR1) {
+        // `openclawd start` on a running daemon: give failed nodes another chance.
+        const auto names = sup.retry_failed();
+        std::string list;
+        for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+        core::log_info("daemon", names.empty() ? "SIGUSR1: no failed node to retry" : "SIGUSR1: retrying " + list);
+      } else if (sig == SIGHUP) {
         core::log_warn("daemon", "SIGHUP received: configuration reload is not implemented yet; ignoring");
       } else if (!stopping) {
         stopping = true;

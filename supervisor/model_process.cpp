@@ -169,6 +169,11 @@ std::string model_process::log_tail(std::size_t max_lines) const {
 void model_process::remember_output(std::string_view data) {
   for (char c : data) {
     if (c == '\n') {
+      // llama-server logs these the moment /health turns 200: probe now rather than at
+      // the next poll (readiness is then seen within a millisecond or two, not up to 500 ms).
+      if (status_.state == process_state::starting && (partial_line_.find("model loaded") != std::string::npos ||
+                                                       partial_line_.find("listening on") != std::string::npos))
+        wake_.notify();
       tail_.push_back(std::move(partial_line_));
       partial_line_.clear();
       if (tail_.size() > tail_keep) tail_.pop_front();
@@ -396,10 +401,12 @@ asio::awaitable<void> model_process::run() {
       continue;
     }
     if (status_.state == process_state::failed) {
-      // Stays failed until start() is asked again (want_up_ is re-set by it, with a wake).
-      co_await wake_.wait_for(forever);
-      if (!want_up_ || status_.state != process_state::failed) continue;
-      if (!std::exchange(retry_requested_, false)) continue;
+      // Stays failed until start() is asked again; then starts over from the first model.
+      if (!std::exchange(retry_requested_, false)) {
+        co_await wake_.wait_for(forever);
+        continue;
+      }
+      core::log_info("supervisor", name() + ": retrying after failure, from the first model");
       quick_failures_ = 0;
       status_.model_index = 0;
       ready_with_model_ = false;
@@ -455,6 +462,7 @@ asio::awaitable<void> model_process::run() {
       } else {
         status_.error = why;
         core::log_error("supervisor", why + "\n" + name() + ": giving up (state failed)");
+        retry_requested_ = false;  // only a start() from now on leaves `failed`
         set_state(process_state::failed);
         continue;
       }

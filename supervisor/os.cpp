@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #if defined(__APPLE__)
+#include <sys/proc.h>
 #include <sys/sysctl.h>
 #include <mach/mach.h>
 #endif

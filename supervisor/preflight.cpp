@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,8 +16,9 @@
 namespace openclawd::supervisor {
 
 std::optional<std::string> port_unavailable(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);  // no SOCK_CLOEXEC on macOS
   if (fd < 0) return std::string("cannot create a socket: ") + std::strerror(errno);
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);
   // SO_REUSEADDR like llama-server's own HTTP server: a port in TIME_WAIT is usable,
   // a port somebody listens on is not.
   const int one = 1;
@@ -56,11 +58,23 @@ std::string format_bytes(std::uint64_t bytes) {
   return buf;
 }
 
+void assess_memory(memory_report& r) {
+  std::uint64_t total = 0;
+  for (const auto& e : r.nodes) total += e.total();
+  if (r.physical_bytes && total > *r.physical_bytes / 10 * 9) {
+    r.warnings.push_back("the models need about " + format_bytes(total) +
+                         " (weights + KV cache for ctx) but this machine has " + format_bytes(*r.physical_bytes) +
+                         " of RAM: expect heavy swapping or an out-of-memory kill; lower ctx or use smaller quantizations");
+  } else if (r.available_bytes && total > *r.available_bytes) {
+    r.warnings.push_back("the models need about " + format_bytes(total) + " but only " +
+                         format_bytes(*r.available_bytes) + " of RAM is available now: other programs may be swapped out");
+  }
+}
+
 memory_report estimate_memory(const core::config& cfg) {
   memory_report r;
   r.physical_bytes = os::physical_memory_bytes();
   r.available_bytes = os::available_memory_bytes();
-  std::uint64_t total = 0;
   for (const auto& n : cfg.nodes) {
     memory_estimate e;
     e.node = n.name;
@@ -68,20 +82,16 @@ memory_report estimate_memory(const core::config& cfg) {
     e.weights_bytes = std::filesystem::file_size(n.model, ec);
     if (ec) e.weights_bytes = 0;
     if (auto info = core::read_gguf_info(n.model)) {
-      e.kv_cache_bytes = core::estimate_kv_cache_bytes(*info, n.ctx);
+      // llama-server caps each slot's context at the model's training context.
+      int ctx = n.ctx;
+      if (info->context_length > 0 && static_cast<std::uint64_t>(ctx) > info->context_length)
+        ctx = static_cast<int>(info->context_length);
+      e.kv_cache_bytes = core::estimate_kv_cache_bytes(*info, ctx);
       e.kv_known = true;
     }
-    total += e.total();
     r.nodes.push_back(e);
   }
-  if (r.physical_bytes && total > *r.physical_bytes * 9 / 10) {
-    r.warnings.push_back("the models need about " + format_bytes(total) + " (weights + KV cache for ctx) but this machine has " +
-                         format_bytes(*r.physical_bytes) +
-                         " of RAM: expect heavy swapping or an out-of-memory kill; lower ctx or use smaller quantizations");
-  } else if (r.available_bytes && total > *r.available_bytes) {
-    r.warnings.push_back("the models need about " + format_bytes(total) + " but only " + format_bytes(*r.available_bytes) +
-                         " of RAM is available now: other programs may be swapped out");
-  }
+  assess_memory(r);
   return r;
 }
 

@@ -22,7 +22,7 @@ std::vector<std::string> check_ports(const core::config& cfg);
 struct memory_estimate {
   std::string node;
   std::uint64_t weights_bytes = 0;   // the model file's size (mmapped weights)
-  std::uint64_t kv_cache_bytes = 0;  // f16 K and V for ctx tokens, from the GGUF header
+  std::uint64_t kv_cache_bytes = 0;  // f16 K and V for min(ctx, training context) tokens
   bool kv_known = false;             // false when the header could not be read
   std::uint64_t total() const { return weights_bytes + kv_cache_bytes; }
 };
@@ -33,6 +33,9 @@ struct memory_report {
   std::optional<std::uint64_t> available_bytes;
   std::vector<std::string> warnings;  // empty when everything fits comfortably
 };
+
+// Adds warnings to `r` from its estimates and memory figures. Pure, for tests.
+void assess_memory(memory_report& r);
 
 // Estimates what the first model of each node needs. Counts the weights in RAM even
 // with gpu_layers > 0: on a Mac with a discrete GPU the file is still mapped, and

@@ -82,6 +82,16 @@ asio::awaitable<void> supervisor::shutdown() {
   announce();
 }
 
+std::vector<std::string> supervisor::retry_failed() {
+  std::vector<std::string> names;
+  for (auto& n : nodes_) {
+    if (n->status().state != process_state::failed) continue;
+    names.push_back(n->name());
+    n->start();
+  }
+  return names;
+}
+
 void supervisor::kill_now() {
   for (auto& n : nodes_) n->kill_now();
 }

@@ -40,6 +40,8 @@ class supervisor {
   // Stops every node at once (each with its own stop ladder) and waits for their owners to end.
   asio::awaitable<void> shutdown();
   void kill_now();  // SIGKILL every child now (second signal)
+  // Asks every node in `failed` to start over from its first model; returns their names.
+  std::vector<std::string> retry_failed();
 
   daemon_status snapshot() const;
   void set_observer(transition_observer o) { observer_ = std::move(o); }

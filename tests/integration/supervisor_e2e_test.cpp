@@ -235,6 +235,12 @@ TEST_CASE("supervision: a crash loop ends in the failed state instead of looping
   CHECK(j["nodes"]["orchestrator"]["state"] == "ready");
   const auto text = run_openclawd({"status", "--config", d.config.string()});
   CHECK_THAT(text.out, Catch::Contains("subagent: failed:"));
+
+  // `start` on the running daemon gives the failed node another chance.
+  const auto again = d.start();
+  CHECK(again.exit_code == 0);
+  CHECK_THAT(again.out, Catch::Contains("retry the failed node(s): subagent"));
+  CHECK(wait_until([&] { return d.node_state("subagent") == "ready"; }));
 }
 
 TEST_CASE("stop: a child that ignores SIGTERM is killed after stop_timeout and reaped", "[supervisor][e2e]") {
@@ -330,4 +336,31 @@ TEST_CASE("foreground: SIGTERM stops both nodes and exits 0", "[supervisor][e2e]
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
   for (pid_t p : pids) CHECK_FALSE(process_alive(p));
+}
+
+TEST_CASE("cli: help for every command, usage errors exit 2, config found through $OPENCLAWD_CONFIG",
+          "[supervisor][cli]") {
+  for (const std::string cmd : {"start", "stop", "status"}) {
+    const auto h = run_openclawd({cmd, "--help"});
+    CHECK(h.exit_code == 0);
+    CHECK_THAT(h.out, Catch::Contains("usage: openclawd " + cmd));
+  }
+  CHECK(run_openclawd({"help"}).exit_code == 0);
+  CHECK_THAT(run_openclawd({"--version"}).out, Catch::Contains("openclawd "));
+  const auto bad = run_openclawd({"frobnicate"});
+  CHECK(bad.exit_code == 2);
+  CHECK_THAT(bad.err, Catch::Contains("unknown command 'frobnicate'"));
+  const auto bad_opt = run_openclawd({"status", "--foreground"});
+  CHECK(bad_opt.exit_code == 2);
+
+  daemon_setup d;
+  d.write_config();
+  const auto via_env = run_openclawd({"status", "--json"}, deadline_short, {{"OPENCLAWD_CONFIG", d.config.string()}});
+  CHECK(via_env.exit_code == 3);
+  CHECK_THAT(via_env.out, Catch::Contains(d.config.string()));
+
+  const auto missing = run_openclawd({"status"}, deadline_short,
+                                     {{"OPENCLAWD_CONFIG", (d.dir / "nope.yaml").string()}});
+  CHECK(missing.exit_code == 2);
+  CHECK_THAT(missing.err, Catch::Contains("nope.yaml"));
 }

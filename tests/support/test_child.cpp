@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
     else if (a == "--never-ready") never_ready = true;
     else if (a == "--exit-after-ms" && i + 1 < argc) exit_after_ms = std::atol(argv[++i]);
   }
+  std::signal(SIGPIPE, SIG_IGN);  // a prober that hangs up must not kill us
   if (port <= 0) {
     std::fprintf(stderr, "test_child: --port is required\n");
     return 2;
@@ -60,7 +61,7 @@ int main(int argc, char** argv) {
     const std::string res = std::string(never_ready ? "HTTP/1.1 503 Service Unavailable" : "HTTP/1.1 200 OK") +
                             "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
                             std::to_string(std::strlen(body)) + "\r\n\r\n" + body;
-    (void)::send(c, res.data(), res.size(), MSG_NOSIGNAL);
+    (void)::send(c, res.data(), res.size(), 0);
     ::close(c);
   }
 }

@@ -186,3 +186,40 @@ TEST_CASE("preflight: the memory estimate reads the model's header for the KV ca
   CHECK(r.warnings.empty());
   CHECK(r.physical_bytes.has_value());
 }
+
+TEST_CASE("preflight: a memory estimate above the machine's RAM warns, one that fits does not",
+          "[supervisor]") {
+  memory_report r;
+  r.nodes.push_back({"orchestrator", 17ull << 30, 6ull << 30, true});  // 26B Q4_K_M + 32K context
+  r.nodes.push_back({"subagent", 3ull << 30, 1ull << 30, true});
+  r.physical_bytes = 40ull << 30;  // the story's iMac
+  r.available_bytes = 36ull << 30;
+  assess_memory(r);
+  CHECK(r.warnings.empty());
+
+  r.physical_bytes = 24ull << 30;
+  r.warnings.clear();
+  assess_memory(r);
+  REQUIRE(r.warnings.size() == 1);
+  CHECK_THAT(r.warnings[0], Catch::Contains("27.0 GiB"));
+  CHECK_THAT(r.warnings[0], Catch::Contains("24.0 GiB of RAM"));
+
+  r.physical_bytes = 64ull << 30;
+  r.available_bytes = 20ull << 30;
+  r.warnings.clear();
+  assess_memory(r);
+  REQUIRE(r.warnings.size() == 1);
+  CHECK_THAT(r.warnings[0], Catch::Contains("available"));
+}
+
+TEST_CASE("preflight: the KV estimate is capped at the model's training context", "[supervisor]") {
+  test::temp_dir dir;
+  core::config cfg;
+  core::node_config n;
+  n.name = "subagent";
+  n.ctx = 1 << 20;  // far beyond the tiny model's 32768
+  n.model = test::make_model(dir / "m.gguf");
+  cfg.nodes.push_back(n);
+  const auto r = estimate_memory(cfg);
+  CHECK(r.nodes[0].kv_cache_bytes == 2ull * 2 * 32768 * 64 * 2);
+}
