@@ -75,12 +75,12 @@ TEST_CASE("os: process identity survives only for the same process", "[superviso
   CHECK_FALSE(os::process_start_time(0).has_value());
 }
 
-TEST_CASE("state_file: written atomically and read back; status JSON has the documented shape",
+TEST_CASE("state_file: written atomically and read back, status JSON has the documented shape",
           "[supervisor]") {
   test::temp_dir dir;
   daemon_status d;
   d.pid = 4242;
-  d.started_at_unix_ms = 1'000'000;
+  d.started_at_unix_ms = 1'000;
   d.started_at = "2026-11-24T00:00:00.000Z";
   d.config = "/etc/openclawd.yaml";
   node_status o;
