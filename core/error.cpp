@@ -26,6 +26,7 @@ class category final : public boost::system::error_category {
       case errc::upstream_http_error: return "unexpected HTTP answer";
       case errc::timeout: return "timed out";
       case errc::gguf_invalid: return "not a valid GGUF file";
+      case errc::store_failed: return "conversation store failed";
     }
     return "unknown openclawd error";
   }

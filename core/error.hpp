@@ -24,6 +24,7 @@ enum class errc {
   upstream_http_error,      // an HTTP peer answered something unusable
   timeout,                  // a network operation hit its deadline
   gguf_invalid,             // a file is not a readable GGUF model
+  store_failed,             // the conversation database failed or refused a write (see last_error())
 };
 
 const boost::system::error_category& openclawd_category() noexcept;

@@ -1,0 +1,574 @@
+#include "gateway/conversation_store.hpp"
+
+#include "core/log.hpp"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <array>
+#include <climits>
+#include <system_error>
+
+namespace openclawd::gateway {
+
+namespace {
+
+constexpr std::string_view log_tag = "store";
+
+// Schema migrations, in order: migrations[i] takes the file from version i to version i + 1.
+// Never edit a released entry; append a new one (and bump conversation_store::schema_version).
+constexpr std::array<std::string_view, 1> migrations = {
+    // v1: chats, turns, token counts.
+    R"sql(
+CREATE TABLE chats (
+  id TEXT PRIMARY KEY NOT NULL CHECK (length(id) > 0),
+  created_at INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL DEFAULT 0,
+  summary TEXT NOT NULL DEFAULT '',
+  summary_tokens INTEGER NOT NULL DEFAULT 0,
+  summary_covers_up_to_seq INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE turns (
+  id INTEGER PRIMARY KEY,
+  chat_id TEXT NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+  seq INTEGER NOT NULL,
+  role TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'system-note')),
+  content TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  UNIQUE (chat_id, seq)
+);
+CREATE TABLE token_counts (
+  turn_id INTEGER NOT NULL REFERENCES turns(id) ON DELETE CASCADE,
+  model_key TEXT NOT NULL CHECK (length(model_key) > 0),
+  count INTEGER NOT NULL CHECK (count >= 0),
+  PRIMARY KEY (turn_id, model_key)
+) WITHOUT ROWID;
+CREATE INDEX token_counts_by_model ON token_counts (model_key);
+)sql",
+};
+static_assert(migrations.size() == conversation_store::schema_version);
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct db_closer {
+  void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
+};
+struct stmt_finalizer {
+  void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
+};
+using db_ptr = std::unique_ptr<sqlite3, db_closer>;
+using stmt_ptr = std::unique_ptr<sqlite3_stmt, stmt_finalizer>;
+
+// Resets a cached statement when the call that used it is done, so it holds no read snapshot
+// and no bindings into the caller's strings.
+class statement_use {
+ public:
+  explicit statement_use(sqlite3_stmt* s) noexcept : s_(s) {}
+  ~statement_use() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  statement_use(const statement_use&) = delete;
+  statement_use& operator=(const statement_use&) = delete;
+  sqlite3_stmt* get() const noexcept { return s_; }
+
+ private:
+  sqlite3_stmt* s_;
+};
+
+}  // namespace
+
+std::string_view to_string(turn_role role) noexcept {
+  switch (role) {
+    case turn_role::user: return "user";
+    case turn_role::assistant: return "assistant";
+    case turn_role::system_note: return "system-note";
+  }
+  return "user";
+}
+
+std::optional<turn_role> parse_turn_role(std::string_view text) noexcept {
+  if (text == "user") return turn_role::user;
+  if (text == "assistant") return turn_role::assistant;
+  if (text == "system-note") return turn_role::system_note;
+  return std::nullopt;
+}
+
+struct conversation_store::impl {
+  db_ptr db;
+  std::string last_error;
+
+  // Prepared once at open, reused for the store's lifetime.
+  stmt_ptr begin, commit, rollback;
+  stmt_ptr ensure_chat, bump_seq, insert_turn;
+  stmt_ptr select_turns_from, select_recent, select_chat;
+  stmt_ptr chat_last_seq, update_summary, delete_turns, clear_summary;
+  stmt_ptr upsert_count, select_count, delete_counts_for_model;
+
+  boost::system::error_code fail(std::string_view what) {
+    last_error = std::string(what);
+    if (db) {
+      last_error += ": ";
+      last_error += sqlite3_errmsg(db.get());
+    }
+    return make_error_code(errc::store_failed);
+  }
+  boost::system::error_code invalid(std::string what) {
+    last_error = std::move(what);
+    return make_error_code(errc::store_failed);
+  }
+
+  result<void> exec(const char* sql) {
+    char* msg = nullptr;
+    if (sqlite3_exec(db.get(), sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+      last_error = std::string("exec failed: ") + (msg ? msg : sqlite3_errmsg(db.get()));
+      sqlite3_free(msg);
+      return make_error_code(errc::store_failed);
+    }
+    return {};
+  }
+
+  result<void> prepare(stmt_ptr& out, std::string_view sql) {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v3(db.get(), sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &s,
+                           nullptr) != SQLITE_OK) {
+      return fail("prepare \"" + std::string(sql) + "\"");
+    }
+    out.reset(s);
+    return {};
+  }
+
+  // A one-row, one-column query (PRAGMAs at open).
+  result<std::string> query_text(const char* sql) {
+    stmt_ptr s;
+    if (auto r = prepare(s, sql); !r) return r.error();
+    const int rc = sqlite3_step(s.get());
+    if (rc != SQLITE_ROW) return fail(std::string("query ") + sql);
+    const auto* text = sqlite3_column_text(s.get(), 0);
+    return std::string(text ? reinterpret_cast<const char*>(text) : "");
+  }
+
+  bool bind(sqlite3_stmt* s, int i, std::string_view text) {
+    if (text.size() > static_cast<std::size_t>(INT_MAX)) return false;
+    // SQLITE_STATIC: the caller's string outlives the statement's use (statement_use resets it).
+    return sqlite3_bind_text(s, i, text.data(), static_cast<int>(text.size()), SQLITE_STATIC) == SQLITE_OK;
+  }
+  bool bind(sqlite3_stmt* s, int i, std::int64_t v) { return sqlite3_bind_int64(s, i, v) == SQLITE_OK; }
+
+  template <class... Args>
+  bool bind_all(sqlite3_stmt* s, const Args&... args) {
+    int i = 0;
+    return (bind(s, ++i, args) && ...);
+  }
+
+  static std::string column_text(sqlite3_stmt* s, int col) {
+    const auto* p = sqlite3_column_text(s, col);
+    const int n = sqlite3_column_bytes(s, col);
+    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n)) : std::string();
+  }
+
+  // Runs a statement that returns no rows (or whose rows are ignored).
+  result<void> run(sqlite3_stmt* s, std::string_view what) {
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    }
+    if (rc != SQLITE_DONE) return fail(what);
+    return {};
+  }
+
+  // A write transaction. BEGIN IMMEDIATE takes the write lock up front: a deferred transaction
+  // that reads first and then writes can fail with SQLITE_BUSY without waiting, when another
+  // connection committed in between (its snapshot is stale), whereas IMMEDIATE waits its turn
+  // under busy_timeout.
+  class transaction {
+   public:
+    explicit transaction(impl& d) : d_(d) {}
+    ~transaction() {
+      // Some errors (SQLITE_FULL, SQLITE_IOERR) roll the transaction back on their own.
+      if (active_ && !sqlite3_get_autocommit(d_.db.get())) {
+        statement_use use(d_.rollback.get());
+        sqlite3_step(d_.rollback.get());
+      }
+    }
+    transaction(const transaction&) = delete;
+    transaction& operator=(const transaction&) = delete;
+
+    result<void> begin() {
+      statement_use use(d_.begin.get());
+      if (auto r = d_.run(d_.begin.get(), "begin transaction"); !r) return r;
+      active_ = true;
+      return {};
+    }
+    result<void> commit() {
+      statement_use use(d_.commit.get());
+      if (auto r = d_.run(d_.commit.get(), "commit"); !r) return r;
+      active_ = false;
+      return {};
+    }
+
+   private:
+    impl& d_;
+    bool active_ = false;
+  };
+
+  // For writes whose loss costs nothing (the token count cache): synchronous=NORMAL skips the
+  // fsync at commit. Still crash-safe and never corrupting in WAL mode; such a commit becomes
+  // durable with the next FULL one (the WAL is fsynced as a whole). Saves ~4 ms per call on a
+  // slow disk, on the daemon's only thread.
+  class relaxed_sync {
+   public:
+    explicit relaxed_sync(impl& d) : d_(d) {
+      sqlite3_exec(d_.db.get(), "PRAGMA synchronous = NORMAL", nullptr, nullptr, nullptr);
+    }
+    ~relaxed_sync() {
+      if (sqlite3_exec(d_.db.get(), "PRAGMA synchronous = FULL", nullptr, nullptr, nullptr) != SQLITE_OK) {
+        core::log_error(log_tag, std::string("cannot restore synchronous=FULL: ") + sqlite3_errmsg(d_.db.get()));
+      }
+    }
+    relaxed_sync(const relaxed_sync&) = delete;
+    relaxed_sync& operator=(const relaxed_sync&) = delete;
+
+   private:
+    impl& d_;
+  };
+
+  // Brings the file's schema up to conversation_store::schema_version, in one transaction.
+  result<void> migrate() {
+    transaction tx(*this);
+    if (auto r = tx.begin(); !r) return r;
+    if (auto r = exec("CREATE TABLE IF NOT EXISTS schema_version ("
+                      " version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
+        !r) {
+      return r;
+    }
+    auto current = query_text("SELECT COALESCE(MAX(version), 0) FROM schema_version");
+    if (!current) return current.error();
+    const int version = std::stoi(*current);
+    if (version > conversation_store::schema_version) {
+      return invalid("the database has schema version " + std::to_string(version) + ", newer than this openclawd's " +
+                     std::to_string(conversation_store::schema_version));
+    }
+    for (int v = version; v < conversation_store::schema_version; ++v) {
+      const std::string sql(migrations[static_cast<std::size_t>(v)]);
+      if (auto r = exec(sql.c_str()); !r) return r;
+      const std::string record = "INSERT INTO schema_version (version, applied_at) VALUES (" + std::to_string(v + 1) +
+                                 ", " + std::to_string(now_ms()) + ")";
+      if (auto r = exec(record.c_str()); !r) return r;
+      core::log_info(log_tag, "database schema migrated to version " + std::to_string(v + 1));
+    }
+    return tx.commit();
+  }
+
+  result<void> prepare_transactions() {
+    if (auto r = prepare(begin, "BEGIN IMMEDIATE"); !r) return r;
+    if (auto r = prepare(commit, "COMMIT"); !r) return r;
+    return prepare(rollback, "ROLLBACK");
+  }
+
+  result<void> prepare_all() {
+    const std::pair<stmt_ptr*, std::string_view> all[] = {
+        {&ensure_chat, "INSERT INTO chats (id, created_at) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING"},
+        {&bump_seq, "UPDATE chats SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq"},
+        {&insert_turn, "INSERT INTO turns (chat_id, seq, role, content, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"},
+        {&select_turns_from,
+         "SELECT t.seq, t.role, t.content, t.created_at, t.seq <= c.summary_covers_up_to_seq, tc.count"
+         " FROM turns t JOIN chats c ON c.id = t.chat_id"
+         " LEFT JOIN token_counts tc ON tc.turn_id = t.id AND tc.model_key = ?3"
+         " WHERE t.chat_id = ?1 AND t.seq >= ?2 ORDER BY t.seq"},
+        {&select_recent,
+         "SELECT t.seq, t.role, t.content, t.created_at, t.seq <= c.summary_covers_up_to_seq, tc.count"
+         " FROM turns t JOIN chats c ON c.id = t.chat_id"
+         " LEFT JOIN token_counts tc ON tc.turn_id = t.id AND tc.model_key = ?3"
+         " WHERE t.chat_id = ?1 ORDER BY t.seq DESC LIMIT ?2"},
+        {&select_chat,
+         "SELECT created_at, summary, summary_tokens, summary_covers_up_to_seq, last_seq,"
+         " (SELECT count(*) FROM turns WHERE chat_id = ?1) FROM chats WHERE id = ?1"},
+        {&chat_last_seq, "SELECT last_seq FROM chats WHERE id = ?1"},
+        {&update_summary,
+         "UPDATE chats SET summary = ?2, summary_tokens = ?3, summary_covers_up_to_seq = ?4 WHERE id = ?1"},
+        {&delete_turns, "DELETE FROM turns WHERE chat_id = ?1"},
+        {&clear_summary,
+         "UPDATE chats SET summary = '', summary_tokens = 0, summary_covers_up_to_seq = 0 WHERE id = ?1"},
+        // The WHERE is required: without one, SQLite cannot tell an upsert's ON from a join's.
+        {&upsert_count,
+         "INSERT INTO token_counts (turn_id, model_key, count)"
+         " SELECT id, ?3, ?4 FROM turns WHERE chat_id = ?1 AND seq = ?2"
+         " ON CONFLICT (turn_id, model_key) DO UPDATE SET count = excluded.count"},
+        {&select_count,
+         "SELECT tc.count FROM token_counts tc JOIN turns t ON t.id = tc.turn_id"
+         " WHERE t.chat_id = ?1 AND t.seq = ?2 AND tc.model_key = ?3"},
+        {&delete_counts_for_model, "DELETE FROM token_counts WHERE model_key = ?1"},
+    };
+    for (const auto& [slot, sql] : all) {
+      if (auto r = prepare(*slot, sql); !r) return r;
+    }
+    return {};
+  }
+
+  result<std::vector<turn>> read_turns(sqlite3_stmt* s) {
+    std::vector<turn> out;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      turn t;
+      t.seq = sqlite3_column_int64(s, 0);
+      const auto role = parse_turn_role(column_text(s, 1));
+      if (!role) return invalid("a stored turn has an unknown role");
+      t.role = *role;
+      t.content = column_text(s, 2);
+      t.created_at_ms = sqlite3_column_int64(s, 3);
+      t.covered_by_summary = sqlite3_column_int(s, 4) != 0;
+      if (sqlite3_column_type(s, 5) != SQLITE_NULL) t.tokens = sqlite3_column_int64(s, 5);
+      out.push_back(std::move(t));
+    }
+    if (rc != SQLITE_DONE) return fail("read turns");
+    return out;
+  }
+
+  result<void> upsert_one(std::string_view chat_id, std::int64_t seq, std::string_view model_key, std::int64_t count) {
+    if (model_key.empty()) return invalid("token count without a model key");
+    if (count < 0) return invalid("negative token count");
+    statement_use use(upsert_count.get());
+    if (!bind_all(upsert_count.get(), chat_id, seq, model_key, count)) return fail("bind");
+    if (auto r = run(upsert_count.get(), "cache token count"); !r) return r;
+    if (sqlite3_changes(db.get()) != 1) {
+      return invalid("no turn " + std::to_string(seq) + " in chat " + std::string(chat_id));
+    }
+    return {};
+  }
+};
+
+conversation_store::conversation_store(std::unique_ptr<impl> p) : p_(std::move(p)) {}
+conversation_store::conversation_store(conversation_store&&) noexcept = default;
+conversation_store& conversation_store::operator=(conversation_store&&) noexcept = default;
+conversation_store::~conversation_store() = default;
+
+const std::string& conversation_store::last_error() const noexcept { return p_->last_error; }
+
+result<conversation_store> conversation_store::open(const std::filesystem::path& path, store_options options) {
+  auto p = std::make_unique<impl>();
+  auto fail_open = [&](boost::system::error_code ec) -> result<conversation_store> {
+    core::log_error(log_tag, "cannot open " + path.string() + ": " + p->last_error);
+    return ec;
+  };
+
+  sqlite3* raw = nullptr;
+  // NOMUTEX: the connection is only ever used from the daemon's one thread.
+  const int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                 nullptr);
+  p->db.reset(raw);  // sqlite3_open_v2 returns a handle even on failure; it must be closed
+  if (rc != SQLITE_OK) return fail_open(p->fail("sqlite3_open_v2"));
+  sqlite3_extended_result_codes(raw, 1);
+  sqlite3_busy_timeout(raw, static_cast<int>(std::clamp<std::chrono::milliseconds::rep>(options.busy_timeout.count(), 0,
+                                                                                         INT_MAX)));
+
+  // Conversations are private: owner-only, before the -wal and -shm files are created (SQLite
+  // gives them the database file's permissions).
+  std::error_code ignored;
+  std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+                               std::filesystem::perm_options::replace, ignored);
+
+  auto mode = p->query_text("PRAGMA journal_mode = WAL");
+  if (!mode) return fail_open(mode.error());
+  if (*mode != "wal") {
+    // e.g. a file system without shared memory support: refuse rather than run without WAL.
+    return fail_open(p->invalid("journal_mode is \"" + *mode + "\", not \"wal\""));
+  }
+  // Durability. In WAL mode synchronous=NORMAL already survives a crash of the *process* (a
+  // commit is in the OS's page cache once written) and never corrupts the file; but a power cut
+  // or kernel panic can roll back the last commits, and a rolled-back commit here is a user's
+  // message that append_turn() already acknowledged. FULL fsyncs the WAL at every commit, which
+  // closes that gap. The price is one fsync per write on the daemon's thread: ~4 ms on the
+  // build VM's virtual disk (NORMAL: ~50 us); not measured on macOS, where F_FULLFSYNC costs
+  // more. A few per chat message, next to seconds of model time. Cache-only writes opt out
+  // (relaxed_sync).
+  if (auto r = p->exec("PRAGMA synchronous = FULL"); !r) return fail_open(r.error());
+#ifdef __APPLE__
+  // On macOS fsync() does not flush the drive's cache; F_FULLFSYNC does.
+  if (auto r = p->exec("PRAGMA fullfsync = ON; PRAGMA checkpoint_fullfsync = ON"); !r) return fail_open(r.error());
+#endif
+  if (auto r = p->exec("PRAGMA foreign_keys = ON"); !r) return fail_open(r.error());
+  // Schema-defined functions and views from a tampered file cannot run with our privileges.
+  if (auto r = p->exec("PRAGMA trusted_schema = OFF"); !r) return fail_open(r.error());
+  if (auto r = p->prepare_transactions(); !r) return fail_open(r.error());
+  if (auto r = p->migrate(); !r) return fail_open(r.error());
+  if (auto r = p->prepare_all(); !r) return fail_open(r.error());
+  return conversation_store(std::move(p));
+}
+
+result<std::int64_t> conversation_store::append_turn(std::string_view chat_id, turn_role role,
+                                                     std::string_view content) {
+  auto& d = *p_;
+  if (chat_id.empty()) return d.invalid("empty chat id");
+  impl::transaction tx(d);
+  if (auto r = tx.begin(); !r) return r.error();
+  const std::int64_t now = now_ms();
+  {
+    statement_use use(d.ensure_chat.get());
+    if (!d.bind_all(d.ensure_chat.get(), chat_id, now)) return d.fail("bind");
+    if (auto r = d.run(d.ensure_chat.get(), "create chat"); !r) return r.error();
+  }
+  std::int64_t seq = 0;
+  {
+    statement_use use(d.bump_seq.get());
+    if (!d.bind_all(d.bump_seq.get(), chat_id)) return d.fail("bind");
+    if (sqlite3_step(d.bump_seq.get()) != SQLITE_ROW) return d.fail("next seq");
+    seq = sqlite3_column_int64(d.bump_seq.get(), 0);
+    if (auto r = d.run(d.bump_seq.get(), "next seq"); !r) return r.error();
+  }
+  {
+    statement_use use(d.insert_turn.get());
+    if (!d.bind_all(d.insert_turn.get(), chat_id, seq, to_string(role), content, now)) return d.fail("bind");
+    if (auto r = d.run(d.insert_turn.get(), "insert turn"); !r) return r.error();
+  }
+  if (auto r = tx.commit(); !r) return r.error();
+  return seq;
+}
+
+result<std::vector<turn>> conversation_store::turns(std::string_view chat_id, std::int64_t from_seq,
+                                                    std::string_view model_key) {
+  auto& d = *p_;
+  statement_use use(d.select_turns_from.get());
+  if (!d.bind_all(d.select_turns_from.get(), chat_id, from_seq, model_key)) return d.fail("bind");
+  return d.read_turns(d.select_turns_from.get());
+}
+
+result<std::vector<turn>> conversation_store::recent_turns(std::string_view chat_id, std::size_t limit,
+                                                           std::string_view model_key) {
+  auto& d = *p_;
+  const auto n = static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX));
+  statement_use use(d.select_recent.get());
+  if (!d.bind_all(d.select_recent.get(), chat_id, n, model_key)) return d.fail("bind");
+  auto out = d.read_turns(d.select_recent.get());
+  if (out) std::reverse(out->begin(), out->end());
+  return out;
+}
+
+result<chat_info> conversation_store::chat(std::string_view chat_id) {
+  auto& d = *p_;
+  chat_info info;
+  info.id = std::string(chat_id);
+  statement_use use(d.select_chat.get());
+  if (!d.bind_all(d.select_chat.get(), chat_id)) return d.fail("bind");
+  const int rc = sqlite3_step(d.select_chat.get());
+  if (rc == SQLITE_DONE) return info;
+  if (rc != SQLITE_ROW) return d.fail("read chat");
+  sqlite3_stmt* s = d.select_chat.get();
+  info.exists = true;
+  info.created_at_ms = sqlite3_column_int64(s, 0);
+  info.summary = impl::column_text(s, 1);
+  info.summary_tokens = sqlite3_column_int64(s, 2);
+  info.summary_covers_up_to_seq = sqlite3_column_int64(s, 3);
+  info.last_seq = sqlite3_column_int64(s, 4);
+  info.turn_count = sqlite3_column_int64(s, 5);
+  return info;
+}
+
+result<void> conversation_store::set_summary(std::string_view chat_id, std::string_view text, std::int64_t tokens,
+                                             std::int64_t covers_up_to_seq) {
+  auto& d = *p_;
+  if (tokens < 0) return d.invalid("negative summary token count");
+  impl::transaction tx(d);
+  if (auto r = tx.begin(); !r) return r;
+  std::int64_t last_seq = 0;
+  {
+    statement_use use(d.chat_last_seq.get());
+    if (!d.bind_all(d.chat_last_seq.get(), chat_id)) return d.fail("bind");
+    const int rc = sqlite3_step(d.chat_last_seq.get());
+    if (rc == SQLITE_DONE) return d.invalid("no chat " + std::string(chat_id));
+    if (rc != SQLITE_ROW) return d.fail("read chat");
+    last_seq = sqlite3_column_int64(d.chat_last_seq.get(), 0);
+  }
+  if (covers_up_to_seq < 0 || covers_up_to_seq > last_seq) {
+    return d.invalid("summary covers turn " + std::to_string(covers_up_to_seq) + " but chat " + std::string(chat_id) +
+                     " ends at " + std::to_string(last_seq));
+  }
+  {
+    statement_use use(d.update_summary.get());
+    if (!d.bind_all(d.update_summary.get(), chat_id, text, tokens, covers_up_to_seq)) return d.fail("bind");
+    if (auto r = d.run(d.update_summary.get(), "update summary"); !r) return r;
+  }
+  return tx.commit();
+}
+
+result<void> conversation_store::reset(std::string_view chat_id) {
+  auto& d = *p_;
+  impl::transaction tx(d);
+  if (auto r = tx.begin(); !r) return r;
+  {
+    statement_use use(d.delete_turns.get());
+    if (!d.bind_all(d.delete_turns.get(), chat_id)) return d.fail("bind");
+    if (auto r = d.run(d.delete_turns.get(), "delete turns"); !r) return r;
+  }
+  {
+    statement_use use(d.clear_summary.get());
+    if (!d.bind_all(d.clear_summary.get(), chat_id)) return d.fail("bind");
+    if (auto r = d.run(d.clear_summary.get(), "clear summary"); !r) return r;
+  }
+  return tx.commit();
+}
+
+result<void> conversation_store::cache_token_count(std::string_view chat_id, std::int64_t seq,
+                                                   std::string_view model_key, std::int64_t count) {
+  const std::pair<std::int64_t, std::int64_t> one[] = {{seq, count}};
+  return cache_token_counts(chat_id, model_key, one);
+}
+
+result<void> conversation_store::cache_token_counts(std::string_view chat_id, std::string_view model_key,
+                                                    std::span<const std::pair<std::int64_t, std::int64_t>> seq_counts) {
+  auto& d = *p_;
+  impl::relaxed_sync relaxed(d);  // a cache
+  impl::transaction tx(d);
+  if (auto r = tx.begin(); !r) return r;
+  for (const auto& [seq, count] : seq_counts) {
+    if (auto r = d.upsert_one(chat_id, seq, model_key, count); !r) return r;
+  }
+  return tx.commit();
+}
+
+result<std::optional<std::int64_t>> conversation_store::token_count(std::string_view chat_id, std::int64_t seq,
+                                                                    std::string_view model_key) {
+  auto& d = *p_;
+  statement_use use(d.select_count.get());
+  if (!d.bind_all(d.select_count.get(), chat_id, seq, model_key)) return d.fail("bind");
+  const int rc = sqlite3_step(d.select_count.get());
+  if (rc == SQLITE_DONE) return std::optional<std::int64_t>();
+  if (rc != SQLITE_ROW) return d.fail("read token count");
+  return std::optional<std::int64_t>(sqlite3_column_int64(d.select_count.get(), 0));
+}
+
+result<void> conversation_store::drop_token_counts(std::string_view model_key) {
+  auto& d = *p_;
+  impl::relaxed_sync relaxed(d);  // a cache
+  impl::transaction tx(d);
+  if (auto r = tx.begin(); !r) return r;
+  {
+    statement_use use(d.delete_counts_for_model.get());
+    if (!d.bind_all(d.delete_counts_for_model.get(), model_key)) return d.fail("bind");
+    if (auto r = d.run(d.delete_counts_for_model.get(), "drop token counts"); !r) return r;
+  }
+  return tx.commit();
+}
+
+result<store_diagnostics> conversation_store::diagnostics() {
+  auto& d = *p_;
+  store_diagnostics out;
+  auto mode = d.query_text("PRAGMA journal_mode");
+  if (!mode) return mode.error();
+  out.journal_mode = *mode;
+  auto sync = d.query_text("PRAGMA synchronous");
+  if (!sync) return sync.error();
+  out.synchronous = std::stoi(*sync);
+  auto fk = d.query_text("PRAGMA foreign_keys");
+  if (!fk) return fk.error();
+  out.foreign_keys = *fk == "1";
+  auto version = d.query_text("SELECT COALESCE(MAX(version), 0) FROM schema_version");
+  if (!version) return version.error();
+  out.schema_version = std::stoi(*version);
+  out.sqlite_version = sqlite3_libversion();
+  return out;
+}
+
+}  // namespace openclawd::gateway

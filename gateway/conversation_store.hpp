@@ -1,0 +1,131 @@
+// Durable per-chat conversation state in SQLite: the turns, the running summary that compaction
+// writes, and exact token counts cached per turn and per model. One store (one connection) per
+// daemon, owned by the gateway and used only from the daemon's single thread. Every call is
+// synchronous and short: a few prepared statements (microseconds) plus, for a write, one fsync
+// of the WAL; the only longer wait is another process holding the write lock (busy_timeout).
+#pragma once
+
+#include "core/error.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace openclawd::gateway {
+
+enum class turn_role { user, assistant, system_note };
+
+// "user", "assistant", "system-note" (as stored).
+std::string_view to_string(turn_role role) noexcept;
+std::optional<turn_role> parse_turn_role(std::string_view text) noexcept;
+
+struct turn {
+  std::int64_t seq = 0;  // 1, 2, 3, ... per chat; never reused, not even after reset()
+  turn_role role = turn_role::user;
+  std::string content;
+  std::int64_t created_at_ms = 0;  // Unix time in milliseconds
+  // seq <= the chat's summary_covers_up_to_seq: compaction folded it into the summary. Kept
+  // for audit; a prompt uses the summary plus the turns after it.
+  bool covered_by_summary = false;
+  // The cached token count for the model_key the query asked about, when there is one.
+  std::optional<std::int64_t> tokens;
+};
+
+struct chat_info {
+  std::string id;
+  bool exists = false;  // false: never written (every other field is then zero/empty)
+  std::int64_t created_at_ms = 0;
+  std::string summary;
+  std::int64_t summary_tokens = 0;  // as the caller measured it when it wrote the summary
+  std::int64_t summary_covers_up_to_seq = 0;
+  std::int64_t last_seq = 0;    // the highest seq ever given in this chat
+  std::int64_t turn_count = 0;  // turns stored now (covered ones included)
+};
+
+struct store_options {
+  // How long a write waits for another connection's lock before failing. Only another process
+  // (or a second store on the same file) can hold it; the daemon's own calls never overlap.
+  std::chrono::milliseconds busy_timeout{2000};
+};
+
+// What the connection is actually running with (for `status` and tests).
+struct store_diagnostics {
+  std::string journal_mode;  // "wal"
+  int synchronous = 0;       // 2 = FULL
+  bool foreign_keys = false;
+  int schema_version = 0;
+  std::string sqlite_version;
+};
+
+class conversation_store {
+ public:
+  // The newest schema version this code knows (and migrates older files to).
+  static constexpr int schema_version = 1;
+
+  // Opens (creating if needed) the database file, switches it to WAL and migrates its schema.
+  // A file written by a newer openclawd (a higher schema version) is refused. Failures return
+  // errc::store_failed and log the reason.
+  static result<conversation_store> open(const std::filesystem::path& path, store_options options = {});
+
+  conversation_store(conversation_store&&) noexcept;
+  conversation_store& operator=(conversation_store&&) noexcept;
+  conversation_store(const conversation_store&) = delete;
+  conversation_store& operator=(const conversation_store&) = delete;
+  ~conversation_store();
+
+  // Appends a turn (creating the chat on first use) and returns its seq. Once this returns, the
+  // turn is on disk: a crash of the daemon, or of the machine, does not lose it.
+  result<std::int64_t> append_turn(std::string_view chat_id, turn_role role, std::string_view content);
+
+  // Turns with seq >= from_seq, oldest first. With a model_key, each turn carries its cached
+  // token count for that model (when cached).
+  result<std::vector<turn>> turns(std::string_view chat_id, std::int64_t from_seq = 1,
+                                  std::string_view model_key = {});
+  // The last `limit` turns, oldest first.
+  result<std::vector<turn>> recent_turns(std::string_view chat_id, std::size_t limit,
+                                         std::string_view model_key = {});
+  // A chat's summary and counters; a chat never written answers exists = false, not an error.
+  result<chat_info> chat(std::string_view chat_id);
+
+  // Records a compaction: `text` summarizes every turn up to covers_up_to_seq (which must be
+  // between 0 and the chat's last seq). Covered turns stay in the table, flagged.
+  result<void> set_summary(std::string_view chat_id, std::string_view text, std::int64_t tokens,
+                           std::int64_t covers_up_to_seq);
+
+  // The /reset command: deletes the chat's turns, their token counts and its summary in one
+  // transaction. Seqs keep counting from where they were, so a late answer to a turn from
+  // before the reset can be recognized (its seq is below the chat's first turn).
+  result<void> reset(std::string_view chat_id);
+
+  // Token counts are exact counts from a node's /tokenize, keyed by the identity of the model
+  // that counted them (e.g. its GGUF path and size): another model, another key, so a model
+  // switch never reuses stale counts. A cache: losing one only costs a /tokenize call.
+  result<void> cache_token_count(std::string_view chat_id, std::int64_t seq, std::string_view model_key,
+                                 std::int64_t count);
+  // Many at once (one transaction, one fsync): pairs of {seq, count}.
+  result<void> cache_token_counts(std::string_view chat_id, std::string_view model_key,
+                                  std::span<const std::pair<std::int64_t, std::int64_t>> seq_counts);
+  result<std::optional<std::int64_t>> token_count(std::string_view chat_id, std::int64_t seq,
+                                                  std::string_view model_key);
+  // Forgets every count cached for a model (after it was replaced for good).
+  result<void> drop_token_counts(std::string_view model_key);
+
+  result<store_diagnostics> diagnostics();
+
+  // The SQLite message (or the violated precondition) behind the last store_failed.
+  const std::string& last_error() const noexcept;
+
+ private:
+  struct impl;
+  explicit conversation_store(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> p_;
+};
+
+}  // namespace openclawd::gateway
