@@ -329,6 +329,12 @@ struct restart_draft {
   std::optional<std::pair<YAML::Mark, std::string>> backoff_max_at;
 };
 
+struct search_draft {
+  search_config cfg;
+  std::optional<std::pair<YAML::Mark, std::string>> backoff_initial_at;  // mark, path
+  std::optional<std::pair<YAML::Mark, std::string>> backoff_max_at;
+};
+
 struct draft {
   std::optional<located_path> llama_server;
   std::optional<fs::path> state_dir;
@@ -336,6 +342,7 @@ struct draft {
   restart_draft restart;
   health_config health;
   logs_config logs;
+  search_draft search;
 };
 
 class reader;
@@ -425,6 +432,28 @@ class reader {
   maybe_error read_optional_int(const field& f, const int_rule& rule, std::optional<int>& out) const {
     int v = 0;
     if (auto e = read_int(f, rule, v)) return e;
+    out = v;
+    return std::nullopt;
+  }
+
+  // YAML's true/false (any case); yes/no/on/off are refused as ambiguous.
+  maybe_error read_bool(const field& f, bool& out) const {
+    if (!f.value.IsScalar()) return expected(f, "true or false");
+    const std::string v = lowercase(trim(f.value.Scalar()));
+    if (v != "true" && v != "false") return expected(f, "true or false");
+    out = v == "true";
+    return std::nullopt;
+  }
+
+  // A one-line string; `check` (optional) returns what is wrong with it, or "".
+  maybe_error read_string(const field& f, std::string& out, std::string (*check)(std::string_view) = nullptr) const {
+    if (!f.value.IsScalar()) return expected(f, "a string");
+    const std::string& v = f.value.Scalar();
+    if (check != nullptr) {
+      if (const std::string problem = check(v); !problem.empty()) {
+        return error_at(value_mark(f), f.path, problem + ", found " + describe(f.value));
+      }
+    }
     out = v;
     return std::nullopt;
   }
@@ -660,6 +689,68 @@ maybe_error check_backoff(const reader& r, const restart_draft& d) {
                         "; raise backoff_max too");
 }
 
+maybe_error check_search_backoff(const reader& r, const search_draft& d) {
+  if (d.cfg.backoff_max >= d.cfg.backoff_initial) return std::nullopt;
+  if (d.backoff_max_at) {
+    return r.error_at(d.backoff_max_at->first, d.backoff_max_at->second,
+                      "expected a duration of at least search.backoff_initial (" +
+                          format_duration(d.cfg.backoff_initial) + "), found " +
+                          quote(format_duration(d.cfg.backoff_max)));
+  }
+  return r.error_at(d.backoff_initial_at->first, d.backoff_initial_at->second,
+                    "expected at most search.backoff_max (" + format_duration(d.cfg.backoff_max) +
+                        ", the default), found " + quote(format_duration(d.cfg.backoff_initial)) +
+                        "; raise backoff_max too");
+}
+
+// search.endpoint: https:// anywhere; plain http:// only to this machine (the tests' local
+// server), because a query sent in clear text is readable by anyone on the path.
+std::string check_search_endpoint(std::string_view v) {
+  constexpr std::string_view want = "expected an https:// URL (http:// only for 127.0.0.1, localhost or [::1])";
+  if (v.empty() || v.size() > 2048) return std::string(want);
+  for (const char c : v) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return std::string(want);
+  }
+  const std::string lower = lowercase(v);
+  if (lower.starts_with("https://") && lower.size() > 8 && lower[8] != '/') return {};
+  if (lower.starts_with("http://")) {
+    std::string_view rest = std::string_view(lower).substr(7);
+    const std::string_view host = rest.substr(0, rest.find_first_of("/?#"));
+    // host[:port], the port all digits.
+    std::string_view name = host;
+    if (const auto colon = host.rfind(':'); colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos) {
+      const std::string_view port = host.substr(colon + 1);
+      if (port.empty() || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        return std::string(want);
+      }
+      name = host.substr(0, colon);
+    }
+    const bool dotted_127 = name.starts_with("127.") && std::count(name.begin(), name.end(), '.') == 3 &&
+                            std::all_of(name.begin(), name.end(), [](char c) { return c == '.' || (c >= '0' && c <= '9'); });
+    if (name == "localhost" || name == "[::1]" || dotted_127) return {};
+  }
+  return std::string(want);
+}
+
+// search.region: DuckDuckGo's kl code, "xx-yy" ("wt-wt", "us-en", "hk-tzh").
+std::string check_search_region(std::string_view v) {
+  const auto dash = v.find('-');
+  auto letters = [](std::string_view p, std::size_t lo, std::size_t hi) {
+    return p.size() >= lo && p.size() <= hi &&
+           std::all_of(p.begin(), p.end(), [](char c) { return c >= 'a' && c <= 'z'; });
+  };
+  if (dash != std::string_view::npos && letters(v.substr(0, dash), 2, 2) && letters(v.substr(dash + 1), 2, 4)) return {};
+  return "expected a DuckDuckGo region code such as wt-wt (no region), us-en or de-de";
+}
+
+std::string check_user_agent(std::string_view v) {
+  if (trim(v).empty() || v.size() > 512) return "expected a User-Agent string of 1 to 512 characters";
+  for (const char c : v) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return "expected a User-Agent without control characters";
+  }
+  return {};
+}
+
 // ---------------------------------------------------------------------------
 // Key tables. To add a section: a draft member, a table like restart_keys, and one
 // row in top_level_keys.
@@ -704,6 +795,75 @@ const key_spec<logs_config> logs_keys[] = {
     {"keep", optional_key, "", [](R r, F f, logs_config& l) { return r.read_int(f, non_negative_int, l.keep); }},
 };
 const key_table<logs_config> logs_table{"logs", logs_keys};
+
+constexpr int_rule search_results_rule{1, 20, "an integer from 1 to 20"};
+constexpr int_rule query_length_rule{1, 499, "an integer from 1 to 499 (DuckDuckGo refuses longer queries)"};
+constexpr int_rule output_chars_rule{1000, 1'000'000, "an integer of at least 1000"};
+
+const key_spec<search_draft> search_keys[] = {
+    {"enabled", optional_key, "enable", [](R r, F f, search_draft& d) { return r.read_bool(f, d.cfg.enabled); }},
+    {"endpoint", optional_key, "url", [](R r, F f, search_draft& d) {
+       return r.read_string(f, d.cfg.endpoint, check_search_endpoint);
+     }},
+    {"region", optional_key, "kl", [](R r, F f, search_draft& d) {
+       return r.read_string(f, d.cfg.region, check_search_region);
+     }},
+    {"time_limit", optional_key, "df timelimit", [](R r, F f, search_draft& d) {
+       std::string v;
+       if (auto e = r.read_string(f, v)) return e;
+       static constexpr std::pair<std::string_view, std::string_view> limits[] = {
+           {"any", ""}, {"day", "d"}, {"week", "w"}, {"month", "m"}, {"year", "y"}};
+       for (const auto& [name, code] : limits) {
+         if (lowercase(trim(v)) == name) {
+           d.cfg.time_limit = code;
+           return maybe_error{};
+         }
+       }
+       return maybe_error{r.expected(f, "one of any, day, week, month, year")};
+     }},
+    {"max_results", optional_key, "results", [](R r, F f, search_draft& d) {
+       return r.read_int(f, search_results_rule, d.cfg.max_results);
+     }},
+    {"connect_timeout", optional_key, "", [](R r, F f, search_draft& d) {
+       return r.read_duration(f, std::chrono::milliseconds(100), d.cfg.connect_timeout);
+     }},
+    {"read_timeout", optional_key, "timeout", [](R r, F f, search_draft& d) {
+       return r.read_duration(f, std::chrono::milliseconds(100), d.cfg.read_timeout);
+     }},
+    {"min_interval", optional_key, "interval", [](R r, F f, search_draft& d) {
+       return r.read_duration(f, duration::zero(), d.cfg.min_interval);
+     }},
+    {"max_wait", optional_key, "", [](R r, F f, search_draft& d) {
+       return r.read_duration(f, duration::zero(), d.cfg.max_wait);
+     }},
+    {"cache_ttl", optional_key, "ttl", [](R r, F f, search_draft& d) {
+       return r.read_duration(f, duration::zero(), d.cfg.cache_ttl);
+     }},
+    {"cache_entries", optional_key, "", [](R r, F f, search_draft& d) {
+       return r.read_int(f, non_negative_int, d.cfg.cache_entries);
+     }},
+    {"backoff_initial", optional_key, "", [](R r, F f, search_draft& d) {
+       d.backoff_initial_at.emplace(reader::value_mark(f), f.path);
+       return r.read_duration(f, std::chrono::seconds(1), d.cfg.backoff_initial);
+     }},
+    {"backoff_max", optional_key, "", [](R r, F f, search_draft& d) {
+       d.backoff_max_at.emplace(reader::value_mark(f), f.path);
+       return r.read_duration(f, std::chrono::seconds(1), d.cfg.backoff_max);
+     }},
+    {"user_agent", optional_key, "ua", [](R r, F f, search_draft& d) {
+       return r.read_string(f, d.cfg.user_agent, check_user_agent);
+     }},
+    {"max_query_length", optional_key, "", [](R r, F f, search_draft& d) {
+       return r.read_int(f, query_length_rule, d.cfg.max_query_length);
+     }},
+    {"max_page_size", optional_key, "", [](R r, F f, search_draft& d) {
+       return r.read_size(f, 16 * 1024, d.cfg.max_page_size);
+     }},
+    {"max_output_chars", optional_key, "", [](R r, F f, search_draft& d) {
+       return r.read_int(f, output_chars_rule, d.cfg.max_output_chars);
+     }},
+};
+const key_table<search_draft> search_table{"search", search_keys};
 
 const key_spec<node_draft> node_keys[] = {
     {"model", required_key, "m", [](R r, F f, node_draft& n) {
@@ -786,6 +946,10 @@ const key_spec<draft> top_level_keys[] = {
     {"logs", optional_key, "", [](R r, F f, draft& d) {
        return r.read_mapping(f.value, f.key.Mark(), f.path, logs_table, d.logs);
      }},
+    {"search", optional_key, "web_search", [](R r, F f, draft& d) {
+       if (auto e = r.read_mapping(f.value, f.key.Mark(), f.path, search_table, d.search)) return e;
+       return check_search_backoff(r, d.search);
+     }},
 };
 const key_table<draft> top_level_table{"the top level", top_level_keys};
 
@@ -805,6 +969,7 @@ std::string section_of_key(std::string_view name, std::string_view current_label
     add_section(all, restart_table);
     add_section(all, health_table);
     add_section(all, logs_table);
+    add_section(all, search_table);
     return all;
   }();
   std::string out;
@@ -903,6 +1068,7 @@ config_result<config> finish(const reader& r, draft& d) {
   out.restart = d.restart.cfg;
   out.health = d.health;
   out.logs = d.logs;
+  out.search = d.search.cfg;
 
   // The top-level llama_server is resolved once, and only if a node uses it.
   std::optional<config_result<fs::path>> shared_program;

@@ -76,6 +76,35 @@ struct logs_config {
   int keep = 3;                                   // rotated files kept: node.log.1 .. node.log.<keep>
 };
 
+// The DuckDuckGo web-search tool (tools/web_search.hpp, docs/search.md): where to ask, how
+// politely, and how long to stay away after a block.
+inline constexpr const char* default_search_user_agent =
+#ifdef __APPLE__
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:128.0) Gecko/20100101 Firefox/128.0";
+#else
+    "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+#endif
+
+struct search_config {
+  bool enabled = true;
+  std::string endpoint = "https://html.duckduckgo.com/html/";  // http:// only to loopback (tests)
+  std::string region = "wt-wt";                                 // DDG's kl: wt-wt = no region
+  std::string time_limit;                                       // DDG's df: "", "d", "w", "m" or "y"
+  int max_results = 5;                                          // results handed on, 1..20
+  duration connect_timeout{std::chrono::seconds(10)};           // each of DNS, TCP connect, TLS handshake
+  duration read_timeout{std::chrono::seconds(10)};              // sending the query, reading the page
+  duration min_interval{std::chrono::seconds(2)};               // between the starts of two requests
+  duration max_wait{std::chrono::seconds(10)};                  // longest wait for a turn; then refused
+  duration cache_ttl{std::chrono::minutes(10)};                 // 0: no cache
+  int cache_entries = 256;
+  duration backoff_initial{std::chrono::minutes(1)};            // pause after a block; doubles per block
+  duration backoff_max{std::chrono::hours(1)};
+  std::string user_agent = default_search_user_agent;           // stable for the life of the process
+  int max_query_length = 400;                                   // bytes; DDG refuses 500 and more
+  std::uint64_t max_page_size = 2ull * 1024 * 1024;             // a larger page is not read
+  int max_output_chars = 4000;                                  // text handed to a model, fence included
+};
+
 struct config {
   std::filesystem::path source;        // absolute path of the file this was loaded from
   std::filesystem::path state_dir;     // absolute; pidfile, lock, state.json, logs/
@@ -83,6 +112,7 @@ struct config {
   restart_config restart;
   health_config health;
   logs_config logs;
+  search_config search;
 
   const node_config* find_node(std::string_view name) const;
 };

@@ -39,7 +39,7 @@ is_installed_deb() {
 
 install_apt_build_deps() {
   local wanted=(build-essential cmake ninja-build pkg-config libyaml-cpp-dev nlohmann-json3-dev
-                catch2 libssl-dev libsqlite3-dev python3 ca-certificates)
+                catch2 libssl-dev libsqlite3-dev libxml2-dev python3 ca-certificates)
   local missing=() p
   for p in "${wanted[@]}"; do
     is_installed_deb "$p" || missing+=("$p")
@@ -313,7 +313,8 @@ setup_macos() {
       warn "Homebrew has no catch2@2 formula; installing catch2 (v3), which the v2 tests do not build with"
       catch=catch2
     fi
-    brew_install_missing cmake ninja pkg-config boost yaml-cpp nlohmann-json "$catch" openssl@3 sqlite
+    # libxml2: the HTML parser of the web-search tool (macOS's SDK has one too; CMake takes either).
+    brew_install_missing cmake ninja pkg-config boost yaml-cpp nlohmann-json "$catch" openssl@3 sqlite libxml2
   else
     say "system packages: skipped (OPENCLAWD_SKIP_SYSTEM_DEPS=1)"
   fi

@@ -488,7 +488,7 @@ TEST_CASE("config: unknown key suggests the nearest", "[config]") {
 TEST_CASE("config: an unknown key far from any lists the valid keys", "[config]") {
   temp_dir dir;
   check_error(load_error(dir, "telegram: {}\n" + std::string(minimal_yaml)), 1, 1, "telegram",
-              "unknown key \"telegram\"; expected one of: llama_server, state_dir, nodes, restart, health, logs");
+              "unknown key \"telegram\"; expected one of: llama_server, state_dir, nodes, restart, health, logs, search");
   check_error(load_error(dir, minimal_with("ctx: 8192", "temperature: 0.7\n    ctx: 8192")), 8, 5,
               "nodes.subagent.temperature",
               "unknown key \"temperature\"; expected one of: model, fallbacks, ctx, gpu_layers, port, threads, "
@@ -783,4 +783,119 @@ TEST_CASE("config: default file candidates", "[config]") {
     CHECK(c.size() == 1);
 #endif
   }
+}
+
+// ---------------------------------------------------------------------------
+// search: (the DuckDuckGo tool, docs/search.md)
+
+TEST_CASE("config: search defaults when the section is absent", "[config][search]") {
+  temp_dir dir;
+  const auto s = load_ok(dir, minimal_yaml).search;
+  CHECK(s.enabled);
+  CHECK(s.endpoint == "https://html.duckduckgo.com/html/");
+  CHECK(s.region == "wt-wt");
+  CHECK(s.time_limit.empty());
+  CHECK(s.max_results == 5);
+  CHECK(s.connect_timeout == 10s);
+  CHECK(s.read_timeout == 10s);
+  CHECK(s.min_interval == 2s);
+  CHECK(s.max_wait == 10s);
+  CHECK(s.cache_ttl == 10min);
+  CHECK(s.cache_entries == 256);
+  CHECK(s.backoff_initial == 1min);
+  CHECK(s.backoff_max == 1h);
+  CHECK(s.user_agent == openclawd::core::default_search_user_agent);
+  CHECK(s.max_query_length == 400);
+  CHECK(s.max_page_size == 2u * 1024 * 1024);
+  CHECK(s.max_output_chars == 4000);
+}
+
+TEST_CASE("config: every search key", "[config][search]") {
+  temp_dir dir;
+  const auto s = load_ok(dir, R"yaml(search:
+  enabled: false
+  endpoint: http://127.0.0.1:8099/html/
+  region: de-de
+  time_limit: week
+  max_results: 8
+  connect_timeout: 3s
+  read_timeout: 4s
+  min_interval: 1500ms
+  max_wait: 20s
+  cache_ttl: 0s
+  cache_entries: 0
+  backoff_initial: 2m
+  backoff_max: 30m
+  user_agent: "Mozilla/5.0 (test)"
+  max_query_length: 200
+  max_page_size: 512KiB
+  max_output_chars: 2500
+)yaml" + std::string(minimal_yaml)).search;
+  CHECK_FALSE(s.enabled);
+  CHECK(s.endpoint == "http://127.0.0.1:8099/html/");
+  CHECK(s.region == "de-de");
+  CHECK(s.time_limit == "w");
+  CHECK(s.max_results == 8);
+  CHECK(s.connect_timeout == 3s);
+  CHECK(s.read_timeout == 4s);
+  CHECK(s.min_interval == 1500ms);
+  CHECK(s.max_wait == 20s);
+  CHECK(s.cache_ttl == 0s);
+  CHECK(s.cache_entries == 0);
+  CHECK(s.backoff_initial == 2min);
+  CHECK(s.backoff_max == 30min);
+  CHECK(s.user_agent == "Mozilla/5.0 (test)");
+  CHECK(s.max_query_length == 200);
+  CHECK(s.max_page_size == 512u * 1024);
+  CHECK(s.max_output_chars == 2500);
+  for (const char* ok : {"https://search.example.org/html/", "http://localhost:8080/", "http://[::1]:9/x",
+                         "HTTPS://HTML.DUCKDUCKGO.COM/html/"}) {
+    INFO(ok);
+    CHECK(load_ok(dir, "search: { endpoint: \"" + std::string(ok) + "\" }\n" + std::string(minimal_yaml)).search.endpoint ==
+          ok);
+  }
+  CHECK(load_ok(dir, "search: { time_limit: Any }\n" + std::string(minimal_yaml)).search.time_limit.empty());
+}
+
+TEST_CASE("config: search mistakes name the key and what is expected", "[config][search]") {
+  temp_dir dir;
+  const auto with = [](std::string_view lines) { return "search:\n" + std::string(lines) + std::string(minimal_yaml); };
+  const std::string_view endpoint_rule =
+      "expected an https:// URL (http:// only for 127.0.0.1, localhost or [::1])";
+  check_error(load_error(dir, with("  endpoint: http://example.com/html/\n")), 2, 13, "search.endpoint",
+              std::string(endpoint_rule) + ", found \"http://example.com/html/\"");
+  check_error(load_error(dir, with("  endpoint: ftp://x/\n")), 2, 13, "search.endpoint",
+              std::string(endpoint_rule) + ", found \"ftp://x/\"");
+  check_error(load_error(dir, with("  endpoint: http://127.0.0.1.evil.com/\n")), 2, 13, "search.endpoint",
+              std::string(endpoint_rule) + ", found \"http://127.0.0.1.evil.com/\"");
+  check_error(load_error(dir, with("  endpoint: http://localhost.evil.com/\n")), 2, 13, "search.endpoint",
+              std::string(endpoint_rule) + ", found \"http://localhost.evil.com/\"");
+  check_error(load_error(dir, with("  region: USA\n")), 2, 11, "search.region",
+              "expected a DuckDuckGo region code such as wt-wt (no region), us-en or de-de, found \"USA\"");
+  check_error(load_error(dir, with("  time_limit: fortnight\n")), 2, 15, "search.time_limit",
+              "expected one of any, day, week, month, year, found \"fortnight\"");
+  check_error(load_error(dir, with("  max_results: 0\n")), 2, 16, "search.max_results",
+              "expected an integer from 1 to 20, found \"0\"");
+  check_error(load_error(dir, with("  max_results: 21\n")), 2, 16, "search.max_results",
+              "expected an integer from 1 to 20, found \"21\"");
+  check_error(load_error(dir, with("  max_query_length: 500\n")), 2, 21, "search.max_query_length",
+              "expected an integer from 1 to 499 (DuckDuckGo refuses longer queries), found \"500\"");
+  check_error(load_error(dir, with("  enabled: yes\n")), 2, 12, "search.enabled", "expected true or false, found \"yes\"");
+  check_error(load_error(dir, with("  backoff_initial: 100ms\n")), 2, 20, "search.backoff_initial",
+              "expected a duration of at least 1s, found \"100ms\"");
+  check_error(load_error(dir, with("  backoff_initial: 10m\n  backoff_max: 5m\n")), 3, 16, "search.backoff_max",
+              "expected a duration of at least search.backoff_initial (10m), found \"5m\"");
+  check_error(load_error(dir, with("  backoff_initial: 2h\n")), 2, 20, "search.backoff_initial",
+              "expected at most search.backoff_max (1h, the default), found \"2h\"; raise backoff_max too");
+  check_error(load_error(dir, with("  max_page_size: 1KiB\n")), 2, 18, "search.max_page_size",
+              "expected a size of at least 16KiB, found \"1KiB\"");
+  check_error(load_error(dir, with("  user_agent: \"\"\n")), 2, 15, "search.user_agent",
+              "expected a User-Agent string of 1 to 512 characters, found \"\"");
+  check_error(load_error(dir, with("  max_result: 3\n")), 2, 3, "search.max_result",
+              "unknown key \"max_result\"; did you mean \"max_results\"?");
+  check_error(load_error(dir, with("  kl: us-en\n")), 2, 3, "search.kl", "unknown key \"kl\"; did you mean \"region\"?");
+  check_error(load_error(dir, with("  interval: 5s\n")), 2, 3, "search.interval",
+              "unknown key \"interval\"; did you mean \"min_interval\"?");
+  check_error(load_error(dir, "search: [x]\n" + std::string(minimal_yaml)), 1, 9, "search",
+              "expected a mapping (indented key: value lines), found a list");
 }

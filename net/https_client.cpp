@@ -1,0 +1,192 @@
+// The remote HTTP(S) client. Every step runs under a deadline: Beast stream timers for
+// connect, handshake, write and read (expires_after before each), and a steady_timer raced
+// against the resolver, because DNS runs outside the socket and no stream timer covers it.
+#include "net/https_client.hpp"
+
+#include "core/log.hpp"
+#include "net/net_error.hpp"
+#include "net/url.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace openclawd::net {
+namespace {
+
+using clock = std::chrono::steady_clock;
+using tcp = asio::ip::tcp;
+using std::chrono::milliseconds;
+
+// The time a step may take: its own limit, cut to what is left of the total.
+milliseconds step_budget(milliseconds step, clock::time_point end) {
+  const auto left = std::chrono::duration_cast<milliseconds>(end - clock::now());
+  return std::clamp(left, milliseconds(0), step);
+}
+
+// Beast reports its stream timer as beast::error::timeout; callers see one code for
+// every deadline, whichever step it hit.
+boost::system::error_code normalize(boost::system::error_code ec) {
+  if (ec == beast::error::timeout) return make_error_code(errc::timeout);
+  return ec;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+bool header_ok(std::string_view s) {
+  return s.find_first_of("\r\n") == std::string_view::npos && s.find('\0') == std::string_view::npos;
+}
+
+// getaddrinfo runs on Asio's resolver thread and cannot be interrupted: resolver.cancel()
+// only takes effect when it returns. So the race is run by hand: the caller resumes at the
+// deadline, and a late answer lands in the shared state that nobody reads any more.
+asio::awaitable<result<std::vector<tcp::endpoint>>> resolve_with_deadline(const url& u, milliseconds timeout) {
+  auto ex = co_await asio::this_coro::executor;
+  if (is_ip_literal(u.host)) {  // no DNS, no resolver thread
+    co_return std::vector<tcp::endpoint>{tcp::endpoint(asio::ip::make_address(u.host), u.port)};
+  }
+  struct state {
+    explicit state(const asio::any_io_executor& e) : resolver(e), timer(e) {}
+    tcp::resolver resolver;
+    asio::steady_timer timer;
+    std::optional<boost::system::error_code> ec;  // set when the resolver has answered
+    std::vector<tcp::endpoint> endpoints;
+  };
+  auto st = std::make_shared<state>(ex);
+  st->timer.expires_after(timeout);
+  st->resolver.async_resolve(u.host, std::to_string(u.port),
+                             [st](boost::system::error_code ec, const tcp::resolver::results_type& results) {
+                               st->ec = ec;
+                               for (const auto& r : results) st->endpoints.push_back(r.endpoint());
+                               st->timer.cancel();
+                             });
+  auto [wait_ec] = co_await st->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  if (!st->ec) {
+    st->resolver.cancel();
+    // Our own cancellation (the caller gave up) is not a timeout.
+    if (wait_ec == asio::error::operation_aborted) co_return boost::system::error_code(asio::error::operation_aborted);
+    co_return make_error_code(errc::timeout);
+  }
+  if (*st->ec) co_return *st->ec;
+  if (st->endpoints.empty()) co_return make_error_code(net_errc::no_address);
+  co_return std::move(st->endpoints);
+}
+
+template <class Stream>
+asio::awaitable<result<https_response>> exchange(Stream& stream, const url& u, const https_request& req,
+                                                 const https_options& opt, clock::time_point end) {
+  http::request<http::string_body> msg{req.method, u.target, 11};
+  msg.set(http::field::user_agent, "openclawd/" OPENCLAWD_VERSION);
+  // Compressed bodies are not decoded here: ask for none.
+  msg.set(http::field::accept_encoding, "identity");
+  for (const auto& [name, value] : req.headers) msg.set(name, value);
+  msg.set(http::field::host, u.authority());
+  msg.set(http::field::connection, "close");
+  msg.body() = req.body;
+  msg.prepare_payload();
+
+  auto& socket_layer = beast::get_lowest_layer(stream);
+  socket_layer.expires_after(step_budget(opt.timeouts.write, end));
+  if (auto [ec, n] = co_await http::async_write(stream, msg, asio::as_tuple(asio::use_awaitable)); ec) {
+    co_return normalize(ec);
+  }
+
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(opt.body_limit);
+  parser.header_limit(opt.header_limit);
+  if (req.method == http::verb::head) parser.skip(true);
+  socket_layer.expires_after(step_budget(opt.timeouts.read, end));
+  if (auto [ec, n] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable)); ec) {
+    co_return normalize(ec);
+  }
+
+  auto res = parser.release();
+  https_response out;
+  out.status = res.result_int();
+  for (const auto& field : res.base()) {
+    out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  out.body = std::move(res.body());
+  co_return out;
+}
+
+}  // namespace
+
+std::optional<std::string_view> https_response::header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (iequals(k, name)) return std::string_view(v);
+  }
+  return std::nullopt;
+}
+
+result<https_client> https_client::create(const tls_options& options) {
+  auto ctx = make_client_tls_context(options);
+  if (!ctx) return ctx.error();
+  return https_client(std::move(*ctx));
+}
+
+asio::awaitable<result<https_response>> https_client::request(https_request req, https_options opt) const {
+  const auto end = clock::now() + opt.timeouts.total;
+  auto u = parse_url(req.url);
+  if (!u) co_return u.error();
+  if (!u->is_https() && !is_loopback_host(u->host)) co_return make_error_code(net_errc::insecure_scheme);
+  for (const auto& [name, value] : req.headers) {
+    if (name.empty() || !header_ok(name) || !header_ok(value)) co_return make_error_code(net_errc::bad_header);
+  }
+  const std::string what = std::string(http::to_string(req.method)) + " " + u->origin();
+
+  auto endpoints = co_await resolve_with_deadline(*u, step_budget(opt.timeouts.resolve, end));
+  if (!endpoints) {
+    core::log_debug("net", what + ": resolve failed: " + endpoints.error().message());
+    co_return endpoints.error();
+  }
+  auto ex = co_await asio::this_coro::executor;
+
+  if (!u->is_https()) {
+    // "localhost" is a name: make sure it did not resolve off the machine.
+    std::erase_if(*endpoints, [](const tcp::endpoint& e) { return !e.address().is_loopback(); });
+    if (endpoints->empty()) co_return make_error_code(net_errc::not_loopback);
+    beast::tcp_stream stream(ex);
+    stream.expires_after(step_budget(opt.timeouts.connect, end));
+    if (auto [ec, ep] = co_await stream.async_connect(*endpoints, asio::as_tuple(asio::use_awaitable)); ec) {
+      core::log_debug("net", what + ": connect failed: " + ec.message());
+      co_return normalize(ec);
+    }
+    auto res = co_await exchange(stream, *u, req, opt, end);
+    beast::error_code ignored;  // the peer may have closed first; nothing to do about it
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    if (!res) core::log_debug("net", what + ": " + res.error().message());
+    co_return res;
+  }
+
+  tls_stream stream(ex, *tls_);
+  if (auto ec = prepare_tls_stream(stream, u->host)) co_return ec;
+  auto& tcp_layer = beast::get_lowest_layer(stream);
+  tcp_layer.expires_after(step_budget(opt.timeouts.connect, end));
+  if (auto [ec, ep] = co_await tcp_layer.async_connect(*endpoints, asio::as_tuple(asio::use_awaitable)); ec) {
+    core::log_debug("net", what + ": connect failed: " + ec.message());
+    co_return normalize(ec);
+  }
+  tcp_layer.expires_after(step_budget(opt.timeouts.handshake, end));
+  if (auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
+      ec) {
+    core::log_debug("net", what + ": TLS handshake failed: " + ec.message());
+    co_return normalize(ec);
+  }
+  auto res = co_await exchange(stream, *u, req, opt, end);
+  if (!res) {
+    core::log_debug("net", what + ": " + res.error().message());
+    co_return res;
+  }
+  // A polite close_notify, bounded: the whole response is already in hand, so a peer that
+  // never answers it (or answers with a bare TCP close: stream_truncated) changes nothing.
+  tcp_layer.expires_after(std::min(step_budget(opt.timeouts.read, end), milliseconds(1000)));
+  (void)co_await stream.async_shutdown(asio::as_tuple(asio::use_awaitable));
+  co_return res;
+}
+
+}  // namespace openclawd::net

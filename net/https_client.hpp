@@ -1,0 +1,75 @@
+// An HTTP/1.1 client for remote hosts over TLS (and plain http:// to loopback only): the
+// web-search tool's fetcher, and later the Telegram channel's. One request per connection
+// (`Connection: close`); a deadline on every step (resolve, connect, TLS handshake, write,
+// read) and on the whole exchange; response bodies capped. Coroutine-based: call request()
+// from the io_context's thread. A client is cheap to copy (it shares one TLS context).
+#pragma once
+
+#include "core/error.hpp"
+#include "net/asio.hpp"
+#include "net/tls.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace openclawd::net {
+
+struct https_request {
+  http::verb method = http::verb::get;
+  std::string url;  // https://host[:port]/path?query; http:// only for loopback hosts
+  // Sent as given, after the client's defaults (User-Agent: openclawd/VERSION,
+  // Accept-Encoding: identity) so they can be overridden. Host, Connection and
+  // Content-Length are the client's own and always win.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;  // e.g. form_encode(...) with Content-Type: application/x-www-form-urlencoded
+};
+
+// Each step has its own limit, and all steps together stay within `total`.
+struct https_timeouts {
+  std::chrono::milliseconds resolve{std::chrono::seconds(10)};    // DNS (not covered by socket timers)
+  std::chrono::milliseconds connect{std::chrono::seconds(10)};    // TCP, all addresses of the name
+  std::chrono::milliseconds handshake{std::chrono::seconds(10)};  // TLS
+  std::chrono::milliseconds write{std::chrono::seconds(10)};      // the request
+  std::chrono::milliseconds read{std::chrono::seconds(30)};       // status line, headers and body
+  std::chrono::milliseconds total{std::chrono::seconds(60)};
+};
+
+struct https_options {
+  https_timeouts timeouts;
+  std::size_t body_limit = 4 * 1024 * 1024;  // a longer body is http::error::body_limit
+  std::uint32_t header_limit = 64 * 1024;    // longer headers are http::error::header_limit
+};
+
+struct https_response {
+  unsigned status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;  // in the order received
+  std::string body;
+
+  // The first header with this name (case-insensitive), if any.
+  std::optional<std::string_view> header(std::string_view name) const;
+};
+
+class https_client {
+ public:
+  // Builds the TLS context (system roots + options.extra_ca_pem) once.
+  static result<https_client> create(const tls_options& options = {});
+  explicit https_client(std::shared_ptr<asio::ssl::context> tls) : tls_(std::move(tls)) {}
+
+  // Sends one request and reads the whole response. Any HTTP status is a response, not an
+  // error; redirects are not followed. Errors: net_errc (bad_url, insecure_scheme,
+  // not_loopback, bad_header, no_address), openclawd::errc::timeout for any deadline,
+  // and socket, TLS (e.g. certificate verify failed) and Beast codes (body_limit) as-is.
+  asio::awaitable<result<https_response>> request(https_request req, https_options options = {}) const;
+
+ private:
+  std::shared_ptr<asio::ssl::context> tls_;
+};
+
+}  // namespace openclawd::net
