@@ -4,6 +4,7 @@
 #include "app/command.hpp"
 #include "app/daemon.hpp"
 #include "app/instance.hpp"
+#include "app/service.hpp"
 #include "core/log.hpp"
 #include "supervisor/os.hpp"
 #include "supervisor/preflight.hpp"
@@ -269,6 +270,9 @@ int cmd_stop(const command_args& a) {
   const auto paths = state_paths::of(cfg->state_dir);
   const auto t0 = steady::now();
   if (!instance_lock::held_by_other(paths.lock)) {
+    // A service manager between two respawns would start it again: stop the job there too.
+    if (const auto m = stop_through_service_manager(*cfg, std::nullopt); !m.message.empty())
+      std::cout << m.message << "\n";
     for (const auto& line : stop_recorded_children(paths, longest_stop_timeout(*cfg))) std::cout << line << "\n";
     std::cout << "openclawd is not running\n";
     return exit_ok;
@@ -281,7 +285,13 @@ int cmd_stop(const command_args& a) {
     print_error("a process holds " + paths.lock.string() + " but " + paths.pid.string() + " names no daemon; not stopping");
     return exit_runtime_failure;
   }
-  if (::kill(*pid, SIGTERM) != 0 && errno != ESRCH) {
+  // Under launchd or systemd the manager owns the daemon: a SIGTERM behind its back leaves
+  // its view wrong, and a daemon that ends up SIGKILLed would be respawned (KeepAlive,
+  // Restart=). So ask the manager when the daemon is its job (app/service.hpp), else (or if
+  // the manager fails) SIGTERM. Either way, wait below until the daemon and every node are gone.
+  const auto managed = stop_through_service_manager(*cfg, *pid);
+  if (!managed.message.empty()) (managed.ok ? std::cout : std::cerr) << managed.message << "\n";
+  if (!managed.ok && ::kill(*pid, SIGTERM) != 0 && errno != ESRCH) {
     print_error("cannot signal the daemon (pid " + std::to_string(*pid) + "): " + std::strerror(errno));
     return exit_runtime_failure;
   }

@@ -1,0 +1,478 @@
+// `openclawd doctor`: everything `start` would trip over, checked up front and printed as a
+// table (check, OK/WARN/FAIL, detail): the config, the state folder, each llama-server
+// (`--version`), each model's GGUF header against its ctx, both ports, the RAM estimate, the
+// running daemon and the service file. Read-only: it starts nothing and writes nothing.
+#include "app/command.hpp"
+#include "app/instance.hpp"
+#include "app/run_program.hpp"
+#include "app/service.hpp"
+#include "core/gguf.hpp"
+#include "supervisor/os.hpp"
+#include "supervisor/preflight.hpp"
+#include "supervisor/state_file.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <iostream>
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+namespace openclawd::app {
+namespace {
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+constexpr std::string_view doctor_usage = R"(usage: openclawd doctor [--config FILE] [--json]
+
+Checks what `openclawd start` needs and prints one line per check with OK, WARN or FAIL:
+  config            the YAML is valid, including the files it names (FAIL shows file:line:col)
+  config file       nobody else can edit it (it chooses the programs openclawd runs)
+  state_dir         exists and is writable, or can be created; free disk space for the logs
+  llama-server      found and executable; runs `llama-server --version` (15 s deadline)
+  <node> model      exists and is a GGUF file: architecture, training context, layers,
+                    heads, embedding size, quantization; fallbacks too
+  <node> ctx        WARN when ctx exceeds the model's training context
+  <node> port       free on 127.0.0.1, or held by this openclawd's own running node
+  memory            weights + KV cache for ctx, both nodes, against this machine's RAM
+  daemon, service   whether openclawd runs, and whether a service file is installed for it
+Nothing is started or written.
+
+  --json   {"ok":…,"failures":…,"warnings":…,"checks":[{"check":…,"verdict":"ok|warn|fail","detail":…}]}
+Exit code: 0 when nothing would stop a start (warnings allowed), 1 when something would,
+2 when the config cannot be read or is invalid (or a usage error).
+)";
+
+enum class verdict { ok, warn, fail };
+
+std::string_view to_string(verdict v) {
+  switch (v) {
+    case verdict::ok: return "OK";
+    case verdict::warn: return "WARN";
+    case verdict::fail: return "FAIL";
+  }
+  return "?";
+}
+
+struct row {
+  std::string check;
+  verdict v = verdict::ok;
+  std::string detail;
+};
+
+std::string octal_mode(mode_t m) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(m & 07777));
+  return buf;
+}
+
+// llama.cpp's llama_ftype numbers for the common exports.
+std::string file_type_name(std::uint32_t t) {
+  static const char* const names[] = {"F32",    "F16",    "Q4_0",   "Q4_1",   "Q4_1_SOME_F16", "Q4_2", "Q4_3",
+                                      "Q8_0",   "Q5_0",   "Q5_1",   "Q2_K",   "Q3_K_S",        "Q3_K_M", "Q3_K_L",
+                                      "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K"};
+  if (t < std::size(names)) return names[t];
+  if (t == 32) return "BF16";
+  return "file type " + std::to_string(t);
+}
+
+std::string describe_model(const core::gguf_info& g) {
+  std::string d = (g.architecture.empty() ? std::string("unknown architecture") : g.architecture);
+  d += ", training context " + (g.context_length ? std::to_string(g.context_length) : std::string("unknown"));
+  d += ", " + std::to_string(g.block_count) + " layers, " + std::to_string(g.head_count) + " heads (" +
+       std::to_string(g.head_count_kv) + " KV), embedding " + std::to_string(g.embedding_length);
+  if (g.file_type) d += ", " + file_type_name(*g.file_type);
+  d += ", " + supervisor::format_bytes(g.file_size);
+  return d;
+}
+
+std::optional<fs::path> find_program(const fs::path& p) {
+  std::error_code ec;
+  if (p.has_parent_path()) return p;
+  const char* path = std::getenv("PATH");
+  std::string_view rest = path ? path : "";
+  while (true) {
+    const auto colon = rest.find(':');
+    const fs::path dir(std::string(rest.substr(0, colon)));
+    const auto candidate = (dir.empty() ? fs::path(".") : dir) / p;
+    if (fs::is_regular_file(candidate, ec) && ::access(candidate.c_str(), X_OK) == 0) return fs::absolute(candidate, ec);
+    if (colon == std::string_view::npos) break;
+    rest.remove_prefix(colon + 1);
+  }
+  return std::nullopt;
+}
+
+row check_llama_server(const std::string& label, const fs::path& configured) {
+  row r{label, verdict::ok, ""};
+  const auto program = find_program(configured);
+  std::error_code ec;
+  if (!program) {
+    r.v = verdict::fail;
+    r.detail = configured.string() + " not found on PATH; set llama_server: to its full path";
+    return r;
+  }
+  if (!fs::exists(*program, ec)) {
+    r.v = verdict::fail;
+    r.detail = program->string() + " does not exist";
+    return r;
+  }
+  if (!fs::is_regular_file(*program, ec) || ::access(program->c_str(), X_OK) != 0) {
+    r.v = verdict::fail;
+    r.detail = program->string() + " is not an executable file";
+    return r;
+  }
+  // A Metal or CUDA build may probe its devices first: allow some seconds.
+  const auto out = run_program({program->string(), "--version"}, 15s);
+  if (!out.ok()) {
+    r.v = verdict::fail;
+    r.detail = program->string() + " --version: " + out.describe();
+    return r;
+  }
+  std::string version;
+  std::size_t pos = 0;
+  while (pos < out.output.size()) {
+    const auto end = out.output.find('\n', pos);
+    const auto line = out.output.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    if (line.rfind("version:", 0) == 0) {
+      version = line.substr(8);
+      version.erase(0, version.find_first_not_of(' '));
+      break;
+    }
+    if (end == std::string::npos) break;
+    pos = end + 1;
+  }
+  if (version.empty()) {
+    r.v = verdict::warn;
+    r.detail = program->string() + " answered --version without a \"version:\" line; is it llama.cpp's llama-server?";
+  } else {
+    r.detail = program->string() + ", version " + version;
+  }
+  return r;
+}
+
+struct model_check {
+  row r;
+  fs::path path;
+  std::optional<core::gguf_info> info;
+  bool missing = false;  // the config itself is refused for a missing file
+};
+
+model_check check_model(const std::string& label, const fs::path& path) {
+  model_check m{{label, verdict::ok, ""}, path, std::nullopt, false};
+  std::error_code ec;
+  const auto st = fs::status(path, ec);
+  if (!fs::exists(st)) {
+    m.r.v = verdict::fail;
+    m.r.detail = path.string() + ": not found";
+    m.missing = true;
+    return m;
+  }
+  if (!fs::is_regular_file(st) || ::access(path.c_str(), R_OK) != 0) {
+    m.r.v = verdict::fail;
+    m.r.detail = path.string() + ": not a readable file";
+    m.missing = true;
+    return m;
+  }
+  std::string why;
+  auto info = core::read_gguf_info(path, &why);
+  if (!info) {
+    m.r.v = verdict::fail;
+    m.r.detail = path.string() + ": not a valid GGUF model (" + why + ")";
+    return m;
+  }
+  m.info = *info;
+  m.r.detail = path.string() + ": " + describe_model(*info);
+  return m;
+}
+
+void check_models(const core::node_config& n, std::vector<row>& rows, std::optional<core::gguf_info>& first_good) {
+  std::vector<model_check> checks;
+  const auto models = n.models();
+  for (std::size_t i = 0; i < models.size(); ++i)
+    checks.push_back(check_model(i == 0 ? n.name + " model" : n.name + " fallback " + std::to_string(i), models[i]));
+  const auto good = std::find_if(checks.begin(), checks.end(), [](const model_check& c) { return c.info.has_value(); });
+  if (good != checks.end()) first_good = good->info;
+  for (auto& c : checks) {
+    // A broken export with a good one behind it still starts (the supervisor falls over
+    // to it): worth a warning, not a refusal. A missing file is refused by the config.
+    if (c.r.v == verdict::fail && !c.missing && good != checks.end()) {
+      c.r.v = verdict::warn;
+      c.r.detail += "; the node would run " + good->path.string() + " instead";
+    }
+    rows.push_back(c.r);
+  }
+}
+
+row check_ctx(const core::node_config& n, const std::optional<core::gguf_info>& info) {
+  row r{n.name + " ctx", verdict::ok, "ctx " + std::to_string(n.ctx)};
+  if (n.parallel && *n.parallel > 1)
+    r.detail += " (" + std::to_string(n.ctx / *n.parallel) + " per slot with parallel " + std::to_string(*n.parallel) + ")";
+  if (!info) {
+    r.detail += "; no readable model to compare with";
+    return r;
+  }
+  if (info->context_length == 0) {
+    r.detail += "; the model does not state its training context";
+  } else if (static_cast<std::uint64_t>(n.ctx) > info->context_length) {
+    r.v = verdict::warn;
+    r.detail += " exceeds the model's training context " + std::to_string(info->context_length) +
+                ": text beyond it is out of what the model learned (llama-server may cap it); lower ctx";
+  } else {
+    r.detail += " of the model's training context " + std::to_string(info->context_length);
+  }
+  return r;
+}
+
+struct running_daemon {
+  bool running = false;
+  std::optional<int> pid;
+  std::optional<supervisor::daemon_status> state;
+};
+
+running_daemon look_at_daemon(const state_paths& paths) {
+  running_daemon d;
+  d.running = instance_lock::held_by_other(paths.lock);
+  if (d.running) d.pid = read_pidfile(paths.pid);
+  if (auto st = supervisor::read_state_file(paths.state)) d.state = std::move(*st);
+  return d;
+}
+
+row check_port(const core::node_config& n, const running_daemon& d) {
+  row r{n.name + " port", verdict::ok, ""};
+  const auto why = supervisor::port_unavailable(n.port);
+  if (!why) {
+    r.detail = "127.0.0.1:" + std::to_string(n.port) + " is free";
+    return r;
+  }
+  if (d.running && d.state) {
+    for (const auto& s : d.state->nodes) {
+      if (s.port == n.port && s.pid && supervisor::os::same_process_alive(*s.pid, s.pid_start_time)) {
+        r.detail = "127.0.0.1:" + std::to_string(n.port) + " is held by this openclawd's " + s.name + " (pid " +
+                   std::to_string(*s.pid) + ")";
+        return r;
+      }
+    }
+  }
+  r.v = verdict::fail;
+#if defined(__APPLE__)
+  const std::string who = "lsof -nP -iTCP:" + std::to_string(n.port) + " -sTCP:LISTEN";
+#else
+  const std::string who = "ss -ltnp 'sport = :" + std::to_string(n.port) + "'";
+#endif
+  r.detail = "127.0.0.1:" + std::to_string(n.port) + " is in use by another program (" + *why + "; `" + who +
+             "` shows which); stop it or change nodes." + n.name + ".port";
+  return r;
+}
+
+row check_state_dir(const core::config& cfg) {
+  row r{"state_dir", verdict::ok, ""};
+  std::error_code ec;
+  fs::path existing = cfg.state_dir;
+  while (!fs::exists(existing, ec) && existing.has_parent_path() && existing != existing.parent_path())
+    existing = existing.parent_path();
+  if (existing == cfg.state_dir) {
+    if (!fs::is_directory(existing, ec)) {
+      r.v = verdict::fail;
+      r.detail = cfg.state_dir.string() + " exists but is not a folder";
+      return r;
+    }
+    if (::access(existing.c_str(), W_OK | X_OK) != 0) {
+      r.v = verdict::fail;
+      r.detail = cfg.state_dir.string() + " is not writable by this user";
+      return r;
+    }
+    r.detail = cfg.state_dir.string() + " is writable";
+  } else {
+    if (!fs::is_directory(existing, ec) || ::access(existing.c_str(), W_OK | X_OK) != 0) {
+      r.v = verdict::fail;
+      r.detail = cfg.state_dir.string() + " does not exist and cannot be created (" + existing.string() +
+                 " is not a writable folder)";
+      return r;
+    }
+    r.detail = cfg.state_dir.string() + " does not exist yet; start creates it";
+  }
+  // Three logs (daemon and two nodes), each up to max_size × (keep + 1) with rotation.
+  struct statvfs vfs {};
+  if (::statvfs(existing.c_str(), &vfs) == 0) {
+    const std::uint64_t free_bytes = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+    const std::uint64_t logs_need = 3ull * cfg.logs.max_bytes * static_cast<std::uint64_t>(cfg.logs.keep + 1);
+    r.detail += "; " + supervisor::format_bytes(free_bytes) + " free";
+    if (free_bytes < logs_need) {
+      r.v = verdict::warn;
+      r.detail += ", less than the logs may take (" + supervisor::format_bytes(logs_need) + ")";
+    }
+  }
+  return r;
+}
+
+row check_config_file(const fs::path& file) {
+  row r{"config file", verdict::ok, ""};
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) {
+    r.v = verdict::warn;
+    r.detail = "cannot stat " + file.string();
+    return r;
+  }
+  r.detail = "mode " + octal_mode(st.st_mode);
+  if (st.st_uid != ::getuid()) r.detail += ", owned by uid " + std::to_string(st.st_uid);
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    r.v = verdict::warn;
+    r.detail += ": other users can edit it, and it names the programs openclawd runs; chmod go-w " + file.string();
+  }
+  // Token files (telegram.token_file) are not in the config yet; when they are, their
+  // permissions belong here too.
+  return r;
+}
+
+row check_memory(const core::config& cfg, bool daemon_running) {
+  auto m = supervisor::estimate_memory(cfg);
+  if (daemon_running) {
+    // Our own models already occupy RAM: "available now" would count them twice.
+    m.available_bytes.reset();
+    m.warnings.clear();
+    supervisor::assess_memory(m);
+  }
+  row r{"memory", m.warnings.empty() ? verdict::ok : verdict::warn, ""};
+  std::uint64_t total = 0;
+  for (const auto& n : m.nodes) {
+    total += n.total();
+    r.detail += n.node + " " + supervisor::format_bytes(n.total()) + " (weights " +
+                supervisor::format_bytes(n.weights_bytes) + " + KV " +
+                (n.kv_known ? supervisor::format_bytes(n.kv_cache_bytes) : std::string("unknown")) + "), ";
+  }
+  r.detail += "total " + supervisor::format_bytes(total);
+  if (m.physical_bytes) r.detail += " of " + supervisor::format_bytes(*m.physical_bytes) + " RAM";
+  if (m.available_bytes) r.detail += " (" + supervisor::format_bytes(*m.available_bytes) + " available)";
+  for (const auto& w : m.warnings) r.detail += "; " + w;
+  return r;
+}
+
+row check_service(const core::config& cfg) {
+  row r{"service", verdict::ok, ""};
+  const auto m = service_manager_from_env().value_or(platform_service_manager());
+  const auto file = service_file_path(m);
+  std::error_code ec;
+  if (!file || !fs::is_regular_file(*file, ec)) {
+    r.detail = "not installed (optional: openclawd service install)";
+    return r;
+  }
+  const auto runs = service_file_config(*file, m);
+  std::error_code e1, e2;
+  if (runs && fs::weakly_canonical(*runs, e1) == fs::weakly_canonical(cfg.source, e2)) {
+    r.detail = file->string() + " runs this config";
+  } else {
+    r.v = verdict::warn;
+    r.detail = file->string() + " runs another config (" + (runs ? runs->string() : std::string("?")) +
+               "); `openclawd service install --config " + cfg.source.string() + "` switches it";
+  }
+  return r;
+}
+
+void print_table(const std::vector<row>& rows) {
+  std::size_t width = 5;
+  for (const auto& r : rows) width = std::max(width, r.check.size());
+  auto pad = [](std::string s, std::size_t w) {
+    s.resize(std::max(s.size(), w), ' ');
+    return s;
+  };
+  std::cout << pad("CHECK", width + 2) << pad("RESULT", 8) << "DETAIL\n";
+  for (const auto& r : rows)
+    std::cout << pad(r.check, width + 2) << pad(std::string(to_string(r.v)), 8) << r.detail << "\n";
+}
+
+int report(const std::vector<row>& rows, bool json, int config_exit) {
+  const auto count = [&](verdict v) {
+    return std::count_if(rows.begin(), rows.end(), [&](const row& r) { return r.v == v; });
+  };
+  const auto failures = count(verdict::fail), warnings = count(verdict::warn);
+  if (json) {
+    nlohmann::json j;
+    j["ok"] = failures == 0;
+    j["failures"] = failures;
+    j["warnings"] = warnings;
+    j["checks"] = nlohmann::json::array();
+    for (const auto& r : rows) {
+      std::string v(to_string(r.v));
+      std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      j["checks"].push_back({{"check", r.check}, {"verdict", v}, {"detail", r.detail}});
+    }
+    std::cout << j.dump() << "\n";
+  } else {
+    print_table(rows);
+    std::cout << "\n";
+    if (failures > 0)
+      std::cout << failures << " problem(s) would stop `openclawd start` (FAIL above)"
+                << (warnings ? ", and " + std::to_string(warnings) + " warning(s)" : std::string()) << "\n";
+    else if (warnings > 0)
+      std::cout << warnings << " warning(s); nothing stops `openclawd start`\n";
+    else
+      std::cout << "no problem found\n";
+  }
+  if (config_exit != exit_ok) return config_exit;
+  return failures > 0 ? exit_runtime_failure : exit_ok;
+}
+
+int cmd_doctor(const command_args& a) {
+  const bool json = a.flag("json");
+  const auto file = find_config_file(a);
+  if (!file) return exit_usage;
+  std::vector<row> rows;
+
+  // First the structure, without touching the files it names: if that fails, nothing
+  // else can be checked, and it is a configuration error (exit 2) as for every command.
+  auto cfg = core::load_config(*file, core::load_options{false});
+  if (!cfg) {
+    rows.push_back({"config", verdict::fail, cfg.error().to_string()});
+    return report(rows, json, exit_usage);
+  }
+  // Then exactly what `start` loads: a missing model or llama-server is refused here,
+  // with the line to edit; the rows below say more about each file.
+  if (auto strict = core::load_config(*file, core::load_options{true}); strict) {
+    rows.push_back({"config", verdict::ok, cfg->source.string()});
+  } else {
+    rows.push_back({"config", verdict::fail, "start would refuse it: " + strict.error().to_string()});
+  }
+  rows.push_back(check_config_file(cfg->source));
+  rows.push_back(check_state_dir(*cfg));
+
+  // Each distinct llama-server once.
+  std::vector<fs::path> programs;
+  for (const auto& n : cfg->nodes)
+    if (std::find(programs.begin(), programs.end(), n.llama_server) == programs.end())
+      programs.push_back(n.llama_server);
+  for (const auto& p : programs) {
+    std::string label = "llama-server";
+    if (programs.size() > 1) {
+      for (const auto& n : cfg->nodes)
+        if (n.llama_server == p) label = n.name + " llama-server";
+    }
+    rows.push_back(check_llama_server(label, p));
+  }
+
+  for (const auto& n : cfg->nodes) {
+    std::optional<core::gguf_info> info;
+    check_models(n, rows, info);
+    rows.push_back(check_ctx(n, info));
+  }
+
+  const auto paths = state_paths::of(cfg->state_dir);
+  const auto daemon = look_at_daemon(paths);
+  for (const auto& n : cfg->nodes) rows.push_back(check_port(n, daemon));
+  rows.push_back(check_memory(*cfg, daemon.running));
+  rows.push_back({"daemon", verdict::ok,
+                  daemon.running ? "running (pid " + (daemon.pid ? std::to_string(*daemon.pid) : std::string("?")) +
+                                       ") with state_dir " + paths.dir.string()
+                                 : std::string("not running")});
+  rows.push_back(check_service(*cfg));
+  return report(rows, json, exit_ok);
+}
+
+}  // namespace
+
+const command_spec doctor_command{"doctor", "check binaries, models, ports, memory and folders before a start",
+                                  doctor_usage, {"json"}, {"config"}, 0, cmd_doctor};
+
+}  // namespace openclawd::app
