@@ -142,6 +142,27 @@ void model_process::shutdown() {
   wake_.notify();
 }
 
+bool model_process::switch_to_next_model(std::string reason) {
+  const auto models = settings_.node.models();
+  if (static_cast<std::size_t>(status_.model_index) + 1 >= models.size()) return false;
+  switch_requested_ = std::move(reason);
+  wake_.notify();
+  return true;
+}
+
+void model_process::move_to_next_model(const std::string& reason) {
+  const auto models = settings_.node.models();
+  status_.switched_from = status_.model;
+  ++status_.model_index;
+  status_.model = models[static_cast<std::size_t>(status_.model_index)];
+  status_.switch_reason = reason;
+  status_.switched_at = core::utc_timestamp();
+  quick_failures_ = 0;
+  ready_with_model_ = false;
+  core::log_warn("supervisor", name() + ": switching from " + status_.switched_from.string() + " to " +
+                                   status_.model.string() + ": " + reason);
+}
+
 void model_process::kill_now() {
   if (child_running()) os::signal_group(child_->id(), SIGKILL);
 }
@@ -346,6 +367,7 @@ asio::awaitable<model_process::attempt_end> model_process::watch_ready_child() {
   for (;;) {
     if (child_exited_) co_return attempt_end::exited;
     if (!want_up_) co_return attempt_end::stop_requested;
+    if (!switch_requested_.empty()) co_return attempt_end::switch_requested;
     const auto now = clock::now();
     if (now < next_probe) {
       co_await wake_.wait_for(next_probe - now);
@@ -427,11 +449,18 @@ asio::awaitable<void> model_process::run() {
         reason = "liveness probe failed " + std::to_string(settings_.health.failures) + " times in a row";
         break;
       case attempt_end::stop_requested: reason = "stopped on request"; break;
+      case attempt_end::switch_requested: reason = "switching model: " + switch_requested_; break;
       case attempt_end::spawn_failed: reason = "could not be started"; break;
       case attempt_end::ready: reason = "ended"; break;
     }
     if (end != attempt_end::spawn_failed && status_.pid) record_exit(reason);
     if (end == attempt_end::stop_requested || !want_up_) continue;
+    if (end == attempt_end::switch_requested) {
+      // Not a failure of the node: a model that runs but answers garbage. Next model, now.
+      move_to_next_model(std::exchange(switch_requested_, {}));
+      ++status_.restarts;
+      continue;
+    }
 
     // A failure. Work out whether to retry this model, move on to a fallback, or give up.
     const bool start_failure = !reached_ready;
@@ -454,11 +483,10 @@ asio::awaitable<void> model_process::run() {
     clock::duration delay{};
     if (give_up_model) {
       if (static_cast<std::size_t>(status_.model_index) + 1 < models.size()) {
-        ++status_.model_index;
-        status_.model = models[static_cast<std::size_t>(status_.model_index)];
-        core::log_warn("supervisor", why + "\n" + name() + ": trying fallback model " + status_.model.string());
-        quick_failures_ = 0;
-        ready_with_model_ = false;
+        core::log_warn("supervisor", why);
+        move_to_next_model(start_failure && !ready_with_model_ ? "could not start: " + reason
+                                                               : std::to_string(restart.max_failures) +
+                                                                     " quick failures in a row: " + reason);
       } else {
         status_.error = why;
         core::log_error("supervisor", why + "\n" + name() + ": giving up (state failed)");

@@ -66,6 +66,9 @@ class model_process {
   void stop();      // want down: stop ladder, then `stopped`
   void shutdown();  // want down, and run() returns once stopped
   void kill_now();  // SIGKILL the child's group at once (a second Ctrl-C)
+  // The running model misbehaves (e.g. endless <unused50>): stop it and start the next
+  // fallback model. Returns false (and changes nothing) when there is no next model.
+  bool switch_to_next_model(std::string reason);
 
   // The owner coroutine. Spawn it once; it returns after shutdown() once the child is reaped.
   asio::awaitable<void> run();
@@ -78,7 +81,7 @@ class model_process {
 
  private:
   using clock = std::chrono::steady_clock;
-  enum class attempt_end { ready, exited, startup_timeout, spawn_failed, wedged, stop_requested };
+  enum class attempt_end { ready, exited, startup_timeout, spawn_failed, wedged, stop_requested, switch_requested };
 
   asio::awaitable<attempt_end> start_child();
   asio::awaitable<attempt_end> watch_ready_child();
@@ -89,6 +92,7 @@ class model_process {
 
   bool spawn(std::string* error);
   void set_state(process_state s);
+  void move_to_next_model(const std::string& reason);
   void record_exit(const std::string& reason);
   void remember_output(std::string_view data);
   bool child_running() const noexcept { return child_ != nullptr && !child_exited_; }
@@ -102,6 +106,7 @@ class model_process {
   bool want_up_ = false;
   bool exit_when_stopped_ = false;
   bool retry_requested_ = false;  // start() was asked: leave `failed`
+  std::string switch_requested_;  // non-empty: switch_to_next_model() was asked, with this reason
 
   std::shared_ptr<boost::process::v2::process> child_;
   bool child_exited_ = false;

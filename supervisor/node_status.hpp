@@ -34,6 +34,11 @@ struct node_status {
   std::string since;            // UTC timestamp of the last state change
   std::string retry_at;         // UTC timestamp of the next attempt while in `backoff`
   std::optional<double> ready_ms;  // spawn → first GET /health 200, for the current child
+  // The last switch to another model (a fallback) and why: "degenerate output: repeated
+  // special token <unused50> (3 times)", "crashed 5 times in a row", "could not load".
+  std::string switch_reason;
+  std::string switched_at;
+  std::filesystem::path switched_from;
 
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port); }
 };

@@ -82,6 +82,30 @@ asio::awaitable<void> supervisor::shutdown() {
   announce();
 }
 
+asio::awaitable<bool> supervisor::switch_model(std::string node, std::string reason,
+                                               std::chrono::milliseconds timeout) {
+  model_process* target = nullptr;
+  for (auto& n : nodes_)
+    if (n->name() == node) target = n.get();
+  if (target == nullptr) co_return false;
+  const int from = target->status().model_index;
+  if (!target->switch_to_next_model(std::move(reason))) {
+    core::log_warn("supervisor", node + ": no fallback model left to switch to");
+    co_return false;
+  }
+  // Polled rather than signalled: several callers may wait, and changed_ has one waiter.
+  asio::steady_timer tick(ex_);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto& st = target->status();
+    if (st.model_index > from && st.state == process_state::ready) co_return true;
+    if (st.state == process_state::failed || st.state == process_state::stopped) co_return false;
+    if (std::chrono::steady_clock::now() >= deadline) co_return false;
+    tick.expires_after(25ms);
+    co_await tick.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
 std::vector<std::string> supervisor::retry_failed() {
   std::vector<std::string> names;
   for (auto& n : nodes_) {

@@ -40,6 +40,10 @@ class supervisor {
   // Stops every node at once (each with its own stop ladder) and waits for their owners to end.
   asio::awaitable<void> shutdown();
   void kill_now();  // SIGKILL every child now (second signal)
+  // Moves `node` to its next fallback model because of `reason`, and completes when it is
+  // ready on that model (true), or when that failed, there was no next model, or `timeout`
+  // passed (false). The pipeline calls this on a degeneration strike.
+  asio::awaitable<bool> switch_model(std::string node, std::string reason, std::chrono::milliseconds timeout);
   // Asks every node in `failed` to start over from its first model; returns their names.
   std::vector<std::string> retry_failed();
 
