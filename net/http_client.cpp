@@ -1,5 +1,8 @@
 #include "net/http_client.hpp"
 
+#include <array>
+#include <optional>
+
 namespace openclawd::net {
 
 asio::awaitable<result<http_response>> http_get(asio::ip::tcp::endpoint endpoint, std::string target,
@@ -30,6 +33,137 @@ asio::awaitable<result<http_response>> http_get(asio::ip::tcp::endpoint endpoint
 
   auto res = parser.release();
   co_return http_response{res.result_int(), std::move(res.body())};
+}
+
+}  // namespace openclawd::net
+
+namespace openclawd::net {
+namespace {
+
+// llama-server closes a kept-alive connection after 5 s idle (Keep-Alive: timeout=5):
+// reuse only younger ones, so the retry below stays the exception.
+constexpr auto reuse_window = std::chrono::seconds(4);
+constexpr std::size_t error_body_limit = 64 * 1024;
+
+// A kept-alive connection the peer closed meanwhile fails like this on first use.
+bool is_stale_connection(const beast::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::error::broken_pipe || ec == asio::error::connection_aborted;
+}
+
+}  // namespace
+
+http_client::http_client(asio::any_io_executor ex, asio::ip::tcp::endpoint endpoint, std::size_t max_idle)
+    : ex_(std::move(ex)), endpoint_(std::move(endpoint)), max_idle_(max_idle) {}
+
+asio::awaitable<result<http_response>> http_client::request(http_request req, http_deadlines deadlines,
+                                                            std::size_t body_limit) {
+  co_return co_await exchange(req, deadlines, body_limit, nullptr);
+}
+
+asio::awaitable<result<http_response>> http_client::stream(http_request req, http_deadlines deadlines,
+                                                           data_handler on_data) {
+  co_return co_await exchange(req, deadlines, error_body_limit, &on_data);
+}
+
+asio::awaitable<result<http_response>> http_client::exchange(const http_request& req, const http_deadlines& d,
+                                                             std::size_t body_limit, const data_handler* on_data) {
+  http::request<http::string_body> msg{req.method, req.target, 11};
+  msg.set(http::field::host, endpoint_.address().to_string() + ":" + std::to_string(endpoint_.port()));
+  msg.set(http::field::user_agent, "openclawd/" OPENCLAWD_VERSION);
+  if (!req.body.empty()) msg.set(http::field::content_type, "application/json");
+  if (on_data != nullptr) msg.set(http::field::accept, "text/event-stream");
+  for (const auto& [k, v] : req.headers) msg.set(k, v);
+  msg.keep_alive(true);
+  msg.body() = req.body;
+  msg.prepare_payload();
+
+  for (int attempt = 0;; ++attempt) {
+    // A kept-alive connection if a fresh one is at hand, else a new one.
+    std::optional<beast::tcp_stream> s;
+    bool reused = false;
+    while (!idle_.empty() && !s) {
+      auto c = std::move(idle_.back());
+      idle_.pop_back();
+      if (std::chrono::steady_clock::now() - c.since < reuse_window && c.stream.socket().is_open()) {
+        s.emplace(std::move(c.stream));
+        reused = true;
+      }
+    }
+    if (!s) {
+      s.emplace(ex_);
+      s->expires_after(d.connect);
+      auto [ec] = co_await s->async_connect(endpoint_, asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return ec;
+      ++stats_.connects;
+    }
+    ++stats_.requests;
+    // Only a reused connection that fails before the peer said anything is retried: the
+    // request never reached llama-server (it closed the idle connection), so resending is safe.
+    auto retry = [&](const beast::error_code& ec, bool got_some) {
+      if (reused && attempt == 0 && !got_some && is_stale_connection(ec)) {
+        ++stats_.retries;
+        return true;
+      }
+      return false;
+    };
+
+    s->expires_after(d.first_byte);
+    if (auto [ec, n] = co_await http::async_write(*s, msg, asio::as_tuple(asio::use_awaitable)); ec) {
+      if (retry(ec, false)) continue;
+      co_return ec;
+    }
+    beast::flat_buffer buf;
+
+    if (on_data == nullptr) {
+      http::response_parser<http::string_body> p;
+      p.body_limit(body_limit);
+      if (auto [ec, n] = co_await http::async_read(*s, buf, p, asio::as_tuple(asio::use_awaitable)); ec) {
+        if (retry(ec, p.got_some())) continue;
+        co_return ec;
+      }
+      auto res = p.release();
+      const bool keep = res.keep_alive();
+      http_response out{res.result_int(), std::move(res.body())};
+      if (keep) {
+        s->expires_never();
+        idle_.push_back({std::move(*s), std::chrono::steady_clock::now()});
+        if (idle_.size() > max_idle_) idle_.pop_front();
+      }
+      co_return out;
+    }
+
+    http::response_parser<http::buffer_body> p;
+    p.body_limit(boost::none);  // a stream is bounded by its consumer (max_tokens, degeneration guard)
+    if (auto [ec, n] = co_await http::async_read_header(*s, buf, p, asio::as_tuple(asio::use_awaitable)); ec) {
+      if (retry(ec, p.got_some())) continue;
+      co_return ec;
+    }
+    const unsigned status = p.get().result_int();
+    const bool ok = status / 100 == 2;
+    std::string error_body;
+    std::array<char, 16384> chunk{};
+    while (!p.is_done()) {
+      p.get().body().data = chunk.data();
+      p.get().body().size = chunk.size();
+      s->expires_after(d.idle);
+      auto [ec, n] = co_await http::async_read(*s, buf, p, asio::as_tuple(asio::use_awaitable));
+      if (ec == http::error::need_buffer) ec = {};  // our chunk is full: hand it over, read on
+      if (ec) co_return ec;
+      const std::size_t got = chunk.size() - p.get().body().size;
+      if (got == 0) continue;
+      if (ok) {
+        if (!(*on_data)(std::string_view(chunk.data(), got))) break;
+      } else if (error_body.size() < error_body_limit) {
+        error_body.append(chunk.data(), std::min(got, error_body_limit - error_body.size()));
+      }
+    }
+    // Not kept even when the answer allows it: llama-server closes the connection after
+    // a streamed (chunked) answer without saying so, and reusing it would only cost a
+    // failed attempt and a retry. Stopped early: closing here makes llama-server stop
+    // generating for this request.
+    co_return http_response{status, std::move(error_body)};
+  }
 }
 
 }  // namespace openclawd::net

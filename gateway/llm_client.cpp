@@ -1,0 +1,234 @@
+#include "gateway/llm_client.hpp"
+
+#include "core/sse.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <stdexcept>
+
+namespace openclawd::gateway {
+namespace {
+using nlohmann::json;
+
+llm_error make_error(llm_error_kind k, std::string message, unsigned status = 0) {
+  llm_error e;
+  e.kind = k;
+  e.message = std::move(message);
+  e.status = status;
+  return e;
+}
+
+// Transport failures, from net::http_client's error codes.
+llm_error from_transport(const boost::system::error_code& ec) {
+  if (ec == asio::error::connection_refused) return make_error(llm_error_kind::not_ready, "connection refused");
+  if (ec == beast::error::timeout) return make_error(llm_error_kind::timeout, "deadline passed");
+  if (ec == asio::error::eof || ec == http::error::end_of_stream || ec == http::error::partial_message ||
+      ec == asio::error::connection_reset || ec == asio::error::broken_pipe)
+    return make_error(llm_error_kind::connection, "connection lost: " + ec.message());
+  return make_error(llm_error_kind::connection, ec.message());
+}
+
+std::optional<llm_timings> decode_timings(const json& j) {
+  if (!j.is_object()) return std::nullopt;
+  llm_timings t;
+  t.cache_n = j.value("cache_n", 0);
+  t.prompt_n = j.value("prompt_n", 0);
+  t.predicted_n = j.value("predicted_n", 0);
+  t.prompt_ms = j.value("prompt_ms", 0.0);
+  t.predicted_ms = j.value("predicted_ms", 0.0);
+  return t;
+}
+
+}  // namespace
+
+std::string_view to_string(llm_error_kind k) noexcept {
+  switch (k) {
+    case llm_error_kind::not_ready: return "not_ready";
+    case llm_error_kind::context_exceeded: return "context_exceeded";
+    case llm_error_kind::model_fault: return "model_fault";
+    case llm_error_kind::bad_request: return "bad_request";
+    case llm_error_kind::unauthorized: return "unauthorized";
+    case llm_error_kind::timeout: return "timeout";
+    case llm_error_kind::connection: return "connection";
+    case llm_error_kind::protocol: return "protocol";
+  }
+  return "unknown";
+}
+
+std::string llm_error::to_string() const {
+  std::string s(gateway::to_string(kind));
+  if (status != 0) s += " (HTTP " + std::to_string(status) + ")";
+  if (!message.empty()) s += ": " + message;
+  return s;
+}
+
+void throw_exception_from_error(const llm_error& e, const boost::source_location&) {
+  throw std::runtime_error(e.to_string());
+}
+
+std::string encode_chat_request(const chat_request& req, bool stream) {
+  json msgs = json::array();
+  for (const auto& m : req.messages) msgs.push_back({{"role", m.role}, {"content", m.content}});
+  json j{{"messages", std::move(msgs)}, {"max_tokens", req.max_tokens}, {"stream", stream},
+         {"cache_prompt", req.cache_prompt}};
+  if (req.temperature) j["temperature"] = *req.temperature;
+  if (req.slot) j["id_slot"] = *req.slot;
+  if (!req.stop.empty()) j["stop"] = req.stop;
+  if (!req.banned_tokens.empty()) {
+    json bias = json::array();
+    for (int t : req.banned_tokens) bias.push_back(json::array({t, false}));
+    j["logit_bias"] = std::move(bias);
+  }
+  if (!req.json_schema.empty()) {
+    j["response_format"] = {{"type", "json_schema"},
+                            {"json_schema", {{"name", "decision"}, {"schema", json::parse(req.json_schema)}}}};
+  }
+  if (stream) {
+    // Prompt-processing progress events keep the idle deadline honest while a CPU model
+    // reads a long prompt, instead of a blind first-byte limit.
+    j["return_progress"] = true;
+  }
+  return j.dump();
+}
+
+llm_error decode_error(unsigned status, std::string_view body) {
+  const json j = json::parse(body, nullptr, false);
+  std::string message, type;
+  llm_error e;
+  if (j.is_object() && j.contains("error") && j["error"].is_object()) {
+    const auto& err = j["error"];
+    message = err.value("message", "");
+    type = err.value("type", "");
+    e.n_prompt_tokens = err.value("n_prompt_tokens", 0);
+    e.n_ctx = err.value("n_ctx", 0);
+  } else {
+    message = std::string(body.substr(0, 200));
+  }
+  e.status = status;
+  e.message = message;
+  if (type == "exceed_context_size_error") e.kind = llm_error_kind::context_exceeded;
+  else if (status == 503) e.kind = llm_error_kind::not_ready;
+  else if (status == 401) e.kind = llm_error_kind::unauthorized;
+  else if (status >= 500) e.kind = llm_error_kind::model_fault;
+  else if (status >= 400) e.kind = llm_error_kind::bad_request;
+  else e.kind = llm_error_kind::protocol;
+  return e;
+}
+
+llm_result<chat_result> decode_chat_response(unsigned status, std::string_view body) {
+  if (status != 200) return decode_error(status, body);
+  const json j = json::parse(body, nullptr, false);
+  if (!j.is_object() || !j.contains("choices") || !j["choices"].is_array() || j["choices"].empty())
+    return make_error(llm_error_kind::protocol, "no choices in the answer", status);
+  const auto& c = j["choices"][0];
+  chat_result r;
+  if (c.contains("message") && c["message"].is_object() && c["message"].contains("content") &&
+      c["message"]["content"].is_string())
+    r.content = c["message"]["content"].get<std::string>();
+  if (c.contains("finish_reason") && c["finish_reason"].is_string()) r.finish_reason = c["finish_reason"];
+  if (j.contains("timings")) r.timings = decode_timings(j["timings"]);
+  return r;
+}
+
+openai_client::openai_client(asio::any_io_executor ex, asio::ip::tcp::endpoint endpoint,
+                             openai_client_options options)
+    : http_(std::move(ex), std::move(endpoint)), options_(std::move(options)) {}
+
+net::http_request openai_client::post(std::string target, std::string body) const {
+  net::http_request r;
+  r.method = http::verb::post;
+  r.target = std::move(target);
+  r.body = std::move(body);
+  if (!options_.api_key.empty()) r.headers.emplace_back("Authorization", "Bearer " + options_.api_key);
+  return r;
+}
+
+asio::awaitable<llm_result<chat_result>> openai_client::chat(chat_request req) {
+  auto r = co_await http_.request(post("/v1/chat/completions", encode_chat_request(req, false)), options_.deadlines);
+  if (!r) co_return from_transport(r.error());
+  co_return decode_chat_response(r->status, r->body);
+}
+
+asio::awaitable<llm_result<chat_result>> openai_client::chat_stream(chat_request req, delta_handler on_delta) {
+  core::sse_parser parser;
+  chat_result out;
+  std::optional<llm_error> failure;
+  bool done = false, stopped = false;
+
+  auto on_data = [&](std::string_view bytes) {
+    for (const auto& ev : parser.feed(bytes)) {
+      if (core::is_done(ev)) {
+        // Read on to the end of the body (it ends right after [DONE]) so that the
+        // connection stays reusable.
+        done = true;
+        continue;
+      }
+      const json j = json::parse(ev.data, nullptr, false);
+      if (!j.is_object()) continue;  // a ping or a line we do not know: not an answer
+      if (j.contains("error")) {
+        // llama-server reports faults found mid-generation (e.g. invalid UTF-8) as an
+        // event after a 200, with no [DONE] afterwards.
+        failure = decode_error(500, ev.data);
+        failure->kind = llm_error_kind::model_fault;
+        return false;
+      }
+      if (j.contains("timings")) out.timings = decode_timings(j["timings"]);
+      if (!j.contains("choices") || !j["choices"].is_array() || j["choices"].empty()) continue;
+      const auto& c = j["choices"][0];
+      if (c.contains("finish_reason") && c["finish_reason"].is_string()) out.finish_reason = c["finish_reason"];
+      if (c.contains("delta") && c["delta"].contains("content") && c["delta"]["content"].is_string()) {
+        const auto& piece = c["delta"]["content"].get_ref<const std::string&>();
+        out.content += piece;
+        if (!on_delta(piece)) {
+          stopped = true;
+          return false;
+        }
+      }
+    }
+    if (parser.failed()) {
+      failure = make_error(llm_error_kind::protocol, "an SSE event exceeded the size limit");
+      return false;
+    }
+    return true;
+  };
+
+  auto r = co_await http_.stream(post("/v1/chat/completions", encode_chat_request(req, true)), options_.deadlines,
+                                 on_data);
+  if (!r) co_return from_transport(r.error());
+  if (r->status != 200) co_return decode_error(r->status, r->body);
+  if (failure) co_return *failure;
+  if (stopped) {
+    out.finish_reason = "stopped";
+    co_return out;
+  }
+  if (!done && out.finish_reason.empty())
+    co_return make_error(llm_error_kind::connection, "the stream ended before the answer was complete");
+  co_return out;
+}
+
+asio::awaitable<llm_result<int>> openai_client::count_tokens(std::string text) {
+  const json body{{"content", std::move(text)}, {"add_special", false}};
+  auto r = co_await http_.request(post("/tokenize", body.dump()), options_.deadlines);
+  if (!r) co_return from_transport(r.error());
+  if (r->status != 200) co_return decode_error(r->status, r->body);
+  const json j = json::parse(r->body, nullptr, false);
+  if (!j.is_object() || !j.contains("tokens") || !j["tokens"].is_array())
+    co_return make_error(llm_error_kind::protocol, "no tokens in the /tokenize answer", r->status);
+  co_return static_cast<int>(j["tokens"].size());
+}
+
+asio::awaitable<llm_result<std::string>> openai_client::apply_template(std::vector<chat_message> messages) {
+  json msgs = json::array();
+  for (const auto& m : messages) msgs.push_back({{"role", m.role}, {"content", m.content}});
+  // Built outside the co_await: GCC 12 miscompiles braced initializers inside one.
+  const std::string body = json{{"messages", std::move(msgs)}}.dump();
+  auto r = co_await http_.request(post("/apply-template", body), options_.deadlines);
+  if (!r) co_return from_transport(r.error());
+  if (r->status != 200) co_return decode_error(r->status, r->body);
+  const json j = json::parse(r->body, nullptr, false);
+  if (!j.is_object() || !j.contains("prompt") || !j["prompt"].is_string())
+    co_return make_error(llm_error_kind::protocol, "no prompt in the /apply-template answer", r->status);
+  co_return j["prompt"].get<std::string>();
+}
+
+}  // namespace openclawd::gateway

@@ -1,0 +1,118 @@
+// The seam between the pipeline and a model server: llm_client is a small interface
+// (tests inject fakes), openai_client speaks llama-server's OpenAI-compatible API over
+// kept-alive loopback HTTP (net::http_client). JSON stays inside llm_client.cpp; callers
+// see native types. One instance per node, used from the daemon's io_context thread.
+#pragma once
+
+#include "net/asio.hpp"
+#include "net/http_client.hpp"
+
+#include <boost/system/result.hpp>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace openclawd::gateway {
+
+struct chat_message {
+  std::string role;  // system | user | assistant
+  std::string content;
+};
+
+struct chat_request {
+  std::vector<chat_message> messages;
+  int max_tokens = 512;
+  std::optional<double> temperature;
+  std::string json_schema;        // non-empty: response_format {"type":"json_schema", schema} (valid JSON even from a bad model)
+  std::optional<int> slot;        // id_slot: keeps one chat's prompt cache in one slot
+  bool cache_prompt = true;
+  std::vector<int> banned_tokens;  // sent as logit_bias [[id,false],…]: never sampled
+  std::vector<std::string> stop;
+};
+
+// llama-server's `timings`: how much of the prompt came from the cache.
+struct llm_timings {
+  int cache_n = 0;      // prompt tokens reused from the slot's cache
+  int prompt_n = 0;     // prompt tokens evaluated now
+  int predicted_n = 0;  // tokens generated
+  double prompt_ms = 0, predicted_ms = 0;
+};
+
+struct chat_result {
+  std::string content;
+  std::string finish_reason;  // stop | length | stopped (our handler ended the stream)
+  std::optional<llm_timings> timings;
+};
+
+enum class llm_error_kind {
+  not_ready,         // 503 "Loading model", connection refused: the node is (re)starting
+  context_exceeded,  // 400 exceed_context_size_error: n_prompt_tokens > n_ctx
+  model_fault,       // 500 or an SSE error event: the model produced something unusable
+  bad_request,       // other 4xx
+  unauthorized,      // 401: wrong or missing --api-key
+  timeout,           // a deadline passed (connect, first byte, idle)
+  connection,        // the connection broke mid-answer (e.g. the node was killed)
+  protocol,          // an answer we cannot read
+};
+
+struct llm_error {
+  llm_error_kind kind = llm_error_kind::protocol;
+  std::string message;
+  unsigned status = 0;
+  int n_prompt_tokens = 0;  // context_exceeded only
+  int n_ctx = 0;            // context_exceeded only
+  std::string to_string() const;
+};
+
+template <class T>
+using llm_result = boost::system::result<T, llm_error>;
+[[noreturn]] void throw_exception_from_error(const llm_error& e, const boost::source_location& loc);
+
+std::string_view to_string(llm_error_kind k) noexcept;
+
+class llm_client {
+ public:
+  // Called with each piece of generated text; return false to stop generating.
+  using delta_handler = std::function<bool(std::string_view)>;
+
+  virtual ~llm_client() = default;
+  virtual asio::awaitable<llm_result<chat_result>> chat(chat_request req) = 0;
+  virtual asio::awaitable<llm_result<chat_result>> chat_stream(chat_request req, delta_handler on_delta) = 0;
+  // Exact token count of `text` for this node's model (POST /tokenize, no special tokens).
+  virtual asio::awaitable<llm_result<int>> count_tokens(std::string text) = 0;
+  // The prompt the model sees for `messages` (POST /apply-template).
+  virtual asio::awaitable<llm_result<std::string>> apply_template(std::vector<chat_message> messages) = 0;
+};
+
+struct openai_client_options {
+  std::string api_key;  // sent as "Authorization: Bearer …" when non-empty; never logged
+  net::http_deadlines deadlines;
+};
+
+class openai_client final : public llm_client {
+ public:
+  openai_client(asio::any_io_executor ex, asio::ip::tcp::endpoint endpoint, openai_client_options options = {});
+
+  asio::awaitable<llm_result<chat_result>> chat(chat_request req) override;
+  asio::awaitable<llm_result<chat_result>> chat_stream(chat_request req, delta_handler on_delta) override;
+  asio::awaitable<llm_result<int>> count_tokens(std::string text) override;
+  asio::awaitable<llm_result<std::string>> apply_template(std::vector<chat_message> messages) override;
+
+  const net::http_client_stats& http_stats() const noexcept { return http_.stats(); }
+  void close_idle() { http_.close_idle(); }
+
+ private:
+  net::http_request post(std::string target, std::string body) const;
+
+  net::http_client http_;
+  openai_client_options options_;
+};
+
+// Pure codec functions, exposed for unit tests.
+std::string encode_chat_request(const chat_request& req, bool stream);
+llm_result<chat_result> decode_chat_response(unsigned status, std::string_view body);
+llm_error decode_error(unsigned status, std::string_view body);
+
+}  // namespace openclawd::gateway

@@ -1,0 +1,118 @@
+// One user message in, one answer out: store the message (durably, before any model is
+// asked), keep the orchestrator's prompt inside its context (compacting in large steps),
+// ask the orchestrator for a decision (JSON: search or answer, a query, a brief), run the
+// search tool if asked, and stream the subagent's answer under the degeneration guard.
+// Owned by the daemon; runs on its io_context thread. The caller serializes messages of
+// one chat (one at a time, in order); different chats may run concurrently.
+#pragma once
+
+#include "gateway/context_budget.hpp"
+#include "gateway/conversation_store.hpp"
+#include "gateway/decision.hpp"
+#include "gateway/degeneration_guard.hpp"
+#include "gateway/llm_client.hpp"
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace openclawd::gateway {
+
+// One model server as the pipeline sees it.
+struct node_view {
+  std::string name;       // "orchestrator" / "subagent", for logs and strikes
+  llm_client* client = nullptr;
+  int ctx = 0;            // context per slot (-c / -np)
+  int slots = 1;          // -np: chats are pinned to a slot when > 1
+  std::string model_key;  // identifies the model for cached token counts (e.g. its path)
+};
+
+// What the web-search tool gave, already rendered for a model as fenced, untrusted text.
+struct search_outcome {
+  bool available = false;
+  int results = 0;
+  std::string rendered;  // fenced and capped; empty when unavailable
+  std::string reason;    // why it was unavailable ("blocked by DuckDuckGo; retry after 10 min")
+};
+using search_function = std::function<asio::awaitable<search_outcome>(std::string query)>;
+
+// A node's output was degenerate: the app asks the supervisor to move it to its next
+// fallback model and completes once the node is ready again (true) or not (false).
+using strike_function = std::function<asio::awaitable<bool>(std::string node, std::string reason)>;
+
+// Where the answer streams to. `restart` tells the channel to drop what it has shown:
+// the answer is being produced again (after a node restart or a strike).
+struct answer_sink {
+  std::function<void(std::string_view)> delta;
+  std::function<void()> restart;
+};
+
+struct pipeline_config {
+  std::string orchestrator_prompt;  // fixed: no clock, no per-turn text (keeps the prompt cache)
+  std::string subagent_prompt;
+  std::string summary_prompt;
+  int decision_max_tokens = decision_worst_case_tokens;  // the JSON always completes
+  int answer_max_tokens = 1024;
+  int summary_max_tokens = 384;
+  budget_config budget;
+  degeneration_config guard;
+  // How long to wait for a node that is (re)starting before telling the user.
+  std::chrono::milliseconds not_ready_wait{std::chrono::seconds(120)};
+  std::chrono::milliseconds not_ready_poll{std::chrono::milliseconds(250)};
+  std::vector<int> banned_tokens;  // logit_bias: never sampled (e.g. known-bad special tokens)
+
+  static pipeline_config defaults();
+};
+
+struct reply {
+  std::string text;        // what the user gets (the answer, or one clear sentence on failure)
+  bool ok = false;         // false: `text` explains what went wrong
+  decision decided;
+  bool searched = false;
+  bool search_unavailable = false;
+  std::optional<llm_timings> decision_timings;
+  std::optional<llm_timings> answer_timings;
+  int orchestrator_prompt_tokens = 0;  // our count of the decision prompt
+  int compactions = 0;
+  int retries = 0;
+  std::string degenerate;  // the guard's verdict, if it fired
+  std::optional<llm_error_kind> failure;  // the last error from the subagent, when `ok` is false
+};
+
+class pipeline {
+ public:
+  pipeline(conversation_store& store, node_view orchestrator, node_view subagent, search_function search,
+           strike_function strike, pipeline_config config);
+
+  asio::awaitable<reply> handle(std::string chat_id, std::string text, answer_sink sink);
+  // /reset: forget the conversation of one chat.
+  result<void> reset(const std::string& chat_id) { return store_.reset(chat_id); }
+
+ private:
+  struct history {
+    std::string summary;
+    int summary_tokens = 0;
+    std::int64_t covered_up_to = 0;
+    std::vector<turn> turns;  // not covered by the summary, oldest first
+  };
+  asio::awaitable<std::optional<history>> load(const std::string& chat, const node_view& node);
+  asio::awaitable<int> tokens_of(const node_view& node, const std::string& text);
+  asio::awaitable<bool> compact(const std::string& chat, history& h, std::size_t fold, reply& out);
+  asio::awaitable<decision> decide(const std::string& chat, reply& out);
+  asio::awaitable<std::optional<std::string>> answer(const std::string& chat, std::string notes,
+                                                     answer_sink& sink, reply& out);
+  asio::awaitable<bool> wait_until_ready(const node_view& node);
+  std::optional<int> slot_for(const node_view& node, const std::string& chat) const;
+  std::vector<chat_message> as_messages(const history& h, std::size_t first) const;
+
+  conversation_store& store_;
+  node_view orchestrator_, subagent_;
+  search_function search_;
+  strike_function strike_;
+  pipeline_config config_;
+  std::map<std::string, int> fixed_tokens_;  // token counts of the fixed prompts, per model key
+};
+
+}  // namespace openclawd::gateway

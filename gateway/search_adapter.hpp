@@ -1,0 +1,13 @@
+// Joins the web-search tool (tools/) to the pipeline: a search_function that runs a
+// query and renders the results for a model as fenced, untrusted text. The tool must
+// outlive the function. Runs on the daemon's io_context thread.
+#pragma once
+
+#include "gateway/pipeline.hpp"
+#include "tools/web_search.hpp"
+
+namespace openclawd::gateway {
+
+search_function search_with(tools::web_search& tool, std::size_t max_chars);
+
+}  // namespace openclawd::gateway

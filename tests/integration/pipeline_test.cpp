@@ -1,0 +1,349 @@
+// The pipeline end to end: real llama-server nodes with tiny models (and, where a test
+// needs a decision it can count on, a fake orchestrator at the llm_client seam).
+#include "gateway/pipeline.hpp"
+#include "gateway/search_adapter.hpp"
+#include "tests/support/harness.hpp"
+#include "tests/support/llama_process.hpp"
+#include "tests/support/local_http_server.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <deque>
+#include <future>
+#include <memory>
+
+using namespace openclawd;
+using namespace openclawd::gateway;
+using test::llama_process;
+
+namespace {
+
+template <class T>
+T run(asio::io_context& io, asio::awaitable<T> a) {
+  auto f = asio::co_spawn(io, std::move(a), asio::use_future);
+  io.restart();
+  io.run_for(std::chrono::minutes(5));
+  REQUIRE(f.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
+  return f.get();
+}
+
+asio::ip::tcp::endpoint loopback(int port) {
+  return {asio::ip::address_v4::loopback(), static_cast<unsigned short>(port)};
+}
+
+// An orchestrator that answers every decision with a canned JSON text and counts tokens
+// as bytes/4: for tests that need to know what was decided.
+class fake_orchestrator final : public llm_client {
+ public:
+  explicit fake_orchestrator(std::string decision) : decision_(std::move(decision)) {}
+  asio::awaitable<llm_result<chat_result>> chat(chat_request req) override {
+    requests.push_back(std::move(req));
+    co_return chat_result{decision_, "stop", std::nullopt};
+  }
+  asio::awaitable<llm_result<chat_result>> chat_stream(chat_request req, delta_handler) override {
+    co_return co_await chat(std::move(req));
+  }
+  asio::awaitable<llm_result<int>> count_tokens(std::string text) override {
+    co_return static_cast<int>(text.size() / 4 + 1);
+  }
+  asio::awaitable<llm_result<std::string>> apply_template(std::vector<chat_message>) override { co_return ""; }
+  std::vector<chat_request> requests;
+
+ private:
+  std::string decision_;
+};
+
+conversation_store open_store(const std::filesystem::path& p) {
+  auto s = conversation_store::open(p);
+  if (!s) FAIL("cannot open the conversation store at " << p.string());
+  return std::move(*s);
+}
+
+struct fixture {
+  test::temp_dir dir;
+  conversation_store store{open_store(dir / "conversations.db")};
+  asio::io_context io;
+};
+
+answer_sink collect(std::string& shown, int& restarts) {
+  return answer_sink{[&shown](std::string_view d) { shown += d; }, [&shown, &restarts] {
+                       shown.clear();
+                       ++restarts;
+                     }};
+}
+
+search_function fixed_search(search_outcome outcome, std::vector<std::string>* queries = nullptr) {
+  return [outcome, queries](std::string q) -> asio::awaitable<search_outcome> {
+    if (queries) queries->push_back(q);
+    co_return outcome;
+  };
+}
+
+}  // namespace
+
+TEST_CASE("pipeline: a message gets a valid JSON decision and an answer, both turns are stored",
+          "[pipeline][real]") {
+  fixture f;
+  llama_process orch(test::make_model(f.dir / "o.gguf", "random", 3), 4096, {"-np", "1"});
+  llama_process sub(test::make_model(f.dir / "s.gguf", "hello"), 2048, {"-np", "1"});
+  openai_client oc(f.io.get_executor(), loopback(orch.port()));
+  openai_client sc(f.io.get_executor(), loopback(sub.port()));
+  auto cfg = pipeline_config::defaults();  // decision_max_tokens covers the schema's longest JSON
+  // Random weights emit <unusedN> pieces as ordinary gibberish: here that is not the fault under test.
+  cfg.guard.patterns.clear();
+  pipeline p(f.store, {"orchestrator", &oc, 4096, 1, "o"}, {"subagent", &sc, 2048, 1, "s"},
+             fixed_search({true, 1, "```untrusted\n1. Example\n```", ""}), nullptr, cfg);
+  std::string shown;
+  int restarts = 0;
+  const auto r = run(f.io, p.handle("local:test", "What is the capital of France?", collect(shown, restarts)));
+  INFO(r.text << " / degenerate: " << r.degenerate);
+  CHECK(r.ok);
+  CHECK(r.text == "Hello, world!");
+  CHECK(shown == "Hello, world!");
+  CHECK(r.decided.usable);  // the grammar made even a random model's output valid JSON
+  REQUIRE(r.decision_timings.has_value());
+  const auto turns = f.store.turns("local:test");
+  REQUIRE(turns.has_value());
+  REQUIRE(turns->size() == 2);
+  CHECK((*turns)[0].content == "What is the capital of France?");
+  CHECK((*turns)[1].content == "Hello, world!");
+}
+
+TEST_CASE("pipeline: a search decision runs the tool, a blocked search still yields an answer",
+          "[pipeline][real]") {
+  fixture f;
+  llama_process sub(test::make_model(f.dir / "s.gguf", "hello"), 2048);
+  fake_orchestrator oc(R"({"action":"search","query":"weather paris","brief":"Say the weather."})");
+  openai_client sc(f.io.get_executor(), loopback(sub.port()));
+  std::vector<std::string> queries;
+  const bool blocked = GENERATE(false, true);
+  search_outcome outcome = blocked ? search_outcome{false, 0, "", "DuckDuckGo answered with a bot challenge"}
+                                   : search_outcome{true, 2, "```untrusted\n1. Paris weather\n```", ""};
+  pipeline p(f.store, {"orchestrator", &oc, 4096, 1, "o"}, {"subagent", &sc, 2048, 1, "s"},
+             fixed_search(outcome, &queries), nullptr, pipeline_config::defaults());
+  std::string shown;
+  int restarts = 0;
+  const auto r = run(f.io, p.handle("local:s", "Weather in Paris?", collect(shown, restarts)));
+  CHECK(r.ok);
+  CHECK(r.text == "Hello, world!");
+  CHECK(r.searched);
+  CHECK(r.search_unavailable == blocked);
+  REQUIRE(queries.size() == 1);
+  CHECK(queries[0] == "weather paris");
+}
+
+TEST_CASE("pipeline: an unusable decision is answered without search", "[pipeline][real]") {
+  fixture f;
+  llama_process sub(test::make_model(f.dir / "s.gguf", "hello"), 2048);
+  fake_orchestrator oc("<unused50><unused50>");
+  openai_client sc(f.io.get_executor(), loopback(sub.port()));
+  std::vector<std::string> queries;
+  pipeline p(f.store, {"orchestrator", &oc, 4096, 1, "o"}, {"subagent", &sc, 2048, 1, "s"},
+             fixed_search({true, 1, "x", ""}, &queries), nullptr, pipeline_config::defaults());
+  std::string shown;
+  int restarts = 0;
+  const auto r = run(f.io, p.handle("local:u", "Hi", collect(shown, restarts)));
+  CHECK(r.ok);
+  CHECK_FALSE(r.decided.usable);
+  CHECK(queries.empty());
+}
+
+TEST_CASE("pipeline: 200 turns against -c 1024 nodes: never a failure, always an answer", "[pipeline][real]") {
+  fixture f;
+  llama_process orch(test::make_model(f.dir / "o.gguf", "hello"), 1024, {"-np", "1"});
+  llama_process sub(test::make_model(f.dir / "s.gguf", "hello"), 1024, {"-np", "1"});
+  openai_client oc(f.io.get_executor(), loopback(orch.port()));
+  openai_client sc(f.io.get_executor(), loopback(sub.port()));
+  auto cfg = pipeline_config::defaults();
+  cfg.decision_max_tokens = 48;
+  cfg.answer_max_tokens = 64;
+  cfg.summary_max_tokens = 64;
+  pipeline p(f.store, {"orchestrator", &oc, 1024, 1, "o"}, {"subagent", &sc, 1024, 1, "s"}, nullptr, nullptr, cfg);
+  int compactions = 0, answered = 0;
+  for (int turn = 0; turn < 200; ++turn) {
+    std::string msg = "Message " + std::to_string(turn) + ":";
+    for (int w = 0; w < 10 + turn % 30; ++w) msg += " word" + std::to_string(w * turn % 97);
+    std::string shown;
+    int restarts = 0;
+    const auto r = run(f.io, p.handle("local:long", msg, collect(shown, restarts)));
+    INFO("turn " << turn << ": " << r.text);
+    REQUIRE(r.ok);
+    CHECK_FALSE(r.text.empty());
+    CHECK(r.orchestrator_prompt_tokens <= 1024);
+    compactions += r.compactions;
+    ++answered;
+  }
+  CHECK(answered == 200);
+  CHECK(compactions >= 5);  // the context filled up again and again, and was compacted each time
+  const auto info = f.store.chat("local:long");
+  REQUIRE(info.has_value());
+  CHECK_FALSE(info->summary.empty());
+}
+
+TEST_CASE("pipeline: the node says the prompt does not fit: compact harder, retry, answer", "[pipeline][real]") {
+  fixture f;
+  // The budget believes in a 4096 context; the servers have 512.
+  llama_process orch(test::make_model(f.dir / "o.gguf", "hello"), 512, {"-np", "1"});
+  llama_process sub(test::make_model(f.dir / "s.gguf", "hello"), 512, {"-np", "1"});
+  openai_client oc(f.io.get_executor(), loopback(orch.port()));
+  openai_client sc(f.io.get_executor(), loopback(sub.port()));
+  auto cfg = pipeline_config::defaults();
+  cfg.decision_max_tokens = 32;
+  cfg.answer_max_tokens = 32;
+  cfg.summary_max_tokens = 48;
+  pipeline p(f.store, {"orchestrator", &oc, 4096, 1, "o"}, {"subagent", &sc, 4096, 1, "s"}, nullptr, nullptr, cfg);
+  int retried = 0;
+  for (int turn = 0; turn < 12; ++turn) {
+    std::string msg = "Turn " + std::to_string(turn);
+    for (int w = 0; w < 40; ++w) msg += " filler" + std::to_string(w);
+    std::string shown;
+    int restarts = 0;
+    const auto r = run(f.io, p.handle("local:ctx", msg, collect(shown, restarts)));
+    INFO("turn " << turn << ": " << r.text);
+    REQUIRE(r.ok);
+    retried += r.retries;
+  }
+  CHECK(retried > 0);
+}
+
+TEST_CASE("pipeline: an <unused50> subagent is caught, switched to its fallback, and the message answered",
+          "[pipeline][real]") {
+  fixture f;
+  const auto broken = test::make_model(f.dir / "broken.gguf", "unused50");
+  const auto fallback = test::make_model(f.dir / "fallback.gguf", "hello");
+  auto sub = std::make_unique<llama_process>(broken, 2048);
+  const int port = sub->port();
+  fake_orchestrator oc(R"({"action":"answer","query":"","brief":"Greet."})");
+  openai_client sc(f.io.get_executor(), loopback(port));
+  std::vector<std::string> strikes;
+  // Stands in for the supervisor: restart the node on its next model, report when ready.
+  strike_function strike = [&](std::string node, std::string reason) -> asio::awaitable<bool> {
+    strikes.push_back(node + ": " + reason);
+    sub.reset();
+    sub = std::make_unique<llama_process>(fallback, 2048, std::vector<std::string>{}, port);
+    co_return true;
+  };
+  pipeline p(f.store, {"orchestrator", &oc, 4096, 1, "o"}, {"subagent", &sc, 2048, 1, "s"}, nullptr, strike,
+             pipeline_config::defaults());
+  std::string shown;
+  int restarts = 0;
+  std::size_t deltas = 0;
+  answer_sink sink{[&](std::string_view d) {
+                     shown += d;
+                     ++deltas;
+                   },
+                   [&] {
+                     shown.clear();
+                     ++restarts;
+                   }};
+  const auto r = run(f.io, p.handle("local:u50", "Hello?", sink));
+  INFO(r.text);
+  CHECK(r.ok);
+  CHECK(r.text == "Hello, world!");
+  CHECK(shown == "Hello, world!");  // the broken start was withdrawn from the channel
+  CHECK(restarts == 1);
+  REQUIRE(strikes.size() == 1);
+  CHECK_THAT(strikes[0], Catch::Contains("subagent: ") && Catch::Contains("<unused50>"));
+  CHECK_THAT(r.degenerate, Catch::Contains("<unused50>"));
+  CHECK(deltas <= 3 + 4);  // caught within a few tokens (3 pattern hits), then 4 good ones
+}
+
+TEST_CASE("pipeline: SIGKILL of the subagent mid-stream is retried after its restart", "[pipeline][real]") {
+  fixture f;
+  // A long answer (random weights, 300 tokens: about a second of streaming), so that the
+  // kill lands mid-stream rather than after the server has written everything.
+  const auto model = test::make_model(f.dir / "s.gguf", "random", 5);
+  auto sub = std::make_unique<llama_process>(model, 2048);
+  const int port = sub->port();
+  fake_orchestrator oc(R"({"action":"answer","query":"","brief":"Anything."})");
+  openai_client sc(f.io.get_executor(), loopback(port));
+  auto cfg = pipeline_config::defaults();
+  cfg.answer_max_tokens = 300;
+  cfg.guard.patterns.clear();  // random weights emit <unusedN> as ordinary gibberish
+  cfg.guard.max_repeats = 0;
+  cfg.guard.max_line_repeats = 0;
+  pipeline p(f.store, {"orchestrator", &oc, 4096, 1, "o"}, {"subagent", &sc, 2048, 1, "s"}, nullptr, nullptr, cfg);
+  int deltas = 0, restarts = 0;
+  bool killed = false;
+  std::string shown;
+  answer_sink sink{[&](std::string_view d) {
+                     shown += d;
+                     if (++deltas == 5 && !killed) {
+                       killed = true;
+                       // The node dies mid-answer, and (as the supervisor would) comes back.
+                       sub.reset();
+                       sub = std::make_unique<llama_process>(model, 2048, std::vector<std::string>{}, port);
+                     }
+                   },
+                   [&] {
+                     shown.clear();
+                     ++restarts;
+                   }};
+  const auto r = run(f.io, p.handle("local:kill", "Tell me something.", sink));
+  INFO(r.text);
+  CHECK(killed);
+  CHECK(r.ok);
+  CHECK(restarts == 1);
+  CHECK(shown == r.text);  // the channel shows exactly the answer that was stored
+  CHECK(r.retries >= 1);
+}
+
+TEST_CASE("pipeline: the orchestrator's prompt is append-only: later turns evaluate only what is new",
+          "[pipeline][real]") {
+  fixture f;
+  llama_process orch(test::make_model(f.dir / "o.gguf", "hello"), 4096, {"-np", "1"});
+  llama_process sub(test::make_model(f.dir / "s.gguf", "hello"), 2048);
+  openai_client oc(f.io.get_executor(), loopback(orch.port()));
+  openai_client sc(f.io.get_executor(), loopback(sub.port()));
+  auto cfg = pipeline_config::defaults();
+  cfg.decision_max_tokens = 24;
+  pipeline p(f.store, {"orchestrator", &oc, 4096, 1, "o"}, {"subagent", &sc, 2048, 1, "s"}, nullptr, nullptr, cfg);
+  int previous_total = 0;
+  for (int turn = 0; turn < 6; ++turn) {
+    std::string shown;
+    int restarts = 0;
+    const auto r = run(f.io, p.handle("local:cache", "Question number " + std::to_string(turn) + " about caching?",
+                                      collect(shown, restarts)));
+    REQUIRE(r.ok);
+    REQUIRE(r.decision_timings.has_value());
+    const auto& t = *r.decision_timings;
+    INFO("turn " << turn << ": cache_n " << t.cache_n << ", prompt_n " << t.prompt_n);
+    const int total = t.cache_n + t.prompt_n;
+    if (turn > 0) {
+      CHECK(t.cache_n > 0);
+      // Evaluated now: only what is new since the last decision (the previous answer and
+      // this message); everything before comes from the slot's cache. llama-server always
+      // re-evaluates the last cached token, hence the small slack.
+      CHECK(t.prompt_n <= total - previous_total + 2);
+    }
+    previous_total = total;
+  }
+}
+
+TEST_CASE("pipeline: with the real search tool, a DuckDuckGo challenge still yields an answer", "[pipeline][real]") {
+  fixture f;
+  llama_process sub(test::make_model(f.dir / "s.gguf", "hello"), 2048);
+  fake_orchestrator oc(R"({"action":"search","query":"llama.cpp release","brief":"Summarize."})");
+  openai_client sc(f.io.get_executor(), loopback(sub.port()));
+  // DuckDuckGo as recorded: first the bot challenge, then (after the pause) real results.
+  const bool blocked = GENERATE(true, false);
+  test::local_http_server ddg(test::always(
+      {200,
+       {{"Content-Type", "text/html; charset=UTF-8"}},
+       test::read_fixture(blocked ? "ddg/html_anomaly_captcha.html" : "ddg/html_results_direct_links.html")}));
+  core::search_config sc_cfg;
+  sc_cfg.endpoint = ddg.url("/html/");
+  sc_cfg.min_interval = std::chrono::milliseconds(0);
+  auto tool = tools::web_search::create(f.io.get_executor(), sc_cfg);
+  REQUIRE(tool.has_value());
+  pipeline p(f.store, {"orchestrator", &oc, 4096, 1, "o"}, {"subagent", &sc, 2048, 1, "s"},
+             search_with(**tool, 4000), nullptr, pipeline_config::defaults());
+  std::string shown;
+  int restarts = 0;
+  const auto r = run(f.io, p.handle("local:ddg", "What is new in llama.cpp?", collect(shown, restarts)));
+  CHECK(r.ok);
+  CHECK(r.text == "Hello, world!");
+  CHECK(r.searched);
+  CHECK(r.search_unavailable == blocked);
+}
