@@ -8,7 +8,7 @@ OPENCLAWD  := $(BUILD)/app/openclawd
 DEMO       := --config configs/demo.yaml
 MODELS     := .deps/models
 
-.PHONY: all setup configure build test demo demo-status demo-stop models clean
+.PHONY: all setup configure build test bench demo demo-status demo-stop models clean
 
 all: build
 
@@ -23,6 +23,11 @@ build: configure
 
 test: build
 	cd $(BUILD) && ctest -j $(JOBS) --output-on-failure
+
+# Measured, not asserted: supervisor start/crash/stop times and the prompt cache over 30 turns.
+bench: build
+	python3 bench/supervisor_times.py --build $(BUILD)
+	$(BUILD)/bench/openclawd-bench-prompt-cache --llama-server .deps/bin/llama-server --json bench/results/prompt_cache.json
 
 # Tiny GGUF models (random weights): no model can be downloaded here, and the demo only
 # needs something real llama-server loads. Swap in real exports by editing the YAML.

@@ -11,7 +11,9 @@ namespace openclawd::app {
 namespace {
 
 // The commands, in the order `openclawd help` lists them. Add a row for a new command.
-const command_spec* const commands[] = {&start_command, &stop_command, &status_command};
+const command_spec* const commands[] = {&start_command, &stop_command,   &status_command,
+                                        &logs_command,  &doctor_command, &service_command,
+                                        &search_command};
 
 const command_spec* find_command(std::string_view name) {
   for (const auto* c : commands)
@@ -36,7 +38,7 @@ void print_main_usage(std::ostream& out) {
 }
 
 // Parses `words` (after the command name) against the command's spec. --opt=value and
-// --opt value both work; -c is short for --config.
+// --opt value both work; -c is short for --config, -f for --follow, -n for --lines.
 std::optional<command_args> parse(const command_spec& spec, const std::vector<std::string>& words) {
   command_args a;
   a.command = std::string(spec.name);
@@ -50,6 +52,9 @@ std::optional<command_args> parse(const command_spec& spec, const std::vector<st
     std::string w = words[i];
     if (w == "-h") w = "--help";
     if (w == "-c") w = "--config";
+    // tail's short forms, for the commands that have these options (`logs -f -n 100`).
+    if (w == "-f" && is_flag("follow")) w = "--follow";
+    if (w == "-n" && takes_value("lines")) w = "--lines";
     if (w.rfind("--", 0) != 0 || w.size() == 2) {
       if (static_cast<int>(a.positional.size()) >= spec.max_positional) {
         print_error("unexpected argument \"" + w + "\" for '" + a.command + "' (see: openclawd help " + a.command +
