@@ -3,6 +3,7 @@
 // the faults (refused, silent server, SIGKILL mid-stream, a stopped <unused50> stream).
 #include "gateway/llm_client.hpp"
 #include "tests/support/harness.hpp"
+#include "tests/support/run_coro.hpp"
 #include "tests/support/llama_process.hpp"
 
 #include <catch2/catch.hpp>
@@ -16,16 +17,6 @@ using namespace openclawd::gateway;
 using test::llama_process;
 
 namespace {
-
-// Runs one coroutine to completion on `io`, bounded in time.
-template <class T>
-T run(asio::io_context& io, asio::awaitable<T> a) {
-  auto f = asio::co_spawn(io, std::move(a), asio::use_future);
-  io.restart();
-  io.run_for(test::deadline_long);
-  REQUIRE(f.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
-  return f.get();
-}
 
 asio::ip::tcp::endpoint loopback(int port) {
   return {asio::ip::address_v4::loopback(), static_cast<unsigned short>(port)};
@@ -46,7 +37,7 @@ TEST_CASE("llm_client: chat answers with timings, and kept-alive connections are
   asio::io_context io;
   openai_client client(io.get_executor(), loopback(server.port()));
   for (int i = 0; i < 3; ++i) {
-    auto r = run(io, client.chat(hello_request()));
+    auto r = test::run_one(io, client.chat(hello_request()));
     INFO((r ? std::string() : r.error().to_string()));
     REQUIRE(r.has_value());
     CHECK(r->content == "Hello, world!");
@@ -65,7 +56,7 @@ TEST_CASE("llm_client: streaming delivers the deltas in order and the final timi
   asio::io_context io;
   openai_client client(io.get_executor(), loopback(server.port()));
   std::vector<std::string> deltas;
-  auto r = run(io, client.chat_stream(hello_request(), [&](std::string_view d) {
+  auto r = test::run_one(io, client.chat_stream(hello_request(), [&](std::string_view d) {
     deltas.emplace_back(d);
     return true;
   }));
@@ -79,7 +70,7 @@ TEST_CASE("llm_client: streaming delivers the deltas in order and the final timi
   CHECK(r->timings.has_value());
   // llama-server closes a streamed answer's connection: the next request takes a fresh
   // one instead of failing on the dead one first.
-  REQUIRE(run(io, client.chat(hello_request())).has_value());
+  REQUIRE(test::run_one(io, client.chat(hello_request())).has_value());
   CHECK(client.http_stats().connects == 2);
   CHECK(client.http_stats().retries == 0);
 }
@@ -98,7 +89,7 @@ TEST_CASE("llm_client: a json_schema answer is valid JSON even from a random mod
     "required":["action","query","brief"],"additionalProperties":false})";
   req.max_tokens = 400;
   for (int i = 0; i < 3; ++i) {
-    auto r = run(io, client.chat(req));
+    auto r = test::run_one(io, client.chat(req));
     INFO((r ? r->content : r.error().to_string()));
     REQUIRE(r.has_value());
     const auto j = nlohmann::json::parse(r->content, nullptr, false);
@@ -118,8 +109,8 @@ TEST_CASE("llm_client: a prompt beyond the context is context_exceeded with both
   for (int i = 0; i < 200; ++i) long_text += "word" + std::to_string(i) + " ";
   req.messages = {{"user", long_text}};
   for (const bool stream : {false, true}) {
-    auto r = stream ? run(io, client.chat_stream(req, [](std::string_view) { return true; }))
-                    : run(io, client.chat(req));
+    auto r = stream ? test::run_one(io, client.chat_stream(req, [](std::string_view) { return true; }))
+                    : test::run_one(io, client.chat(req));
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().kind == llm_error_kind::context_exceeded);
     CHECK(r.error().status == 400);
@@ -133,10 +124,10 @@ TEST_CASE("llm_client: count_tokens and apply_template come from the model itsel
   llama_process server(test::make_model(dir / "hello.gguf", "hello"), 1024);
   asio::io_context io;
   openai_client client(io.get_executor(), loopback(server.port()));
-  auto n = run(io, client.count_tokens("Hello, world!"));
+  auto n = test::run_one(io, client.count_tokens("Hello, world!"));
   REQUIRE(n.has_value());
   CHECK(*n == 4);
-  auto p = run(io, client.apply_template({{"system", "S"}, {"user", "U"}}));
+  auto p = test::run_one(io, client.apply_template({{"system", "S"}, {"user", "U"}}));
   REQUIRE(p.has_value());
   CHECK_THAT(*p, Catch::Contains("S"));
   CHECK_THAT(*p, Catch::Contains("U"));
@@ -149,7 +140,7 @@ TEST_CASE("llm_client: stopping an endless <unused50> stream frees the slot", "[
   openai_client client(io.get_executor(), loopback(server.port()));
   auto req = hello_request(3000);
   int deltas = 0;
-  auto r = run(io, client.chat_stream(req, [&](std::string_view d) {
+  auto r = test::run_one(io, client.chat_stream(req, [&](std::string_view d) {
     CHECK(d == "<unused50>");
     return ++deltas < 20;
   }));
@@ -158,7 +149,7 @@ TEST_CASE("llm_client: stopping an endless <unused50> stream frees the slot", "[
   CHECK(deltas == 20);
   // With one slot, the next request is only served if closing the connection stopped the
   // endless generation.
-  auto next = run(io, client.chat(hello_request(5)));
+  auto next = test::run_one(io, client.chat(hello_request(5)));
   REQUIRE(next.has_value());
   CHECK(next->finish_reason == "length");
 }
@@ -169,14 +160,14 @@ TEST_CASE("llm_client: SIGKILL of the server mid-stream is a connection error", 
   asio::io_context io;
   openai_client client(io.get_executor(), loopback(server.port()));
   int deltas = 0;
-  auto r = run(io, client.chat_stream(hello_request(100000), [&](std::string_view) {
+  auto r = test::run_one(io, client.chat_stream(hello_request(100000), [&](std::string_view) {
     if (++deltas == 10) server.kill_now();
     return true;
   }));
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error().kind == llm_error_kind::connection);
   // Nothing listens now: the node is "not ready" (restarting), not broken.
-  auto again = run(io, client.chat(hello_request()));
+  auto again = test::run_one(io, client.chat(hello_request()));
   REQUIRE_FALSE(again.has_value());
   CHECK(again.error().kind == llm_error_kind::not_ready);
 }
@@ -190,7 +181,7 @@ TEST_CASE("llm_client: a server that never answers hits the first-byte deadline"
   opts.deadlines.first_byte = std::chrono::milliseconds(300);
   openai_client client(io.get_executor(), acceptor.local_endpoint(), opts);
   const auto t0 = std::chrono::steady_clock::now();
-  auto r = run(io, client.chat(hello_request()));
+  auto r = test::run_one(io, client.chat(hello_request()));
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error().kind == llm_error_kind::timeout);
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));

@@ -3,6 +3,7 @@
 #include "gateway/pipeline.hpp"
 #include "gateway/search_adapter.hpp"
 #include "tests/support/harness.hpp"
+#include "tests/support/run_coro.hpp"
 #include "tests/support/llama_process.hpp"
 #include "tests/support/local_http_server.hpp"
 
@@ -18,15 +19,6 @@ using namespace openclawd::gateway;
 using test::llama_process;
 
 namespace {
-
-template <class T>
-T run(asio::io_context& io, asio::awaitable<T> a) {
-  auto f = asio::co_spawn(io, std::move(a), asio::use_future);
-  io.restart();
-  io.run_for(std::chrono::minutes(5));
-  REQUIRE(f.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
-  return f.get();
-}
 
 asio::ip::tcp::endpoint loopback(int port) {
   return {asio::ip::address_v4::loopback(), static_cast<unsigned short>(port)};
@@ -96,7 +88,7 @@ TEST_CASE("pipeline: a message gets a valid JSON decision and an answer, both tu
              fixed_search({true, 1, "```untrusted\n1. Example\n```", ""}), nullptr, cfg);
   std::string shown;
   int restarts = 0;
-  const auto r = run(f.io, p.handle("local:test", "What is the capital of France?", collect(shown, restarts)));
+  const auto r = test::run_one(f.io, p.handle("local:test", "What is the capital of France?", collect(shown, restarts)), test::deadline_long);
   INFO(r.text << " / degenerate: " << r.degenerate);
   CHECK(r.ok);
   CHECK(r.text == "Hello, world!");
@@ -124,7 +116,7 @@ TEST_CASE("pipeline: a search decision runs the tool, a blocked search still yie
              fixed_search(outcome, &queries), nullptr, pipeline_config::defaults());
   std::string shown;
   int restarts = 0;
-  const auto r = run(f.io, p.handle("local:s", "Weather in Paris?", collect(shown, restarts)));
+  const auto r = test::run_one(f.io, p.handle("local:s", "Weather in Paris?", collect(shown, restarts)), test::deadline_long);
   CHECK(r.ok);
   CHECK(r.text == "Hello, world!");
   CHECK(r.searched);
@@ -143,7 +135,7 @@ TEST_CASE("pipeline: an unusable decision is answered without search", "[pipelin
              fixed_search({true, 1, "x", ""}, &queries), nullptr, pipeline_config::defaults());
   std::string shown;
   int restarts = 0;
-  const auto r = run(f.io, p.handle("local:u", "Hi", collect(shown, restarts)));
+  const auto r = test::run_one(f.io, p.handle("local:u", "Hi", collect(shown, restarts)), test::deadline_long);
   CHECK(r.ok);
   CHECK_FALSE(r.decided.usable);
   CHECK(queries.empty());
@@ -166,7 +158,7 @@ TEST_CASE("pipeline: 200 turns against -c 1024 nodes: never a failure, always an
     for (int w = 0; w < 10 + turn % 30; ++w) msg += " word" + std::to_string(w * turn % 97);
     std::string shown;
     int restarts = 0;
-    const auto r = run(f.io, p.handle("local:long", msg, collect(shown, restarts)));
+    const auto r = test::run_one(f.io, p.handle("local:long", msg, collect(shown, restarts)), test::deadline_long);
     INFO("turn " << turn << ": " << r.text);
     REQUIRE(r.ok);
     CHECK_FALSE(r.text.empty());
@@ -199,7 +191,7 @@ TEST_CASE("pipeline: the node says the prompt does not fit: compact harder, retr
     for (int w = 0; w < 40; ++w) msg += " filler" + std::to_string(w);
     std::string shown;
     int restarts = 0;
-    const auto r = run(f.io, p.handle("local:ctx", msg, collect(shown, restarts)));
+    const auto r = test::run_one(f.io, p.handle("local:ctx", msg, collect(shown, restarts)), test::deadline_long);
     INFO("turn " << turn << ": " << r.text);
     REQUIRE(r.ok);
     retried += r.retries;
@@ -237,7 +229,7 @@ TEST_CASE("pipeline: an <unused50> subagent is caught, switched to its fallback,
                      shown.clear();
                      ++restarts;
                    }};
-  const auto r = run(f.io, p.handle("local:u50", "Hello?", sink));
+  const auto r = test::run_one(f.io, p.handle("local:u50", "Hello?", sink), test::deadline_long);
   INFO(r.text);
   CHECK(r.ok);
   CHECK(r.text == "Hello, world!");
@@ -280,7 +272,7 @@ TEST_CASE("pipeline: SIGKILL of the subagent mid-stream is retried after its res
                      shown.clear();
                      ++restarts;
                    }};
-  const auto r = run(f.io, p.handle("local:kill", "Tell me something.", sink));
+  const auto r = test::run_one(f.io, p.handle("local:kill", "Tell me something.", sink), test::deadline_long);
   INFO(r.text);
   CHECK(killed);
   CHECK(r.ok);
@@ -303,8 +295,8 @@ TEST_CASE("pipeline: the orchestrator's prompt is append-only: later turns evalu
   for (int turn = 0; turn < 6; ++turn) {
     std::string shown;
     int restarts = 0;
-    const auto r = run(f.io, p.handle("local:cache", "Question number " + std::to_string(turn) + " about caching?",
-                                      collect(shown, restarts)));
+    const auto r = test::run_one(f.io, p.handle("local:cache", "Question number " + std::to_string(turn) + " about caching?",
+                                      collect(shown, restarts)), test::deadline_long);
     REQUIRE(r.ok);
     REQUIRE(r.decision_timings.has_value());
     const auto& t = *r.decision_timings;
@@ -341,7 +333,7 @@ TEST_CASE("pipeline: with the real search tool, a DuckDuckGo challenge still yie
              search_with(**tool, 4000), nullptr, pipeline_config::defaults());
   std::string shown;
   int restarts = 0;
-  const auto r = run(f.io, p.handle("local:ddg", "What is new in llama.cpp?", collect(shown, restarts)));
+  const auto r = test::run_one(f.io, p.handle("local:ddg", "What is new in llama.cpp?", collect(shown, restarts)), test::deadline_long);
   CHECK(r.ok);
   CHECK(r.text == "Hello, world!");
   CHECK(r.searched);

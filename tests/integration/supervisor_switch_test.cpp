@@ -3,28 +3,15 @@
 #include "supervisor/state_file.hpp"
 #include "supervisor/supervisor.hpp"
 #include "tests/support/harness.hpp"
+#include "tests/support/run_coro.hpp"
 
 #include <catch2/catch.hpp>
 
-#include <future>
 
 using namespace openclawd;
 using namespace std::chrono_literals;
 
 namespace {
-
-template <class T>
-T run(asio::io_context& io, asio::awaitable<T> a) {
-  // The supervisor's coroutines never run out of work: run until this one is done.
-  auto f = asio::co_spawn(io, std::move(a), asio::use_future);
-  const auto deadline = std::chrono::steady_clock::now() + test::deadline_long;
-  while (f.wait_for(0s) != std::future_status::ready && std::chrono::steady_clock::now() < deadline) {
-    io.restart();
-    io.run_for(10ms);
-  }
-  REQUIRE(f.wait_for(0s) == std::future_status::ready);
-  return f.get();
-}
 
 core::config two_nodes(test::temp_dir& dir, std::filesystem::path sub_model, std::vector<std::filesystem::path> fb) {
   core::config cfg;
@@ -56,10 +43,10 @@ TEST_CASE("supervisor: a strike switches a node to its next model, and status sa
   asio::io_context io;
   supervisor::supervisor sup(io.get_executor(), cfg, {}, cfg.state_dir / "state.json", {});
   sup.start_all();
-  REQUIRE(run(io, sup.wait_until_started()).ok);
+  REQUIRE(test::run_one(io, sup.wait_until_started()).ok);
 
   const bool switched =
-      run(io, sup.switch_model("subagent", "degenerate output: repeated special token <unused50> (3 times)", 30s));
+      test::run_one(io, sup.switch_model("subagent", "degenerate output: repeated special token <unused50> (3 times)", 30s));
   CHECK(switched);
   const auto snap = sup.snapshot();
   const auto& sub = snap.nodes[1];
@@ -71,7 +58,7 @@ TEST_CASE("supervisor: a strike switches a node to its next model, and status sa
   CHECK(snap.nodes[0].restarts == 0);  // the other node was left alone
 
   // The last model has nothing to switch to: the node keeps running it.
-  CHECK_FALSE(run(io, sup.switch_model("subagent", "again", 5s)));
+  CHECK_FALSE(test::run_one(io, sup.switch_model("subagent", "again", 5s)));
   CHECK(sup.snapshot().nodes[1].state == supervisor::process_state::ready);
 
   // status --json shows it too (state.json is what the CLI reads).
@@ -79,5 +66,5 @@ TEST_CASE("supervisor: a strike switches a node to its next model, and status sa
   REQUIRE(st.has_value());
   CHECK_THAT(st->nodes[1].switch_reason, Catch::Contains("<unused50>"));
 
-  run(io, sup.shutdown());
+  test::run_one(io, sup.shutdown());
 }

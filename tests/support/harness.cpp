@@ -88,17 +88,13 @@ std::string slurp(const std::filesystem::path& p) {
 
 }  // namespace
 
-run_result run_openclawd(const std::vector<std::string>& args, std::chrono::steady_clock::duration deadline,
-                         const std::map<std::string, std::string>& extra_env) {
-  temp_dir io;
-  const auto out_path = io / "stdout";
-  const auto err_path = io / "stderr";
+pid_t spawn_openclawd(const std::vector<std::string>& args, const std::filesystem::path& out_path,
+                      const std::filesystem::path& err_path, const std::map<std::string, std::string>& extra_env) {
   std::vector<std::string> argv_s{openclawd_bin().string()};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& s : argv_s) argv.push_back(s.data());
   argv.push_back(nullptr);
-
   const pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
@@ -112,6 +108,15 @@ run_result run_openclawd(const std::vector<std::string>& args, std::chrono::stea
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }
+  return pid;
+}
+
+run_result run_openclawd(const std::vector<std::string>& args, std::chrono::steady_clock::duration deadline,
+                         const std::map<std::string, std::string>& extra_env) {
+  temp_dir io;
+  const auto out_path = io / "stdout";
+  const auto err_path = io / "stderr";
+  const pid_t pid = spawn_openclawd(args, out_path, err_path, extra_env);
   run_result r;
   int status = 0;
   const bool done = wait_until(

@@ -51,6 +51,10 @@ struct run_result {
   int exit_code = -1;  // -1: killed by the deadline
   std::string out, err;
 };
+// Starts `openclawd ARGS...` in the background: stdin /dev/null, stdout/stderr to files.
+pid_t spawn_openclawd(const std::vector<std::string>& args, const std::filesystem::path& out,
+                      const std::filesystem::path& err, const std::map<std::string, std::string>& extra_env = {});
+
 // Runs `openclawd ARGS...`, waits at most `deadline`, captures stdout/stderr.
 run_result run_openclawd(const std::vector<std::string>& args,
                          std::chrono::steady_clock::duration deadline = deadline_long,

@@ -42,4 +42,19 @@ T run_one(boost::asio::io_context& ioc, boost::asio::awaitable<T> task,
   return std::move(run_all(ioc, std::move(tasks), deadline).front());
 }
 
+inline void run_one(boost::asio::io_context& ioc, boost::asio::awaitable<void> task,
+                    std::chrono::steady_clock::duration deadline = std::chrono::seconds(20)) {
+  bool done = false;
+  std::exception_ptr error;
+  boost::asio::co_spawn(ioc, std::move(task), [&](std::exception_ptr e) {
+    error = e;
+    done = true;
+    ioc.stop();
+  });
+  ioc.restart();
+  ioc.run_for(deadline);
+  if (error) std::rethrow_exception(error);
+  REQUIRE(done);  // else the deadline passed first
+}
+
 }  // namespace openclawd::test
