@@ -29,18 +29,19 @@ bench: build
 	python3 bench/supervisor_times.py --build $(BUILD)
 	$(BUILD)/bench/openclawd-bench-prompt-cache --llama-server .deps/bin/llama-server --json bench/results/prompt_cache.json
 
-# Tiny GGUF models (random weights): no model can be downloaded here, and the demo only
-# needs something real llama-server loads. Swap in real exports by editing the YAML.
+# Tiny GGUF models ("hello": they answer "Hello, world!"): no model can be downloaded here,
+# and the demo only needs something real llama-server loads and answers with. Swap in real
+# exports by editing the YAML.
 models: build
 	mkdir -p $(MODELS)
-	test -f $(MODELS)/demo-orchestrator.gguf || $(BUILD)/app/openclawd-make-model --kind random --seed 1 $(MODELS)/demo-orchestrator.gguf
-	test -f $(MODELS)/demo-subagent.gguf || $(BUILD)/app/openclawd-make-model --kind random --seed 2 $(MODELS)/demo-subagent.gguf
+	test -f $(MODELS)/demo-orchestrator.gguf || $(BUILD)/app/openclawd-make-model --kind hello $(MODELS)/demo-orchestrator.gguf
+	test -f $(MODELS)/demo-subagent.gguf || $(BUILD)/app/openclawd-make-model --kind hello $(MODELS)/demo-subagent.gguf
 
 demo: models
 	$(OPENCLAWD) start $(DEMO)
 	$(OPENCLAWD) status $(DEMO)
 	@echo
-	@echo "The daemon keeps running. Try: $(OPENCLAWD) status $(DEMO)   or   make demo-stop"
+	@echo "The daemon keeps running. Try: $(OPENCLAWD) chat $(DEMO)   or   make demo-stop"
 
 demo-status:
 	$(OPENCLAWD) status $(DEMO)

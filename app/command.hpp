@@ -56,5 +56,6 @@ extern const command_spec search_command;  // app/cmd_search.cpp
 extern const command_spec logs_command;     // app/cmd_logs.cpp
 extern const command_spec doctor_command;   // app/cmd_doctor.cpp
 extern const command_spec service_command;  // app/cmd_service.cpp
+extern const command_spec chat_command;     // app/cmd_chat.cpp
 
 }  // namespace openclawd::app

@@ -1,6 +1,12 @@
 #include "app/daemon.hpp"
 
+#include "app/chat_server.hpp"
 #include "core/log.hpp"
+#include "gateway/conversation_store.hpp"
+#include "gateway/llm_client.hpp"
+#include "gateway/pipeline.hpp"
+#include "gateway/search_adapter.hpp"
+#include "tools/web_search.hpp"
 #include "net/asio.hpp"
 #include "supervisor/supervisor.hpp"
 
@@ -52,6 +58,44 @@ int run_daemon(const core::config& cfg, const state_paths& paths, const daemon_o
                          {"ready_ms", st.ready_ms.value_or(0.0)}, {"model", st.model.string()}});
   });
 
+  // The agent: one client per node, the conversations, the search tool, the pipeline,
+  // and the local chat channel. Messages may arrive before the nodes are ready: the
+  // pipeline waits for them (bounded) instead of failing.
+  auto store = gateway::conversation_store::open(paths.dir / "conversations.db");
+  if (!store) {
+    core::log_error("daemon", "cannot open " + (paths.dir / "conversations.db").string() + ": " +
+                                  store.error().message());
+    return 1;
+  }
+  auto node_view_of = [&](const core::node_config& n, gateway::llm_client* client) {
+    const int slots = n.parallel.value_or(1);
+    // With -np N the context is split between the slots; without it, llama-server's slots
+    // share one unified cache of the whole context.
+    return gateway::node_view{n.name, client, n.parallel ? n.ctx / slots : n.ctx, slots, n.model.string()};
+  };
+  auto endpoint_of = [](const core::node_config& n) {
+    return asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), static_cast<unsigned short>(n.port));
+  };
+  const auto& orch_cfg = *cfg.find_node("orchestrator");
+  const auto& sub_cfg = *cfg.find_node("subagent");
+  gateway::openai_client orch_client(io.get_executor(), endpoint_of(orch_cfg));
+  gateway::openai_client sub_client(io.get_executor(), endpoint_of(sub_cfg));
+  std::unique_ptr<tools::web_search> search;
+  if (cfg.search.enabled) {
+    if (auto s = tools::web_search::create(io.get_executor(), cfg.search)) search = std::move(*s);
+    else core::log_warn("daemon", "web search is off: " + s.error().message());
+  }
+  gateway::pipeline pipe(
+      *store, node_view_of(orch_cfg, &orch_client), node_view_of(sub_cfg, &sub_client),
+      search ? gateway::search_with(*search, static_cast<std::size_t>(cfg.search.max_output_chars))
+             : gateway::search_function{},
+      [&sup](std::string node, std::string reason) -> asio::awaitable<bool> {
+        co_return co_await sup.switch_model(std::move(node), std::move(reason), std::chrono::minutes(10));
+      },
+      gateway::pipeline_config::defaults());
+  chat_server chat(io.get_executor(), paths.dir / "chat.sock", pipe);
+  if (auto problem = chat.start(); !problem.empty()) core::log_warn("daemon", "local chat is off: " + problem);
+
   supervisor::wake_event stop_signal(io.get_executor());
   bool stopping = false;
   asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
@@ -95,10 +139,14 @@ int run_daemon(const core::config& cfg, const state_paths& paths, const daemon_o
       notify(notify_fd, {{"event", "failed"}, {"node", outcome.node}, {"error", outcome.error}});
       exit_code = 1;
     }
+    chat.stop();
     co_await sup.shutdown();
     close_notify();
     core::log_info("daemon", "stopped");
     signals.cancel();
+    // Answers still waiting for a node that is now gone are abandoned; their messages are
+    // already stored.
+    io.stop();
   };
   asio::co_spawn(io, main_task(), [&](std::exception_ptr e) {
     if (!e) return;

@@ -1,0 +1,124 @@
+// `openclawd chat`: talk to the running daemon through its local socket
+// (state_dir/chat.sock, see app/chat_server.hpp). Interactive by default; --message
+// answers once and exits (for scripts and tests). Blocking I/O: one user, one terminal.
+#include "app/command.hpp"
+#include "app/instance.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace openclawd::app {
+namespace {
+
+constexpr std::string_view chat_usage = R"(usage: openclawd chat [--config FILE] [--chat NAME] [--message TEXT | --reset]
+
+Talks to the running daemon: each line you type is answered by the orchestrator and the
+subagent, streamed as it is written. /reset clears the conversation, /quit (or Ctrl-D)
+leaves. The conversation is kept by the daemon (state_dir/conversations.db).
+
+  --message TEXT   send one message, print the answer, exit (0 answered, 1 not)
+  --reset          clear the conversation and exit
+  --chat NAME      which conversation (default "default"; stored as local:NAME)
+)";
+
+struct connection {
+  int fd = -1;
+  std::string buffered;
+  ~connection() {
+    if (fd >= 0) ::close(fd);
+  }
+  bool send_line(const nlohmann::json& j) {
+    const std::string line = j.dump() + "\n";
+    return ::send(fd, line.data(), line.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(line.size());
+  }
+  // The next JSON line from the daemon, or a discarded value when it hung up.
+  nlohmann::json read_line() {
+    for (;;) {
+      if (const auto nl = buffered.find('\n'); nl != std::string::npos) {
+        auto j = nlohmann::json::parse(buffered.substr(0, nl), nullptr, false);
+        buffered.erase(0, nl + 1);
+        return j;
+      }
+      char buf[4096];
+      const auto n = ::recv(fd, buf, sizeof buf, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return nlohmann::json::value_t::discarded;
+      buffered.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+};
+
+// Sends one request and prints the answer as it streams. Returns true when answered.
+bool exchange(connection& c, const nlohmann::json& request, bool interactive) {
+  if (!c.send_line(request)) {
+    print_error("the daemon closed the connection");
+    return false;
+  }
+  for (;;) {
+    const auto j = c.read_line();
+    if (j.is_discarded()) {
+      print_error("the daemon closed the connection before answering (your message is saved)");
+      return false;
+    }
+    if (j.contains("delta")) {
+      std::cout << j["delta"].get<std::string>() << std::flush;
+    } else if (j.value("restart", false)) {
+      std::cout << (interactive ? "\n[the answer is being written again]\n" : "\n") << std::flush;
+    } else if (j.value("done", false)) {
+      const bool ok = j.value("ok", false);
+      if (!ok || request.contains("reset")) std::cout << j.value("text", "") ;
+      std::cout << "\n" << std::flush;
+      return ok;
+    }
+  }
+}
+
+int cmd_chat(const command_args& a) {
+  auto cfg = load_config_for(a, /*check_files=*/false);
+  if (!cfg) return exit_usage;
+  const auto socket_path = state_paths::of(cfg->state_dir).dir / "chat.sock";
+  connection c;
+  c.fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket_path.string().size() >= sizeof addr.sun_path) {
+    print_error("the socket path is too long: " + socket_path.string());
+    return exit_runtime_failure;
+  }
+  std::strncpy(addr.sun_path, socket_path.c_str(), sizeof addr.sun_path - 1);
+  if (::connect(c.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    print_error("cannot reach the daemon at " + socket_path.string() + " (" + std::strerror(errno) +
+                "); is it running? (openclawd start)");
+    return exit_not_running;
+  }
+  const std::string chat = "local:" + a.value("chat").value_or("default");
+  if (a.flag("reset")) return exchange(c, {{"chat", chat}, {"reset", true}}, false) ? exit_ok : exit_runtime_failure;
+  if (auto m = a.value("message"))
+    return exchange(c, {{"chat", chat}, {"message", *m}}, false) ? exit_ok : exit_runtime_failure;
+
+  std::string line;
+  for (;;) {
+    std::cout << "> " << std::flush;
+    if (!std::getline(std::cin, line) || line == "/quit") break;
+    if (line.empty()) continue;
+    if (line == "/reset") exchange(c, {{"chat", chat}, {"reset", true}}, true);
+    else exchange(c, {{"chat", chat}, {"message", line}}, true);
+  }
+  std::cout << "\n";
+  return exit_ok;
+}
+
+}  // namespace
+
+const command_spec chat_command{"chat", "talk to the agent through the running daemon", chat_usage, {"reset"},
+                                {"config", "chat", "message"}, 0, cmd_chat};
+
+}  // namespace openclawd::app

@@ -1,0 +1,65 @@
+// The whole daemon: `openclawd chat` → local socket → pipeline → both real llama-server
+// nodes → answer, and the story's broken-export failure handled through the real
+// supervisor. Search is off: nothing leaves the machine.
+#include "tests/support/harness.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace openclawd::test;
+
+namespace {
+
+void hello_nodes(daemon_setup& d) {
+  d.orchestrator_model = make_model(d.dir / "orchestrator-hello.gguf", "hello").string();
+  d.subagent_model = make_model(d.dir / "subagent-hello.gguf", "hello").string();
+  d.top_extra = "search:\n  enabled: false\n";
+}
+
+}  // namespace
+
+TEST_CASE("chat: a message through the daemon is answered, kept, and /reset clears it", "[chat][e2e]") {
+  daemon_setup d;
+  hello_nodes(d);
+  d.write_config();
+  REQUIRE(d.start().exit_code == 0);
+  const auto r = run_openclawd({"chat", "--config", d.config.string(), "--message", "Hi there"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "Hello, world!\n");
+  CHECK(std::filesystem::exists(d.state_dir() / "conversations.db"));
+  const auto second = run_openclawd({"chat", "--config", d.config.string(), "--chat", "other", "--message", "Hey"});
+  CHECK(second.out == "Hello, world!\n");
+  const auto reset = run_openclawd({"chat", "--config", d.config.string(), "--reset"});
+  CHECK(reset.exit_code == 0);
+  CHECK_THAT(reset.out, Catch::Contains("conversation cleared"));
+}
+
+TEST_CASE("chat: an <unused50> subagent is switched to its fallback export and the message is answered",
+          "[chat][e2e]") {
+  daemon_setup d;
+  hello_nodes(d);
+  const auto good = d.subagent_model;
+  d.subagent_model = make_model(d.dir / "concierge-broken.gguf", "unused50").string();
+  d.subagent_extra = "    fallbacks: [" + good + "]\n";
+  d.write_config();
+  REQUIRE(d.start().exit_code == 0);
+  const auto r = run_openclawd({"chat", "--config", d.config.string(), "--message", "Hello?"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::EndsWith("Hello, world!\n"));
+  const auto j = d.status();
+  const auto& sub = j["nodes"]["subagent"];
+  CHECK(sub["state"] == "ready");
+  CHECK(sub["model"] == good);
+  CHECK(sub["model_index"] == 1);
+  CHECK_THAT(sub["switched"]["reason"].get<std::string>(), Catch::Contains("<unused50>"));
+}
+
+TEST_CASE("chat: without a running daemon it says so (exit 3)", "[chat][e2e]") {
+  daemon_setup d;
+  hello_nodes(d);
+  d.write_config();
+  const auto r = run_openclawd({"chat", "--config", d.config.string(), "--message", "Hi"});
+  CHECK(r.exit_code == 3);
+  CHECK_THAT(r.err, Catch::Contains("is it running?"));
+}
