@@ -92,7 +92,7 @@ int run_daemon(const core::config& cfg, const state_paths& paths, const daemon_o
       [&sup](std::string node, std::string reason) -> asio::awaitable<bool> {
         co_return co_await sup.switch_model(std::move(node), std::move(reason), std::chrono::minutes(10));
       },
-      gateway::pipeline_config::defaults());
+      gateway::pipeline_config::from(cfg.pipeline));
   chat_server chat(io.get_executor(), paths.dir / "chat.sock", pipe);
   if (auto problem = chat.start(); !problem.empty()) core::log_warn("daemon", "local chat is off: " + problem);
 

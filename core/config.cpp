@@ -14,6 +14,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <regex>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -343,6 +345,7 @@ struct draft {
   health_config health;
   logs_config logs;
   search_draft search;
+  pipeline_settings pipeline;
 };
 
 class reader;
@@ -865,6 +868,82 @@ const key_spec<search_draft> search_keys[] = {
 };
 const key_table<search_draft> search_table{"search", search_keys};
 
+constexpr int_rule percent_rule{1, 99, "a percentage from 1 to 99"};
+
+// pipeline.degenerate_patterns: each must compile as a regular expression.
+maybe_error check_pattern(const reader& r, const field& f);
+// pipeline.banned_tokens: each an integer token id.
+maybe_error check_token_id(const reader& r, const field& f);
+
+const key_spec<pipeline_settings> pipeline_keys[] = {
+    {"orchestrator_prompt", optional_key, "system_prompt", [](R r, F f, pipeline_settings& p) {
+       return r.read_string(f, p.orchestrator_prompt);
+     }},
+    {"subagent_prompt", optional_key, "", [](R r, F f, pipeline_settings& p) {
+       return r.read_string(f, p.subagent_prompt);
+     }},
+    {"decision_max_tokens", optional_key, "", [](R r, F f, pipeline_settings& p) {
+       return r.read_int(f, non_negative_int, p.decision_max_tokens);
+     }},
+    {"answer_max_tokens", optional_key, "max_tokens", [](R r, F f, pipeline_settings& p) {
+       return r.read_int(f, positive_int, p.answer_max_tokens);
+     }},
+    {"summary_max_tokens", optional_key, "", [](R r, F f, pipeline_settings& p) {
+       return r.read_int(f, positive_int, p.summary_max_tokens);
+     }},
+    {"compact_at_percent", optional_key, "compact_at", [](R r, F f, pipeline_settings& p) {
+       return r.read_int(f, percent_rule, p.compact_at_percent);
+     }},
+    {"compact_to_percent", optional_key, "compact_to", [](R r, F f, pipeline_settings& p) {
+       return r.read_int(f, percent_rule, p.compact_to_percent);
+     }},
+    {"degenerate_patterns", optional_key, "patterns", [](R r, F f, pipeline_settings& p) {
+       return r.read_string_list(f, p.degenerate_patterns, check_pattern);
+     }},
+    {"max_answer_chars", optional_key, "", [](R r, F f, pipeline_settings& p) {
+       return r.read_int(f, positive_int, p.max_answer_chars);
+     }},
+    {"banned_tokens", optional_key, "logit_bias", [](R r, F f, pipeline_settings& p) {
+       std::vector<std::string> ids;
+       if (auto e = r.read_string_list(f, ids, check_token_id)) return e;
+       p.banned_tokens.clear();
+       for (const auto& id : ids) p.banned_tokens.push_back(std::stoi(id));
+       return maybe_error{};
+     }},
+    {"strikes", optional_key, "", [](R r, F f, pipeline_settings& p) {
+       return r.read_int(f, positive_int, p.strikes);
+     }},
+    {"not_ready_wait", optional_key, "", [](R r, F f, pipeline_settings& p) {
+       return r.read_duration(f, duration(0), p.not_ready_wait);
+     }},
+};
+const key_table<pipeline_settings> pipeline_table{"pipeline", pipeline_keys};
+
+// compact_to must stay below compact_at, or every turn would compact.
+maybe_error check_compaction(const reader& r, const field& f, const pipeline_settings& p) {
+  if (p.compact_to_percent < p.compact_at_percent) return std::nullopt;
+  return r.error_at(f.key.Mark(), f.path + ".compact_to_percent",
+                    "expected less than compact_at_percent (" + std::to_string(p.compact_at_percent) +
+                        "), found " + quote(std::to_string(p.compact_to_percent)));
+}
+
+maybe_error check_pattern(const reader& r, const field& f) {
+  try {
+    std::regex re(f.value.Scalar(), std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    return r.expected(f, std::string("a regular expression (") + e.what() + ")");
+  }
+  if (f.value.Scalar().empty()) return r.expected(f, "a non-empty regular expression");
+  return std::nullopt;
+}
+
+maybe_error check_token_id(const reader& r, const field& f) {
+  const auto& v = f.value.Scalar();
+  if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos)
+    return r.expected(f, "a token id (an integer >= 0)");
+  return std::nullopt;
+}
+
 const key_spec<node_draft> node_keys[] = {
     {"model", required_key, "m", [](R r, F f, node_draft& n) {
        if (auto e = r.read_path(f, n.model)) return e;
@@ -950,6 +1029,10 @@ const key_spec<draft> top_level_keys[] = {
        if (auto e = r.read_mapping(f.value, f.key.Mark(), f.path, search_table, d.search)) return e;
        return check_search_backoff(r, d.search);
      }},
+    {"pipeline", optional_key, "agent", [](R r, F f, draft& d) {
+       if (auto e = r.read_mapping(f.value, f.key.Mark(), f.path, pipeline_table, d.pipeline)) return e;
+       return check_compaction(r, f, d.pipeline);
+     }},
 };
 const key_table<draft> top_level_table{"the top level", top_level_keys};
 
@@ -970,6 +1053,7 @@ std::string section_of_key(std::string_view name, std::string_view current_label
     add_section(all, health_table);
     add_section(all, logs_table);
     add_section(all, search_table);
+    add_section(all, pipeline_table);
     return all;
   }();
   std::string out;
@@ -1069,6 +1153,7 @@ config_result<config> finish(const reader& r, draft& d) {
   out.health = d.health;
   out.logs = d.logs;
   out.search = d.search.cfg;
+  out.pipeline = d.pipeline;
 
   // The top-level llama_server is resolved once, and only if a node uses it.
   std::optional<config_result<fs::path>> shared_program;

@@ -105,6 +105,25 @@ struct search_config {
   int max_output_chars = 4000;                                  // text handed to a model, fence included
 };
 
+// The agent pipeline (gateway/pipeline.hpp, docs/pipeline.md). Empty prompts and a zero
+// decision_max_tokens mean the built-in defaults.
+struct pipeline_settings {
+  std::string orchestrator_prompt;  // fixed text: no clock or per-turn data (it would break the prompt cache)
+  std::string subagent_prompt;
+  int decision_max_tokens = 0;   // 0: enough for the longest JSON the decision schema allows
+  int answer_max_tokens = 1024;  // the subagent's answer, and the room kept free for it
+  int summary_max_tokens = 384;  // one running summary
+  int compact_at_percent = 85;   // compact the orchestrator's prompt when it passes this share of ctx
+  int compact_to_percent = 50;   // ... down to this share, in one step
+  // Output that aborts a stream as degenerate (regular expressions); the story's broken
+  // export emitted endless <unused50> tokens.
+  std::vector<std::string> degenerate_patterns{"<unused\\d+>"};
+  int max_answer_chars = 16000;       // longer answers are cut off as runaways
+  std::vector<int> banned_tokens;     // token ids the models may never sample (logit_bias)
+  int strikes = 1;                    // degenerate answers from one model before its next fallback
+  duration not_ready_wait{std::chrono::seconds(120)};  // a (re)starting node is waited for this long
+};
+
 struct config {
   std::filesystem::path source;        // absolute path of the file this was loaded from
   std::filesystem::path state_dir;     // absolute; pidfile, lock, state.json, logs/
@@ -113,6 +132,7 @@ struct config {
   health_config health;
   logs_config logs;
   search_config search;
+  pipeline_settings pipeline;
 
   const node_config* find_node(std::string_view name) const;
 };

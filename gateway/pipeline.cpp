@@ -64,6 +64,33 @@ pipeline_config pipeline_config::defaults() {
   return c;
 }
 
+pipeline_config pipeline_config::from(const core::pipeline_settings& s) {
+  auto c = defaults();
+  if (!s.orchestrator_prompt.empty()) c.orchestrator_prompt = s.orchestrator_prompt;
+  if (!s.subagent_prompt.empty()) c.subagent_prompt = s.subagent_prompt;
+  if (s.decision_max_tokens > 0) c.decision_max_tokens = s.decision_max_tokens;
+  c.answer_max_tokens = s.answer_max_tokens;
+  c.summary_max_tokens = s.summary_max_tokens;
+  c.budget.summary_max_tokens = s.summary_max_tokens;
+  c.budget.compact_at = s.compact_at_percent / 100.0;
+  c.budget.compact_to = s.compact_to_percent / 100.0;
+  c.guard.patterns = s.degenerate_patterns;
+  c.guard.max_chars = static_cast<std::size_t>(s.max_answer_chars);
+  c.banned_tokens = s.banned_tokens;
+  c.strikes = s.strikes;
+  c.not_ready_wait = s.not_ready_wait;
+  return c;
+}
+
+asio::awaitable<bool> pipeline::strike(const node_view& node, const std::string& reason) {
+  // Below the threshold the same model gets another try; at it, the supervisor moves the
+  // node to its next fallback (true once it is ready there).
+  if (++strikes_[node.name] < config_.strikes) co_return true;
+  strikes_[node.name] = 0;
+  if (!strike_) co_return false;
+  co_return co_await strike_(node.name, reason);
+}
+
 pipeline::pipeline(conversation_store& store, node_view orchestrator, node_view subagent, search_function search,
                    strike_function strike, pipeline_config config)
     : store_(store),
@@ -242,7 +269,7 @@ asio::awaitable<decision> pipeline::decide(const std::string& chat, reply& out) 
       if (guard.finish().abort()) {
         out.degenerate = "orchestrator: " + guard.verdict().message;
         core::log_warn("pipeline", out.degenerate);
-        if (strike_) co_await strike_(orchestrator_.name, guard.verdict().message);
+        co_await strike(orchestrator_, guard.verdict().message);
         co_return unusable;
       }
       co_return parse_decision(r->content);
@@ -328,11 +355,10 @@ asio::awaitable<std::optional<std::string>> pipeline::answer(const std::string& 
     if (r) {  // degenerate output
       out.degenerate = "subagent: " + guard.verdict().message;
       core::log_warn("pipeline", out.degenerate);
-      if (struck || !strike_) co_return std::nullopt;
+      if (struck) co_return std::nullopt;  // the request is retried once
       struck = true;
       ++out.retries;
-      // The supervisor moves the node to its next fallback model; answer again once it is up.
-      if (!co_await strike_(subagent_.name, guard.verdict().message)) co_return std::nullopt;
+      if (!co_await strike(subagent_, guard.verdict().message)) co_return std::nullopt;
       continue;
     }
     const auto& e = r.error();

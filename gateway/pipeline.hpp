@@ -6,6 +6,7 @@
 // one chat (one at a time, in order); different chats may run concurrently.
 #pragma once
 
+#include "core/config.hpp"
 #include "gateway/context_budget.hpp"
 #include "gateway/conversation_store.hpp"
 #include "gateway/decision.hpp"
@@ -62,8 +63,11 @@ struct pipeline_config {
   std::chrono::milliseconds not_ready_wait{std::chrono::seconds(120)};
   std::chrono::milliseconds not_ready_poll{std::chrono::milliseconds(250)};
   std::vector<int> banned_tokens;  // logit_bias: never sampled (e.g. known-bad special tokens)
+  int strikes = 1;  // degenerate answers from one model before it is switched to its next fallback
 
   static pipeline_config defaults();
+  // The defaults, with what the user's `pipeline:` section sets.
+  static pipeline_config from(const core::pipeline_settings& s);
 };
 
 struct reply {
@@ -113,6 +117,8 @@ class pipeline {
   strike_function strike_;
   pipeline_config config_;
   std::map<std::string, int> fixed_tokens_;  // token counts of the fixed prompts, per model key
+  std::map<std::string, int> strikes_;       // degenerate answers per node since its last switch
+  asio::awaitable<bool> strike(const node_view& node, const std::string& reason);
 };
 
 }  // namespace openclawd::gateway

@@ -488,7 +488,7 @@ TEST_CASE("config: unknown key suggests the nearest", "[config]") {
 TEST_CASE("config: an unknown key far from any lists the valid keys", "[config]") {
   temp_dir dir;
   check_error(load_error(dir, "telegram: {}\n" + std::string(minimal_yaml)), 1, 1, "telegram",
-              "unknown key \"telegram\"; expected one of: llama_server, state_dir, nodes, restart, health, logs, search");
+              "unknown key \"telegram\"; expected one of: llama_server, state_dir, nodes, restart, health, logs, search, pipeline");
   check_error(load_error(dir, minimal_with("ctx: 8192", "temperature: 0.7\n    ctx: 8192")), 8, 5,
               "nodes.subagent.temperature",
               "unknown key \"temperature\"; expected one of: model, fallbacks, ctx, gpu_layers, port, threads, "
@@ -898,4 +898,51 @@ TEST_CASE("config: search mistakes name the key and what is expected", "[config]
               "unknown key \"interval\"; did you mean \"min_interval\"?");
   check_error(load_error(dir, "search: [x]\n" + std::string(minimal_yaml)), 1, 9, "search",
               "expected a mapping (indented key: value lines), found a list");
+}
+
+// pipeline: (the agent, docs/pipeline.md)
+
+TEST_CASE("config: the pipeline section sets prompts, limits, patterns and strikes", "[config][pipeline]") {
+  temp_dir dir;
+  const auto defaults = load_ok(dir, std::string(minimal_yaml)).pipeline;
+  CHECK(defaults.degenerate_patterns == std::vector<std::string>{"<unused\\d+>"});
+  CHECK(defaults.strikes == 1);
+  CHECK(defaults.compact_at_percent == 85);
+  const auto p = load_ok(dir, R"yaml(pipeline:
+  orchestrator_prompt: "Decide."
+  answer_max_tokens: 512
+  compact_at_percent: 80
+  compact_to_percent: 40
+  degenerate_patterns: ["<unused\\d+>", "<pad>"]
+  banned_tokens: [309, 310]
+  strikes: 2
+  not_ready_wait: 30s
+)yaml" + std::string(minimal_yaml)).pipeline;
+  CHECK(p.orchestrator_prompt == "Decide.");
+  CHECK(p.answer_max_tokens == 512);
+  CHECK(p.compact_at_percent == 80);
+  CHECK(p.compact_to_percent == 40);
+  CHECK(p.degenerate_patterns == std::vector<std::string>{"<unused\\d+>", "<pad>"});
+  CHECK(p.banned_tokens == std::vector<int>{309, 310});
+  CHECK(p.strikes == 2);
+  CHECK(p.not_ready_wait == std::chrono::seconds(30));
+}
+
+TEST_CASE("config: pipeline mistakes name the key and what is expected", "[config][pipeline]") {
+  temp_dir dir;
+  const auto with = [](std::string_view lines) { return "pipeline:\n" + std::string(lines) + std::string(minimal_yaml); };
+  check_error(load_error(dir, with("  compact_at_percent: 100\n")), 2, 23, "pipeline.compact_at_percent",
+              "expected a percentage from 1 to 99, found \"100\"");
+  const auto order = load_error(dir, with("  compact_at_percent: 50\n  compact_to_percent: 60\n"));
+  CHECK(order.key == "pipeline.compact_to_percent");
+  CHECK_THAT(order.message, Catch::Contains("expected less than compact_at_percent (50)"));
+  const auto regex = load_error(dir, with("  degenerate_patterns: [\"(unclosed\"]\n"));
+  CHECK(regex.key == "pipeline.degenerate_patterns[0]");
+  CHECK_THAT(regex.message, Catch::StartsWith("expected a regular expression"));
+  check_error(load_error(dir, with("  banned_tokens: [abc]\n")), 2, 19, "pipeline.banned_tokens[0]",
+              "expected a token id (an integer >= 0), found \"abc\"");
+  check_error(load_error(dir, with("  strikes: 0\n")), 2, 12, "pipeline.strikes",
+              "expected a positive integer, found \"0\"");
+  const auto typo = load_error(dir, with("  strike: 2\n"));
+  CHECK_THAT(typo.message, Catch::Contains("did you mean \"strikes\""));
 }
