@@ -360,6 +360,9 @@ int cmd_status(const command_args& a) {
     if (n.last_exit)
       std::cout << "  " << n.name << ": last exit " << n.last_exit->at << ": " << n.last_exit->description << " ("
                 << n.last_exit->reason << ")\n";
+    if (!n.switch_reason.empty())
+      std::cout << "  " << n.name << ": switched from " << n.switched_from.string() << " at " << n.switched_at
+                << ": " << n.switch_reason << "\n";
     if (running && n.state == supervisor::process_state::backoff && !n.retry_at.empty())
       std::cout << "  " << n.name << ": next attempt at " << n.retry_at << "\n";
     if (running && n.state == supervisor::process_state::failed && !n.error.empty())

@@ -78,8 +78,18 @@ int run_daemon(const core::config& cfg, const state_paths& paths, const daemon_o
   };
   const auto& orch_cfg = *cfg.find_node("orchestrator");
   const auto& sub_cfg = *cfg.find_node("subagent");
-  gateway::openai_client orch_client(io.get_executor(), endpoint_of(orch_cfg));
-  gateway::openai_client sub_client(io.get_executor(), endpoint_of(sub_cfg));
+  // A node started with --api-key (in extra_args) wants it on every request but /health.
+  auto client_options_of = [](const core::node_config& n) {
+    gateway::openai_client_options o;
+    for (std::size_t i = 0; i < n.extra_args.size(); ++i) {
+      const auto& a = n.extra_args[i];
+      if (a == "--api-key" && i + 1 < n.extra_args.size()) o.api_key = n.extra_args[i + 1];
+      else if (a.rfind("--api-key=", 0) == 0) o.api_key = a.substr(10);
+    }
+    return o;
+  };
+  gateway::openai_client orch_client(io.get_executor(), endpoint_of(orch_cfg), client_options_of(orch_cfg));
+  gateway::openai_client sub_client(io.get_executor(), endpoint_of(sub_cfg), client_options_of(sub_cfg));
   std::unique_ptr<tools::web_search> search;
   if (cfg.search.enabled) {
     if (auto s = tools::web_search::create(io.get_executor(), cfg.search)) search = std::move(*s);

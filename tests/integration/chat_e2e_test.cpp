@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <fstream>
+
 using namespace openclawd::test;
 
 namespace {
@@ -53,6 +55,27 @@ TEST_CASE("chat: an <unused50> subagent is switched to its fallback export and t
   CHECK(sub["model"] == good);
   CHECK(sub["model_index"] == 1);
   CHECK_THAT(sub["switched"]["reason"].get<std::string>(), Catch::Contains("<unused50>"));
+  const auto text = run_openclawd({"status", "--config", d.config.string()});
+  CHECK_THAT(text.out, Catch::Contains("subagent: switched from " + d.subagent_model));
+}
+
+TEST_CASE("chat: nodes started with --api-key get it on every request", "[chat][e2e]") {
+  daemon_setup d;
+  hello_nodes(d);
+  d.orchestrator_extra = "    extra_args: [--api-key, orchestrator-secret]\n";
+  d.subagent_extra = "    extra_args: [--api-key, subagent-secret]\n";  // llama-server rejects --flag=value
+  d.write_config();
+  const auto started = d.start();
+  INFO(started.out << started.err);
+  REQUIRE(started.exit_code == 0);
+  const auto r = run_openclawd({"chat", "--config", d.config.string(), "--message", "Hi"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "Hello, world!\n");
+  // ... and never in a log line.
+  std::ifstream log(d.state_dir() / "logs" / "daemon.log");
+  const std::string text{std::istreambuf_iterator<char>(log), {}};
+  CHECK(text.find("subagent-secret") == std::string::npos);
 }
 
 TEST_CASE("chat: without a running daemon it says so (exit 3)", "[chat][e2e]") {
