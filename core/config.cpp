@@ -662,6 +662,16 @@ maybe_error check_extra_arg(const reader& r, const field& item) {
                       quote(m.flag) + " is passed by openclawd from the " + std::string(m.key) +
                           ": key; set that instead and remove it from extra_args");
   }
+  // llama-server's parser takes "--flag value" only: "--flag=value" makes it exit at start
+  // ("error: invalid argument"). Say so here, before anything is spawned.
+  const std::string_view whole = item.value.Scalar();
+  if (whole.size() > 2 && whole[0] == '-' && whole.find('=') != std::string_view::npos) {
+    // The value is not repeated: it may be a secret (--api-key), and errors reach logs.
+    const std::string flag(whole.substr(0, whole.find('=')));
+    return r.error_at(item.value.Mark(), item.path,
+                      "llama-server does not accept " + flag + "=… in one item; write the flag and its value as two "
+                      "items: [" + quote(flag) + ", \"…\"]");
+  }
   return std::nullopt;
 }
 

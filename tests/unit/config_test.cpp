@@ -571,6 +571,22 @@ TEST_CASE("config: extra_args may not repeat flags openclawd sets", "[config]") 
               "\"--host\" is not allowed: openclawd always binds llama-server to 127.0.0.1");
 }
 
+TEST_CASE("config: extra_args in --flag=value form are refused, since llama-server exits on them", "[config]") {
+  temp_dir dir;
+  check_error(load_error(dir, minimal_with("ctx: 8192", "ctx: 8192\n    extra_args: [--jinja, --api-key=s3cret]")),
+              9, 27, "nodes.subagent.extra_args[1]",
+              "llama-server does not accept --api-key=… in one item; write the flag and its value as two items: "
+              "[\"--api-key\", \"…\"]");
+  // The value (here a secret) is never repeated in the error.
+  CHECK(load_error(dir, minimal_with("ctx: 8192", "ctx: 8192\n    extra_args: [--api-key=s3cret]"))
+            .to_string()
+            .find("s3cret") == std::string::npos);
+  // A value that merely contains '=' is fine, and so is the two-item form.
+  CHECK(load_ok(dir, minimal_with("ctx: 8192", "ctx: 8192\n    extra_args: [--api-key, \"a=b\"]"))
+            .nodes[1]
+            .extra_args.size() == 2);
+}
+
 TEST_CASE("config: the same port used twice", "[config]") {
   temp_dir dir;
   check_error(load_error(dir, minimal_with("port: 8082", "port: 8081")), 9, 11, "nodes.subagent.port",
