@@ -22,6 +22,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -34,6 +35,7 @@
 #include <utility>
 
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace openclawd::core {
@@ -337,6 +339,18 @@ struct search_draft {
   std::optional<std::pair<YAML::Mark, std::string>> backoff_max_at;
 };
 
+struct telegram_draft {
+  telegram_config cfg;
+  std::optional<located_path> token_file;
+  YAML::Mark named_at;  // where `telegram:` is written: errors about the section as a whole
+  std::optional<std::pair<YAML::Mark, std::string>> watchdog_at;
+};
+
+struct admin_draft {
+  admin_config cfg;
+  YAML::Mark port_mark;
+};
+
 struct draft {
   std::optional<located_path> llama_server;
   std::optional<fs::path> state_dir;
@@ -346,6 +360,8 @@ struct draft {
   logs_config logs;
   search_draft search;
   pipeline_settings pipeline;
+  telegram_draft telegram;
+  admin_draft admin;
 };
 
 class reader;
@@ -878,6 +894,106 @@ const key_spec<search_draft> search_keys[] = {
 };
 const key_table<search_draft> search_table{"search", search_keys};
 
+
+// telegram.allowed_users / allowed_groups: numeric ids (group ids are negative and
+// supergroup ids exceed 32 bits); @usernames can change hands, ids cannot.
+maybe_error check_chat_id(const reader& r, const field& f) {
+  const auto& v = f.value.Scalar();
+  const std::string_view digits = !v.empty() && v.front() == '-' ? std::string_view(v).substr(1) : std::string_view(v);
+  if (digits.empty() || digits.size() > 18 || digits.find_first_not_of("0123456789") != std::string_view::npos)
+    return r.expected(f, "a numeric Telegram id such as 123456789 (ask @userinfobot for yours)");
+  return std::nullopt;
+}
+
+maybe_error read_id_list(R r, F f, std::vector<std::int64_t>& out) {
+  std::vector<std::string> ids;
+  if (auto e = r.read_string_list(f, ids, check_chat_id)) return e;
+  out.clear();
+  for (const auto& id : ids) out.push_back(std::stoll(id));
+  return maybe_error{};
+}
+
+std::string check_streaming(std::string_view v) {
+  if (v == "auto" || v == "edit" || v == "off") return {};
+  return "expected auto (drafts in private chats, edited previews elsewhere), edit or off";
+}
+
+std::string check_strangers(std::string_view v) {
+  if (v == "refuse" || v == "ignore") return {};
+  return "expected refuse (one short refusal per person per day) or ignore";
+}
+
+constexpr int_rule input_chars_rule{100, 1'000'000, "an integer from 100 to 1000000"};
+
+const key_spec<telegram_draft> telegram_keys[] = {
+    {"enabled", optional_key, "enable", [](R r, F f, telegram_draft& d) { return r.read_bool(f, d.cfg.enabled); }},
+    {"api_base", optional_key, "api_url base_url api_root", [](R r, F f, telegram_draft& d) {
+       if (auto e = r.read_string(f, d.cfg.api_base, check_search_endpoint)) return e;
+       while (d.cfg.api_base.ends_with('/')) d.cfg.api_base.pop_back();
+       return maybe_error{};
+     }},
+    {"token_file", optional_key, "token", [](R r, F f, telegram_draft& d) {
+       located_path p;
+       if (auto e = r.read_path(f, p)) return e;
+       d.cfg.token_file = p.path;
+       d.token_file = std::move(p);
+       return maybe_error{};
+     }},
+    {"allowed_users", optional_key, "allowlist users allowed_user_ids", [](R r, F f, telegram_draft& d) {
+       return read_id_list(r, f, d.cfg.allowed_users);
+     }},
+    {"allowed_groups", optional_key, "groups allowed_chats", [](R r, F f, telegram_draft& d) {
+       return read_id_list(r, f, d.cfg.allowed_groups);
+     }},
+    {"strangers", optional_key, "", [](R r, F f, telegram_draft& d) {
+       std::string v;
+       if (auto e = r.read_string(f, v, check_strangers)) return e;
+       d.cfg.strangers = v == "ignore" ? stranger_policy::ignore : stranger_policy::refuse_daily;
+       return maybe_error{};
+     }},
+    {"poll_timeout", optional_key, "timeout", [](R r, F f, telegram_draft& d) {
+       if (auto e = r.read_duration(f, std::chrono::seconds(1), d.cfg.poll_timeout)) return e;
+       if (d.cfg.poll_timeout > std::chrono::seconds(50))
+         return maybe_error{r.expected(f, "a duration of at most 50s (Telegram caps long polls at 50 s)")};
+       return maybe_error{};
+     }},
+    {"watchdog", optional_key, "", [](R r, F f, telegram_draft& d) {
+       d.watchdog_at.emplace(reader::value_mark(f), f.path);
+       return r.read_duration(f, std::chrono::seconds(1), d.cfg.watchdog);
+     }},
+    {"streaming", optional_key, "stream", [](R r, F f, telegram_draft& d) {
+       return r.read_string(f, d.cfg.streaming, check_streaming);
+     }},
+    {"edit_interval", optional_key, "", [](R r, F f, telegram_draft& d) {
+       return r.read_duration(f, std::chrono::milliseconds(100), d.cfg.edit_interval);
+     }},
+    {"typing_interval", optional_key, "", [](R r, F f, telegram_draft& d) {
+       return r.read_duration(f, std::chrono::milliseconds(100), d.cfg.typing_interval);
+     }},
+    {"max_input_chars", optional_key, "", [](R r, F f, telegram_draft& d) {
+       return r.read_int(f, input_chars_rule, d.cfg.max_input_chars);
+     }},
+};
+const key_table<telegram_draft> telegram_table{"telegram", telegram_keys};
+
+// The watchdog must outlast one whole long poll, or it would restart a healthy poller.
+maybe_error check_watchdog(const reader& r, const telegram_draft& d) {
+  const auto floor = d.cfg.poll_timeout + std::chrono::seconds(10);
+  if (d.cfg.watchdog >= floor) return std::nullopt;
+  const YAML::Mark at = d.watchdog_at ? d.watchdog_at->first : d.named_at;
+  return r.error_at(at, d.watchdog_at ? d.watchdog_at->second : "telegram.watchdog",
+                    "expected at least poll_timeout + 10s (" + format_duration(floor) + "), found " +
+                        quote(format_duration(d.cfg.watchdog)));
+}
+
+const key_spec<admin_draft> admin_keys[] = {
+    {"port", optional_key, "", [](R r, F f, admin_draft& d) {
+       d.port_mark = reader::value_mark(f);
+       return r.read_int(f, port_number, d.cfg.port);
+     }},
+};
+const key_table<admin_draft> admin_table{"admin", admin_keys};
+
 constexpr int_rule percent_rule{1, 99, "a percentage from 1 to 99"};
 
 // pipeline.degenerate_patterns: each must compile as a regular expression.
@@ -1043,6 +1159,15 @@ const key_spec<draft> top_level_keys[] = {
        if (auto e = r.read_mapping(f.value, f.key.Mark(), f.path, pipeline_table, d.pipeline)) return e;
        return check_compaction(r, f, d.pipeline);
      }},
+    {"telegram", optional_key, "bot", [](R r, F f, draft& d) {
+       d.telegram.cfg.enabled = true;  // the section turns it on; `enabled: false` parks it
+       d.telegram.named_at = f.key.Mark();
+       if (auto e = r.read_mapping(f.value, f.key.Mark(), f.path, telegram_table, d.telegram)) return e;
+       return check_watchdog(r, d.telegram);
+     }},
+    {"admin", optional_key, "metrics status_page", [](R r, F f, draft& d) {
+       return r.read_mapping(f.value, f.key.Mark(), f.path, admin_table, d.admin);
+     }},
 };
 const key_table<draft> top_level_table{"the top level", top_level_keys};
 
@@ -1064,6 +1189,8 @@ std::string section_of_key(std::string_view name, std::string_view current_label
     add_section(all, logs_table);
     add_section(all, search_table);
     add_section(all, pipeline_table);
+    add_section(all, telegram_table);
+    add_section(all, admin_table);
     return all;
   }();
   std::string out;
@@ -1149,6 +1276,60 @@ config_result<fs::path> default_state_dir(const reader& r) {
   return found_path((fs::path(*home) / ".local/state/openclawd").lexically_normal());
 }
 
+// A bot token looks like 123456789:AAF-xyz... (digits, a colon, letters, digits, - and _).
+bool plausible_token(std::string_view t) {
+  const auto colon = t.find(':');
+  if (colon == 0 || colon == std::string_view::npos || colon > 20 || t.size() - colon < 20 || t.size() > 200) return false;
+  const auto id = t.substr(0, colon);
+  const auto secret = t.substr(colon + 1);
+  return id.find_first_not_of("0123456789") == std::string_view::npos &&
+         std::all_of(secret.begin(), secret.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_';
+         });
+}
+
+// The bot token, from telegram.token_file (which nobody else may read: the token is the
+// whole of the bot's identity) or $OPENCLAWD_TELEGRAM_TOKEN. Errors never quote the text.
+config_result<std::string> read_token(const reader& r, const telegram_draft& d) {
+  auto result_of = [](std::string t) -> config_result<std::string> {
+    return {boost::system::in_place_value, std::move(t)};
+  };
+  if (!d.token_file) {
+    const auto env = env_value("OPENCLAWD_TELEGRAM_TOKEN");
+    if (!env || trim(*env).empty())
+      return r.error_at(d.named_at, "telegram.token_file",
+                        "no bot token: set telegram.token_file to a file only you can read (chmod 600), or "
+                        "the environment variable OPENCLAWD_TELEGRAM_TOKEN");
+    const std::string token(trim(*env));
+    if (!plausible_token(token))
+      return r.error_at(d.named_at, "telegram.token_file",
+                        "$OPENCLAWD_TELEGRAM_TOKEN does not look like a bot token (digits:letters, from @BotFather)");
+    return result_of(token);
+  }
+  const located_path& p = *d.token_file;
+  struct ::stat st {};
+  if (::stat(p.path.c_str(), &st) != 0)
+    return r.error_at(p.mark, p.key, "token file not found: " + p.path.string());
+  if (!S_ISREG(st.st_mode)) return r.error_at(p.mark, p.key, "token file is not a regular file: " + p.path.string());
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return r.error_at(p.mark, p.key,
+                      "token file " + p.path.string() + " is readable by others (mode " + mode +
+                          "); run: chmod 600 " + p.path.string());
+  }
+  std::ifstream in(p.path, std::ios::binary);
+  std::string text;
+  if (!in || !std::getline(in, text))
+    return r.error_at(p.mark, p.key, "cannot read the token file " + p.path.string() + " (or it is empty)");
+  const std::string token(trim(text));
+  if (!plausible_token(token))
+    return r.error_at(p.mark, p.key,
+                      "the first line of " + p.path.string() +
+                          " does not look like a bot token (digits:letters, as @BotFather gives it)");
+  return result_of(token);
+}
+
 config_result<config> finish(const reader& r, draft& d) {
   config out;
   out.source = r.source();
@@ -1185,6 +1366,21 @@ config_result<config> finish(const reader& r, draft& d) {
         if (auto e = check_model_file(r, f)) return *e;
       }
     }
+  }
+  if (d.admin.cfg.port != 0) {
+    for (const node_draft& n : d.nodes) {
+      if (n.cfg.port == d.admin.cfg.port)
+        return r.error_at(d.admin.port_mark, "admin.port",
+                          "port " + std::to_string(d.admin.cfg.port) + " is already used by nodes." + n.cfg.name +
+                              ".port (line " + std::to_string(n.port_mark.line + 1) + ")");
+    }
+  }
+  out.admin = d.admin.cfg;
+  out.telegram = d.telegram.cfg;
+  if (out.telegram.enabled && r.options().check_files) {
+    auto token = read_token(r, d.telegram);
+    if (!token) return token.error();
+    out.telegram.token = std::move(*token);
   }
   for (node_draft& n : d.nodes) out.nodes.push_back(std::move(n.cfg));
   return out;

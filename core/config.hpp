@@ -124,6 +124,34 @@ struct pipeline_settings {
   duration not_ready_wait{std::chrono::seconds(120)};  // a (re)starting node is waited for this long
 };
 
+// The Telegram channel (gateway/telegram/, docs/telegram.md). Off unless the section is
+// present. The token never appears in a log line, an error or `status`.
+enum class stranger_policy { refuse_daily, ignore };
+
+struct telegram_config {
+  bool enabled = false;
+  std::string api_base = "https://api.telegram.org";  // http:// only to loopback (a local Bot API server, tests)
+  std::filesystem::path token_file;                   // absolute; empty: $OPENCLAWD_TELEGRAM_TOKEN
+  // The bot token, read by load_config (from token_file or the environment) when it checks
+  // files; empty otherwise. A secret: never print it.
+  std::string token;
+  std::vector<std::int64_t> allowed_users;   // numeric user ids; empty: nobody (deny by default)
+  std::vector<std::int64_t> allowed_groups;  // group chat ids where the bot answers when addressed
+  stranger_policy strangers = stranger_policy::refuse_daily;
+  duration poll_timeout{std::chrono::seconds(30)};  // getUpdates long-poll timeout (Telegram caps it at 50 s)
+  // No getUpdates has completed for this long: polling is restarted (new connection).
+  duration watchdog{std::chrono::seconds(120)};
+  std::string streaming = "auto";                   // auto (drafts in private chats, else edits), edit, off
+  duration edit_interval{std::chrono::seconds(1)};  // the shortest gap between two preview updates of one reply
+  duration typing_interval{std::chrono::seconds(4)};
+  int max_input_chars = 8000;  // longer messages get a polite refusal instead of reaching a model
+};
+
+// The loopback admin endpoint: /status (JSON), /metrics (Prometheus), / (an HTML page).
+struct admin_config {
+  int port = 0;  // 0: off. Always bound to 127.0.0.1.
+};
+
 struct config {
   std::filesystem::path source;        // absolute path of the file this was loaded from
   std::filesystem::path state_dir;     // absolute; pidfile, lock, state.json, logs/
@@ -133,6 +161,8 @@ struct config {
   logs_config logs;
   search_config search;
   pipeline_settings pipeline;
+  telegram_config telegram;
+  admin_config admin;
 
   const node_config* find_node(std::string_view name) const;
 };

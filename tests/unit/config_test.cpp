@@ -487,8 +487,9 @@ TEST_CASE("config: unknown key suggests the nearest", "[config]") {
 
 TEST_CASE("config: an unknown key far from any lists the valid keys", "[config]") {
   temp_dir dir;
-  check_error(load_error(dir, "telegram: {}\n" + std::string(minimal_yaml)), 1, 1, "telegram",
-              "unknown key \"telegram\"; expected one of: llama_server, state_dir, nodes, restart, health, logs, search, pipeline");
+  check_error(load_error(dir, "whatsapp: {}\n" + std::string(minimal_yaml)), 1, 1, "whatsapp",
+              "unknown key \"whatsapp\"; expected one of: llama_server, state_dir, nodes, restart, health, logs, search, "
+              "pipeline, telegram, admin");
   check_error(load_error(dir, minimal_with("ctx: 8192", "temperature: 0.7\n    ctx: 8192")), 8, 5,
               "nodes.subagent.temperature",
               "unknown key \"temperature\"; expected one of: model, fallbacks, ctx, gpu_layers, port, threads, "
@@ -961,4 +962,126 @@ TEST_CASE("config: pipeline mistakes name the key and what is expected", "[confi
               "expected a positive integer, found \"0\"");
   const auto typo = load_error(dir, with("  strike: 2\n"));
   CHECK_THAT(typo.message, Catch::Contains("did you mean \"strikes\""));
+}
+
+// ---------------------------------------------------------------------------
+// telegram: and admin:
+
+namespace {
+// Model files and a llama-server stand-in, so that load_config runs every file check
+// (the token is only read then).
+std::string checked_yaml(const temp_dir& dir, std::string_view extra) {
+  dir.touch("orch.gguf");
+  dir.touch("sub.gguf");
+  const fs::path server = dir.executable("bin/llama-server");
+  return std::string(extra) + "llama_server: " + server.string() + "\n" + std::string(minimal_yaml);
+}
+constexpr const char* good_token = "123456789:AAFakeTokenForTestsOnly-abcdefghijk";
+}  // namespace
+
+TEST_CASE("config: telegram is off without its section, on with it", "[config][telegram]") {
+  temp_dir dir;
+  const auto off = load_ok(dir, std::string(minimal_yaml));
+  CHECK_FALSE(off.telegram.enabled);
+  CHECK(off.admin.port == 0);
+  const auto on = load_ok(dir, "telegram:\n  allowed_users: [42, -1001234567890123]\n" + std::string(minimal_yaml));
+  CHECK(on.telegram.enabled);
+  CHECK(on.telegram.api_base == "https://api.telegram.org");
+  CHECK(on.telegram.allowed_users == std::vector<std::int64_t>{42, -1001234567890123});
+  CHECK(on.telegram.allowed_groups.empty());
+  CHECK(on.telegram.strangers == openclawd::core::stranger_policy::refuse_daily);
+  CHECK(on.telegram.poll_timeout == 30s);
+  CHECK(on.telegram.watchdog == 120s);
+  CHECK(on.telegram.streaming == "auto");
+  CHECK(on.telegram.token.empty());  // not read without file checks (status, stop)
+  const auto parked = load_ok(dir, "telegram: {enabled: false}\n" + std::string(minimal_yaml));
+  CHECK_FALSE(parked.telegram.enabled);
+}
+
+TEST_CASE("config: every telegram and admin key", "[config][telegram]") {
+  temp_dir dir;
+  const auto c = load_ok(dir,
+                         "telegram:\n"
+                         "  api_base: http://127.0.0.1:8081/\n"
+                         "  token_file: secrets/bot.token\n"
+                         "  allowed_users: [1, 2]\n"
+                         "  allowed_groups: [-100123]\n"
+                         "  strangers: ignore\n"
+                         "  poll_timeout: 50s\n"
+                         "  watchdog: 2m\n"
+                         "  streaming: edit\n"
+                         "  edit_interval: 1500ms\n"
+                         "  typing_interval: 3s\n"
+                         "  max_input_chars: 2000\n"
+                         "admin:\n"
+                         "  port: 8090\n" +
+                             std::string(minimal_yaml));
+  CHECK(c.telegram.api_base == "http://127.0.0.1:8081");
+  CHECK(c.telegram.token_file == dir.path() / "secrets/bot.token");
+  CHECK(c.telegram.allowed_groups == std::vector<std::int64_t>{-100123});
+  CHECK(c.telegram.strangers == openclawd::core::stranger_policy::ignore);
+  CHECK(c.telegram.poll_timeout == 50s);
+  CHECK(c.telegram.watchdog == 120s);
+  CHECK(c.telegram.streaming == "edit");
+  CHECK(c.telegram.edit_interval == 1500ms);
+  CHECK(c.telegram.typing_interval == 3s);
+  CHECK(c.telegram.max_input_chars == 2000);
+  CHECK(c.admin.port == 8090);
+}
+
+TEST_CASE("config: telegram mistakes name the key and what is expected", "[config][telegram]") {
+  temp_dir dir;
+  const std::string m(minimal_yaml);
+  check_error(load_error(dir, "telegram:\n  api_base: http://api.telegram.org\n" + m), 2, 13, "telegram.api_base",
+              "expected an https:// URL (http:// only for 127.0.0.1, localhost or [::1]), found \"http://api.telegram.org\"");
+  check_error(load_error(dir, "telegram:\n  allowed_users: [\"@alice\"]\n" + m), 2, 19, "telegram.allowed_users[0]",
+              "expected a numeric Telegram id such as 123456789 (ask @userinfobot for yours), found \"@alice\"");
+  check_error(load_error(dir, "telegram:\n  poll_timeout: 90s\n" + m), 2, 17, "telegram.poll_timeout",
+              "expected a duration of at most 50s (Telegram caps long polls at 50 s), found \"90s\"");
+  check_error(load_error(dir, "telegram:\n  poll_timeout: 40s\n  watchdog: 45s\n" + m), 3, 13, "telegram.watchdog",
+              "expected at least poll_timeout + 10s (50s), found \"45s\"");
+  check_error(load_error(dir, "telegram:\n  streaming: yes\n" + m), 2, 14, "telegram.streaming",
+              "expected auto (drafts in private chats, edited previews elsewhere), edit or off, found \"yes\"");
+  check_error(load_error(dir, "telegram:\n  allowlist: [1]\n" + m), 2, 3, "telegram.allowlist",
+              "unknown key \"allowlist\"; did you mean \"allowed_users\"?");
+  check_error(load_error(dir, "admin:\n  port: 8082\n" + m), 2, 9, "admin.port",
+              "port 8082 is already used by nodes.subagent.port (line 11)");
+}
+
+TEST_CASE("config: the bot token comes from a private file or the environment, never echoed", "[config][telegram]") {
+  temp_dir dir;
+  const fs::path token = dir.write("bot.token", std::string(good_token) + "\n");
+  ::chmod(token.c_str(), 0600);
+  scoped_env unset("OPENCLAWD_TELEGRAM_TOKEN", std::nullopt);
+  SECTION("a private file") {
+    const auto c = load_ok(dir, checked_yaml(dir, "telegram:\n  token_file: bot.token\n"), load_options{});
+    CHECK(c.telegram.token == good_token);
+  }
+  SECTION("a file others can read is refused, and the error does not contain the token") {
+    ::chmod(token.c_str(), 0644);
+    const auto e = load_error(dir, checked_yaml(dir, "telegram:\n  token_file: bot.token\n"), load_options{});
+    CHECK(e.key == "telegram.token_file");
+    CHECK(e.line == 2);
+    CHECK(e.message == "token file " + token.string() + " is readable by others (mode 0644); run: chmod 600 " +
+                           token.string());
+    CHECK(e.to_string().find("AAFake") == std::string::npos);
+  }
+  SECTION("garbage in the file is refused without quoting it") {
+    dir.write("bot.token", "not a token but a secret\n");
+    ::chmod(token.c_str(), 0600);
+    const auto e = load_error(dir, checked_yaml(dir, "telegram:\n  token_file: bot.token\n"), load_options{});
+    CHECK(e.to_string().find("secret") == std::string::npos);
+    CHECK(e.message.find("does not look like a bot token") != std::string::npos);
+  }
+  SECTION("the environment") {
+    scoped_env set("OPENCLAWD_TELEGRAM_TOKEN", std::string(good_token));
+    const auto c = load_ok(dir, checked_yaml(dir, "telegram:\n  allowed_users: [1]\n"), load_options{});
+    CHECK(c.telegram.token == good_token);
+  }
+  SECTION("neither") {
+    const auto e = load_error(dir, checked_yaml(dir, "telegram:\n  allowed_users: [1]\n"), load_options{});
+    check_error(e, 1, 1, "telegram.token_file",
+                "no bot token: set telegram.token_file to a file only you can read (chmod 600), or the environment "
+                "variable OPENCLAWD_TELEGRAM_TOKEN");
+  }
 }
