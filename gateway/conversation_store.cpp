@@ -17,7 +17,7 @@ constexpr std::string_view log_tag = "store";
 
 // Schema migrations, in order: migrations[i] takes the file from version i to version i + 1.
 // Never edit a released entry; append a new one (and bump conversation_store::schema_version).
-constexpr std::array<std::string_view, 1> migrations = {
+constexpr std::array<std::string_view, 2> migrations = {
     // v1: chats, turns, token counts.
     R"sql(
 CREATE TABLE chats (
@@ -44,6 +44,26 @@ CREATE TABLE token_counts (
   PRIMARY KEY (turn_id, model_key)
 ) WITHOUT ROWID;
 CREATE INDEX token_counts_by_model ON token_counts (model_key);
+)sql",
+    // v2: where a turn came from (a channel's message id: appending it twice stores it once),
+    // and the channels' inbox of received messages (Telegram updates) with their replies.
+    R"sql(
+ALTER TABLE turns ADD COLUMN origin TEXT;
+CREATE UNIQUE INDEX turns_by_origin ON turns (chat_id, origin) WHERE origin IS NOT NULL;
+CREATE TABLE inbox (
+  channel TEXT NOT NULL CHECK (length(channel) > 0),
+  id INTEGER NOT NULL,
+  chat_id TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  received_at INTEGER NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('pending', 'replying', 'done')),
+  reply TEXT NOT NULL DEFAULT '',
+  parts_sent INTEGER NOT NULL DEFAULT 0,
+  uncertain_part INTEGER NOT NULL DEFAULT -1,
+  finished_at INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (channel, id)
+) WITHOUT ROWID;
+CREATE INDEX inbox_open ON inbox (channel, state) WHERE state <> 'done';
 )sql",
 };
 static_assert(migrations.size() == conversation_store::schema_version);
@@ -107,6 +127,9 @@ struct conversation_store::impl {
   stmt_ptr select_turns_from, select_recent, select_chat;
   stmt_ptr chat_last_seq, update_summary, delete_turns, clear_summary;
   stmt_ptr upsert_count, select_count, delete_counts_for_model;
+  stmt_ptr select_origin, select_by_origin;
+  stmt_ptr inbox_insert, inbox_select_open, inbox_reply, inbox_part, inbox_uncertain, inbox_finish, inbox_max,
+      inbox_prune;
 
   boost::system::error_code fail(std::string_view what) {
     last_error = std::string(what);
@@ -272,7 +295,25 @@ struct conversation_store::impl {
     const std::pair<stmt_ptr*, std::string_view> all[] = {
         {&ensure_chat, "INSERT INTO chats (id, created_at) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING"},
         {&bump_seq, "UPDATE chats SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq"},
-        {&insert_turn, "INSERT INTO turns (chat_id, seq, role, content, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"},
+        {&insert_turn,
+         "INSERT INTO turns (chat_id, seq, role, content, created_at, origin) VALUES (?1, ?2, ?3, ?4, ?5, NULLIF(?6, ''))"},
+        {&select_origin, "SELECT seq FROM turns WHERE chat_id = ?1 AND origin = ?2"},
+        {&select_by_origin,
+         "SELECT t.seq, t.role, t.content, t.created_at, t.seq <= c.summary_covers_up_to_seq, NULL"
+         " FROM turns t JOIN chats c ON c.id = t.chat_id WHERE t.chat_id = ?1 AND t.origin = ?2"},
+        {&inbox_insert,
+         "INSERT INTO inbox (channel, id, chat_id, payload, received_at, state) VALUES (?1, ?2, ?3, ?4, ?5, 'pending')"
+         " ON CONFLICT (channel, id) DO NOTHING"},
+        {&inbox_select_open,
+         "SELECT id, chat_id, payload, received_at, state, reply, parts_sent, uncertain_part FROM inbox"
+         " WHERE channel = ?1 AND state <> 'done' ORDER BY id"},
+        {&inbox_reply, "UPDATE inbox SET state = 'replying', reply = ?3 WHERE channel = ?1 AND id = ?2 AND state = 'pending'"},
+        {&inbox_part, "UPDATE inbox SET parts_sent = ?3, uncertain_part = -1 WHERE channel = ?1 AND id = ?2"},
+        {&inbox_uncertain, "UPDATE inbox SET uncertain_part = ?3 WHERE channel = ?1 AND id = ?2"},
+        {&inbox_finish, "UPDATE inbox SET state = 'done', finished_at = ?3 WHERE channel = ?1 AND id = ?2"},
+        {&inbox_max, "SELECT COALESCE(MAX(id), 0), count(*) FROM inbox WHERE channel = ?1"},
+        {&inbox_prune, "DELETE FROM inbox WHERE channel = ?1 AND state = 'done' AND finished_at < ?2"
+                       " AND id < (SELECT MAX(id) FROM inbox WHERE channel = ?1)"},
         {&select_turns_from,
          "SELECT t.seq, t.role, t.content, t.created_at, t.seq <= c.summary_covers_up_to_seq, tc.count"
          " FROM turns t JOIN chats c ON c.id = t.chat_id"
@@ -399,11 +440,18 @@ result<conversation_store> conversation_store::open(const std::filesystem::path&
 }
 
 result<std::int64_t> conversation_store::append_turn(std::string_view chat_id, turn_role role,
-                                                     std::string_view content) {
+                                                     std::string_view content, std::string_view origin) {
   auto& d = *p_;
   if (chat_id.empty()) return d.invalid("empty chat id");
   impl::transaction tx(d);
   if (auto r = tx.begin(); !r) return r.error();
+  if (!origin.empty()) {  // already stored (a message handled again after a crash): same seq
+    statement_use use(d.select_origin.get());
+    if (!d.bind_all(d.select_origin.get(), chat_id, origin)) return d.fail("bind");
+    const int rc = sqlite3_step(d.select_origin.get());
+    if (rc == SQLITE_ROW) return sqlite3_column_int64(d.select_origin.get(), 0);
+    if (rc != SQLITE_DONE) return d.fail("find origin");
+  }
   const std::int64_t now = now_ms();
   {
     statement_use use(d.ensure_chat.get());
@@ -420,7 +468,7 @@ result<std::int64_t> conversation_store::append_turn(std::string_view chat_id, t
   }
   {
     statement_use use(d.insert_turn.get());
-    if (!d.bind_all(d.insert_turn.get(), chat_id, seq, to_string(role), content, now)) return d.fail("bind");
+    if (!d.bind_all(d.insert_turn.get(), chat_id, seq, to_string(role), content, now, origin)) return d.fail("bind");
     if (auto r = d.run(d.insert_turn.get(), "insert turn"); !r) return r.error();
   }
   if (auto r = tx.commit(); !r) return r.error();
@@ -550,6 +598,107 @@ result<void> conversation_store::drop_token_counts(std::string_view model_key) {
     if (auto r = d.run(d.delete_counts_for_model.get(), "drop token counts"); !r) return r;
   }
   return tx.commit();
+}
+
+result<std::optional<turn>> conversation_store::turn_by_origin(std::string_view chat_id, std::string_view origin) {
+  auto& d = *p_;
+  statement_use use(d.select_by_origin.get());
+  if (!d.bind_all(d.select_by_origin.get(), chat_id, origin)) return d.fail("bind");
+  auto found = d.read_turns(d.select_by_origin.get());
+  if (!found) return found.error();
+  if (found->empty()) return std::optional<turn>();
+  return std::optional<turn>(std::move(found->front()));
+}
+
+std::string_view to_string(inbox_state s) noexcept {
+  switch (s) {
+    case inbox_state::pending: return "pending";
+    case inbox_state::replying: return "replying";
+    case inbox_state::done: return "done";
+  }
+  return "pending";
+}
+
+result<std::size_t> conversation_store::inbox_add(std::string_view channel, std::span<const inbox_entry> entries) {
+  auto& d = *p_;
+  if (channel.empty()) return d.invalid("empty channel");
+  impl::transaction tx(d);
+  if (auto r = tx.begin(); !r) return r.error();
+  const std::int64_t now = now_ms();
+  std::size_t added = 0;
+  for (const auto& e : entries) {
+    statement_use use(d.inbox_insert.get());
+    if (!d.bind_all(d.inbox_insert.get(), channel, e.id, e.chat_id, e.payload, now)) return d.fail("bind");
+    if (auto r = d.run(d.inbox_insert.get(), "inbox insert"); !r) return r.error();
+    added += static_cast<std::size_t>(sqlite3_changes(d.db.get()));
+  }
+  if (auto r = tx.commit(); !r) return r.error();
+  return added;
+}
+
+result<std::vector<inbox_item>> conversation_store::inbox_open(std::string_view channel) {
+  auto& d = *p_;
+  statement_use use(d.inbox_select_open.get());
+  if (!d.bind_all(d.inbox_select_open.get(), channel)) return d.fail("bind");
+  std::vector<inbox_item> out;
+  sqlite3_stmt* s = d.inbox_select_open.get();
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    inbox_item it;
+    it.id = sqlite3_column_int64(s, 0);
+    it.chat_id = impl::column_text(s, 1);
+    it.payload = impl::column_text(s, 2);
+    it.received_at_ms = sqlite3_column_int64(s, 3);
+    it.state = impl::column_text(s, 4) == "replying" ? inbox_state::replying : inbox_state::pending;
+    it.reply = impl::column_text(s, 5);
+    it.parts_sent = sqlite3_column_int(s, 6);
+    it.uncertain_part = sqlite3_column_int(s, 7);
+    out.push_back(std::move(it));
+  }
+  if (rc != SQLITE_DONE) return d.fail("read inbox");
+  return out;
+}
+
+namespace {
+template <class... Args>
+result<void> inbox_update(conversation_store::impl& d, sqlite3_stmt* s, std::string_view what, const Args&... args) {
+  statement_use use(s);
+  if (!d.bind_all(s, args...)) return d.fail("bind");
+  if (auto r = d.run(s, what); !r) return r;
+  if (sqlite3_changes(d.db.get()) != 1) return d.invalid(std::string(what) + ": no such open inbox entry");
+  return {};
+}
+}  // namespace
+
+result<void> conversation_store::inbox_set_reply(std::string_view channel, std::int64_t id, std::string_view reply) {
+  return inbox_update(*p_, p_->inbox_reply.get(), "inbox reply", channel, id, reply);
+}
+
+result<void> conversation_store::inbox_parts_sent(std::string_view channel, std::int64_t id, int parts) {
+  return inbox_update(*p_, p_->inbox_part.get(), "inbox part", channel, id, static_cast<std::int64_t>(parts));
+}
+
+result<void> conversation_store::inbox_part_uncertain(std::string_view channel, std::int64_t id, int part) {
+  return inbox_update(*p_, p_->inbox_uncertain.get(), "inbox uncertain", channel, id, static_cast<std::int64_t>(part));
+}
+
+result<void> conversation_store::inbox_done(std::string_view channel, std::int64_t id) {
+  return inbox_update(*p_, p_->inbox_finish.get(), "inbox done", channel, id, now_ms());
+}
+
+result<inbox_summary> conversation_store::inbox_summary_of(std::string_view channel) {
+  auto& d = *p_;
+  statement_use use(d.inbox_max.get());
+  if (!d.bind_all(d.inbox_max.get(), channel)) return d.fail("bind");
+  if (sqlite3_step(d.inbox_max.get()) != SQLITE_ROW) return d.fail("inbox max");
+  return inbox_summary{sqlite3_column_int64(d.inbox_max.get(), 0), sqlite3_column_int64(d.inbox_max.get(), 1)};
+}
+
+result<void> conversation_store::inbox_prune(std::string_view channel, std::chrono::milliseconds keep) {
+  auto& d = *p_;
+  statement_use use(d.inbox_prune.get());
+  if (!d.bind_all(d.inbox_prune.get(), channel, now_ms() - keep.count())) return d.fail("bind");
+  return d.run(d.inbox_prune.get(), "inbox prune");
 }
 
 result<store_diagnostics> conversation_store::diagnostics() {

@@ -49,6 +49,33 @@ struct chat_info {
   std::int64_t turn_count = 0;  // turns stored now (covered ones included)
 };
 
+// A channel's received messages (Telegram updates), stored before the channel confirms them
+// to their sender, with the reply and how much of it went out. Processing is keyed by the
+// channel's own id, so a restart resumes what was unanswered and never answers twice.
+enum class inbox_state { pending, replying, done };
+std::string_view to_string(inbox_state s) noexcept;
+
+struct inbox_entry {
+  std::int64_t id = 0;   // the channel's id (Telegram's update_id)
+  std::string chat_id;   // the conversation it belongs to ("telegram:42"); may be empty
+  std::string payload;   // as received (JSON)
+};
+
+struct inbox_item : inbox_entry {
+  std::int64_t received_at_ms = 0;
+  inbox_state state = inbox_state::pending;
+  std::string reply;       // opaque to the store: what the channel sends (set with the state `replying`)
+  int parts_sent = 0;      // parts of the reply confirmed sent
+  // A part whose send failed ambiguously (the request went out, no answer came back): it may
+  // have arrived, so it is never sent again. -1: none.
+  int uncertain_part = -1;
+};
+
+struct inbox_summary {
+  std::int64_t max_id = 0;  // the highest id ever stored for the channel (0: none)
+  std::int64_t rows = 0;
+};
+
 struct store_options {
   // How long a write waits for another connection's lock before failing. Only another process
   // (or a second store on the same file) can hold it; the daemon's own calls never overlap.
@@ -67,7 +94,7 @@ struct store_diagnostics {
 class conversation_store {
  public:
   // The newest schema version this code knows (and migrates older files to).
-  static constexpr int schema_version = 1;
+  static constexpr int schema_version = 2;
 
   // Opens (creating if needed) the database file, switches it to WAL and migrates its schema.
   // A file written by a newer openclawd (a higher schema version) is refused. Failures return
@@ -82,7 +109,12 @@ class conversation_store {
 
   // Appends a turn (creating the chat on first use) and returns its seq. Once this returns, the
   // turn is on disk: a crash of the daemon, or of the machine, does not lose it.
-  result<std::int64_t> append_turn(std::string_view chat_id, turn_role role, std::string_view content);
+  // With an `origin` (the channel's id of the message, e.g. "telegram:815"), a turn already
+  // stored with that origin is not stored again: its seq is returned.
+  result<std::int64_t> append_turn(std::string_view chat_id, turn_role role, std::string_view content,
+                                   std::string_view origin = {});
+  // The turn stored with this origin, if any.
+  result<std::optional<turn>> turn_by_origin(std::string_view chat_id, std::string_view origin);
 
   // Turns with seq >= from_seq, oldest first. With a model_key, each turn carries its cached
   // token count for that model (when cached).
@@ -117,13 +149,28 @@ class conversation_store {
   // Forgets every count cached for a model (after it was replaced for good).
   result<void> drop_token_counts(std::string_view model_key);
 
+  // The inbox (one transaction, one fsync per batch). Returns how many were new: an id
+  // already stored (delivered twice) is ignored.
+  result<std::size_t> inbox_add(std::string_view channel, std::span<const inbox_entry> entries);
+  // Entries not done yet, oldest id first.
+  result<std::vector<inbox_item>> inbox_open(std::string_view channel);
+  result<void> inbox_set_reply(std::string_view channel, std::int64_t id, std::string_view reply);
+  result<void> inbox_parts_sent(std::string_view channel, std::int64_t id, int parts);
+  result<void> inbox_part_uncertain(std::string_view channel, std::int64_t id, int part);
+  result<void> inbox_done(std::string_view channel, std::int64_t id);
+  result<inbox_summary> inbox_summary_of(std::string_view channel);
+  // Forgets done entries finished more than `keep` ago (the newest entry always stays: it
+  // remembers the channel's last id across restarts).
+  result<void> inbox_prune(std::string_view channel, std::chrono::milliseconds keep);
+
   result<store_diagnostics> diagnostics();
+
+  struct impl;
 
   // The SQLite message (or the violated precondition) behind the last store_failed.
   const std::string& last_error() const noexcept;
 
  private:
-  struct impl;
   explicit conversation_store(std::unique_ptr<impl> p);
   std::unique_ptr<impl> p_;
 };

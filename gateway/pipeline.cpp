@@ -385,14 +385,49 @@ asio::awaitable<std::optional<std::string>> pipeline::answer(const std::string& 
   co_return std::nullopt;
 }
 
-asio::awaitable<reply> pipeline::handle(std::string chat_id, std::string text, answer_sink sink) {
+asio::awaitable<reply> pipeline::handle(std::string chat_id, std::string text, answer_sink sink,
+                                        request_options options) {
+  ++stats_.in_flight;
+  reply out = co_await handle_once(std::move(chat_id), std::move(text), sink, options);
+  --stats_.in_flight;
+  ++stats_.requests;
+  ++(out.ok ? stats_.answered : stats_.failed);
+  if (out.searched) ++stats_.searches;
+  if (out.search_unavailable) ++stats_.searches_unavailable;
+  stats_.compactions += static_cast<std::uint64_t>(out.compactions);
+  if (!out.degenerate.empty()) ++stats_.degenerate;
+  if (out.decision_timings) stats_.last_decision = out.decision_timings;
+  if (out.answer_timings) stats_.last_answer = out.answer_timings;
+  co_return out;
+}
+
+asio::awaitable<reply> pipeline::handle_once(std::string chat_id, std::string text, answer_sink& sink,
+                                             const request_options& options) {
   reply out;
+  const std::string answer_origin = options.origin.empty() ? std::string() : options.origin + "#answer";
+  if (!answer_origin.empty()) {
+    // Handled before, and the daemon stopped before the channel recorded the reply: the
+    // stored answer is the answer (the models are not asked twice, the history stays single).
+    if (auto prior = store_.turn_by_origin(chat_id, answer_origin); prior && *prior) {
+      ++stats_.resumed;
+      out.text = (*prior)->content;
+      out.ok = true;
+      co_return out;
+    }
+  }
   // Durable first: whatever happens next, the message is not lost.
-  if (auto seq = store_.append_turn(chat_id, turn_role::user, text); !seq) {
+  if (auto seq = store_.append_turn(chat_id, turn_role::user, text, options.origin); !seq) {
     out.text = "I could not save your message (" + store_.last_error() + "); please send it again.";
     co_return out;
   }
-  out.decided = co_await decide(chat_id, out);
+  if (options.forced_query) {
+    out.decided.usable = true;
+    out.decided.action = decision::action_kind::search;
+    out.decided.query = *options.forced_query;
+    out.decided.brief = "The user asked for a web search on this; answer from the results.";
+  } else {
+    out.decided = co_await decide(chat_id, out);
+  }
 
   std::string notes = "Brief from the orchestrator: " +
                       (out.decided.brief.empty() ? std::string("(none; answer directly)") : out.decided.brief);
@@ -428,7 +463,7 @@ asio::awaitable<reply> pipeline::handle(std::string chat_id, std::string text, a
     }
     co_return out;
   }
-  if (auto s = store_.append_turn(chat_id, turn_role::assistant, *a); !s)
+  if (auto s = store_.append_turn(chat_id, turn_role::assistant, *a, answer_origin); !s)
     core::log_error("pipeline", "cannot store the answer: " + store_.last_error());
   out.text = std::move(*a);
   out.ok = true;

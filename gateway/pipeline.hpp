@@ -85,12 +85,37 @@ struct reply {
   std::optional<llm_error_kind> failure;  // the last error from the subagent, when `ok` is false
 };
 
+// How one message is to be handled.
+struct request_options {
+  // The channel's id of the message ("telegram:815"). Handling the same origin again (after
+  // a crash) neither stores the message twice nor asks the models again once an answer is stored.
+  std::string origin;
+  // `/search <query>`: search this, skipping the orchestrator's decision.
+  std::optional<std::string> forced_query;
+};
+
+// Counters for /metrics and the status page (the daemon's one thread reads them).
+struct pipeline_stats {
+  std::uint64_t requests = 0;  // messages handled (finished)
+  std::uint64_t answered = 0;
+  std::uint64_t failed = 0;    // the user got an apology instead of an answer
+  std::uint64_t searches = 0;
+  std::uint64_t searches_unavailable = 0;
+  std::uint64_t compactions = 0;
+  std::uint64_t degenerate = 0;
+  std::uint64_t resumed = 0;   // answers served from the store for an origin seen before
+  int in_flight = 0;           // messages being handled now
+  std::optional<llm_timings> last_decision;
+  std::optional<llm_timings> last_answer;
+};
+
 class pipeline {
  public:
   pipeline(conversation_store& store, node_view orchestrator, node_view subagent, search_function search,
            strike_function strike, pipeline_config config);
 
-  asio::awaitable<reply> handle(std::string chat_id, std::string text, answer_sink sink);
+  asio::awaitable<reply> handle(std::string chat_id, std::string text, answer_sink sink, request_options options = {});
+  const pipeline_stats& stats() const noexcept { return stats_; }
   // /reset: forget the conversation of one chat.
   result<void> reset(const std::string& chat_id) { return store_.reset(chat_id); }
 
@@ -118,6 +143,9 @@ class pipeline {
   pipeline_config config_;
   std::map<std::string, int> fixed_tokens_;  // token counts of the fixed prompts, per model key
   std::map<std::string, int> strikes_;       // degenerate answers per node since its last switch
+  pipeline_stats stats_;
+  asio::awaitable<reply> handle_once(std::string chat_id, std::string text, answer_sink& sink,
+                                     const request_options& options);
   asio::awaitable<bool> strike(const node_view& node, const std::string& reason);
 };
 

@@ -339,3 +339,40 @@ TEST_CASE("pipeline: with the real search tool, a DuckDuckGo challenge still yie
   CHECK(r.searched);
   CHECK(r.search_unavailable == blocked);
 }
+
+TEST_CASE("pipeline: a forced search skips the decision, a known origin is answered from the store",
+          "[pipeline][real]") {
+  fixture f;
+  llama_process sub(test::make_model(f.dir / "s.gguf", "hello"), 2048);
+  fake_orchestrator oc(R"({"action":"answer","query":"","brief":"Greet."})");
+  openai_client sc(f.io.get_executor(), loopback(sub.port()));
+  std::vector<std::string> queries;
+  pipeline p(f.store, {"orchestrator", &oc, 4096, 1, "o"}, {"subagent", &sc, 2048, 1, "s"},
+             fixed_search({true, 1, "```untrusted\n1. Result\n```", ""}, &queries), nullptr,
+             pipeline_config::defaults());
+  std::string shown;
+  int restarts = 0;
+  request_options forced;
+  forced.forced_query = "llama.cpp release notes";
+  forced.origin = "telegram:500";
+  const auto r = test::run_one(f.io, p.handle("telegram:1", "/search llama.cpp release notes", collect(shown, restarts), forced),
+                               test::deadline_long);
+  CHECK(r.ok);
+  CHECK(r.searched);
+  CHECK(oc.requests.empty());  // no decision was asked for
+  CHECK(queries == std::vector<std::string>{"llama.cpp release notes"});
+
+  // The same message again (a restart before the channel recorded its reply): the stored
+  // answer comes back; nothing is asked or stored twice.
+  shown.clear();
+  const auto again = test::run_one(f.io, p.handle("telegram:1", "/search llama.cpp release notes", collect(shown, restarts), forced),
+                                   test::deadline_long);
+  CHECK(again.ok);
+  CHECK(again.text == r.text);
+  CHECK(queries.size() == 1);
+  CHECK(f.store.turns("telegram:1").value().size() == 2);
+  CHECK(p.stats().requests == 2);
+  CHECK(p.stats().resumed == 1);
+  CHECK(p.stats().searches == 1);
+  CHECK(p.stats().in_flight == 0);
+}

@@ -264,7 +264,7 @@ TEST_CASE("conversation_store: reopening a file keeps everything and migrates on
     CHECK(store.append_turn("c", turn_role::assistant, "more").value() == 6 + round);
   }
   raw_db raw(dir.db());
-  CHECK(raw.text("SELECT count(*) FROM schema_version") == "1");
+  CHECK(raw.text("SELECT count(*) FROM schema_version") == std::to_string(conversation_store::schema_version));
   CHECK(raw.text("PRAGMA integrity_check") == "ok");
 }
 
@@ -445,4 +445,84 @@ TEST_CASE("conversation_store: roles as stored", "[store]") {
   CHECK(to_string(turn_role::system_note) == "system-note");
   CHECK(parse_turn_role("system-note") == turn_role::system_note);
   CHECK_FALSE(parse_turn_role("system").has_value());
+}
+
+TEST_CASE("conversation_store: a turn with an origin is stored once", "[store]") {
+  temp_dir dir;
+  auto store = open_store(dir.db());
+  CHECK(store.append_turn("c", turn_role::user, "hello", "telegram:815").value() == 1);
+  CHECK(store.append_turn("c", turn_role::user, "hello", "telegram:815").value() == 1);  // again: same seq
+  CHECK(store.append_turn("c", turn_role::user, "no origin").value() == 2);
+  CHECK(store.append_turn("c", turn_role::user, "no origin").value() == 3);  // no origin: always new
+  CHECK(store.append_turn("d", turn_role::user, "other chat", "telegram:815").value() == 1);  // per chat
+  CHECK(store.turns("c").value().size() == 3);
+  const auto found = store.turn_by_origin("c", "telegram:815").value();
+  REQUIRE(found);
+  CHECK(found->content == "hello");
+  CHECK_FALSE(store.turn_by_origin("c", "telegram:816").value());
+}
+
+TEST_CASE("conversation_store: the inbox keeps updates until done, once each", "[store]") {
+  temp_dir dir;
+  {
+    auto store = open_store(dir.db());
+    CHECK(store.inbox_summary_of("telegram").value().max_id == 0);
+    const std::vector<inbox_entry> batch = {{100, "telegram:1", "{\"update_id\":100}"},
+                                            {101, "telegram:2", "{\"update_id\":101}"},
+                                            {102, "telegram:1", "{\"update_id\":102}"}};
+    CHECK(store.inbox_add("telegram", batch).value() == 3);
+    CHECK(store.inbox_add("telegram", std::span(batch).subspan(1)).value() == 0);  // delivered twice
+    store.inbox_set_reply("telegram", 100, "[\"part 1\",\"part 2\"]").value();
+    store.inbox_parts_sent("telegram", 100, 1).value();
+    store.inbox_part_uncertain("telegram", 100, 1).value();
+    store.inbox_done("telegram", 101).value();
+    CHECK_FALSE(store.inbox_done("telegram", 999).has_value());  // no such entry
+    CHECK_FALSE(store.inbox_set_reply("telegram", 100, "again").has_value());  // only once, from pending
+  }
+  auto store = open_store(dir.db());  // after a restart
+  const auto open = store.inbox_open("telegram").value();
+  REQUIRE(open.size() == 2);
+  CHECK(open[0].id == 100);
+  CHECK(open[0].state == inbox_state::replying);
+  CHECK(open[0].reply == "[\"part 1\",\"part 2\"]");
+  CHECK(open[0].parts_sent == 1);
+  CHECK(open[0].uncertain_part == 1);
+  CHECK(open[1].id == 102);
+  CHECK(open[1].state == inbox_state::pending);
+  CHECK(open[1].chat_id == "telegram:1");
+  CHECK(open[1].payload == "{\"update_id\":102}");
+  CHECK(store.inbox_summary_of("telegram").value().max_id == 102);
+  CHECK(store.inbox_open("other").value().empty());
+  // Pruning forgets old finished entries but keeps the newest id.
+  store.inbox_done("telegram", 100).value();
+  store.inbox_done("telegram", 102).value();
+  store.inbox_prune("telegram", std::chrono::milliseconds(-1000)).value();
+  const auto left = store.inbox_summary_of("telegram").value();
+  CHECK(left.max_id == 102);
+  CHECK(left.rows == 1);
+}
+
+TEST_CASE("conversation_store: a version 1 file migrates to the inbox schema with its turns", "[store]") {
+  temp_dir dir;
+  {
+    raw_db raw(dir.db());
+    raw.exec("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
+    raw.exec("INSERT INTO schema_version VALUES (1, 0)");
+    raw.exec("CREATE TABLE chats (id TEXT PRIMARY KEY NOT NULL CHECK (length(id) > 0), created_at INTEGER NOT NULL,"
+             " last_seq INTEGER NOT NULL DEFAULT 0, summary TEXT NOT NULL DEFAULT '', summary_tokens INTEGER NOT NULL"
+             " DEFAULT 0, summary_covers_up_to_seq INTEGER NOT NULL DEFAULT 0)");
+    raw.exec("CREATE TABLE turns (id INTEGER PRIMARY KEY, chat_id TEXT NOT NULL REFERENCES chats(id) ON DELETE CASCADE,"
+             " seq INTEGER NOT NULL, role TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'system-note')),"
+             " content TEXT NOT NULL, created_at INTEGER NOT NULL, UNIQUE (chat_id, seq))");
+    raw.exec("CREATE TABLE token_counts (turn_id INTEGER NOT NULL REFERENCES turns(id) ON DELETE CASCADE, model_key"
+             " TEXT NOT NULL CHECK (length(model_key) > 0), count INTEGER NOT NULL CHECK (count >= 0), PRIMARY KEY"
+             " (turn_id, model_key)) WITHOUT ROWID");
+    raw.exec("INSERT INTO chats (id, created_at, last_seq) VALUES ('c', 0, 1)");
+    raw.exec("INSERT INTO turns (chat_id, seq, role, content, created_at) VALUES ('c', 1, 'user', 'old', 0)");
+  }
+  auto store = open_store(dir.db());
+  CHECK(store.diagnostics().value().schema_version == 2);
+  CHECK(store.turns("c").value().at(0).content == "old");
+  CHECK(store.append_turn("c", turn_role::assistant, "new", "x:1").value() == 2);
+  CHECK(store.inbox_add("telegram", std::vector<inbox_entry>{{1, "c", "{}"}}).value() == 1);
 }
