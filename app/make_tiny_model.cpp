@@ -12,12 +12,14 @@
 namespace {
 
 constexpr const char* usage =
-    "usage: openclawd-make-model [--kind random|unused50|hello] [--seed N] [--ctx N] OUTPUT.gguf\n"
+    "usage: openclawd-make-model [--kind random|unused50|hello|story] [--seed N] [--ctx N] OUTPUT.gguf\n"
     "\n"
     "Writes a ~0.6 MB llama-architecture model that the real llama-server loads in ~0.1 s.\n"
     "  --kind random    random weights: gibberish replies until max_tokens (default)\n"
     "  --kind unused50  answers <unused50><unused50>... forever (the broken-model story)\n"
     "  --kind hello     answers \"Hello, world!\" and stops (finish_reason \"stop\")\n"
+    "  --kind story     answers an endless plain-text story (\"Once upon a time, ...\", four\n"
+    "                   paragraphs, 1272 bytes, over and over) until max_tokens; ~0.75 MB\n"
     "  --seed N         weights seed (default 1); the same seed gives the same file\n"
     "  --ctx N          llama.context_length, the training context (default 32768)\n"
     "The file is written to a temporary name and renamed, so readers never see half a model.\n";
@@ -50,7 +52,7 @@ int main(int argc, char** argv) {
     } else if (arg == "--kind") {
       const char* v = value();
       auto k = v ? openclawd::core::parse_tiny_model_kind(v) : std::nullopt;
-      if (!k) return usage_error("--kind needs one of random, unused50, hello");
+      if (!k) return usage_error("--kind needs one of random, unused50, hello, story");
       kind = *k;
     } else if (arg == "--seed") {
       const char* v = value();

@@ -566,11 +566,59 @@ struct vocabulary {
   }
 };
 
+// The story model's text: plain ASCII, four paragraphs (so no line repeats twice in a row).
+const char* const story_paragraphs[] = {
+    "Once upon a time, in a small harbor town by the northern sea, there lived an old lighthouse "
+    "keeper named Tomas. Every evening he climbed the narrow stairs, polished the great lens, and "
+    "lit the lamp before the fishing boats came home. The town was quiet in winter, but in summer "
+    "the streets filled with travelers, painters and children who wanted to see the light.",
+    "One stormy night the wind broke a window at the top of the tower. Rain poured across the "
+    "floor, and the flame began to flicker. Tomas wrapped his coat around the lamp, held it "
+    "steady with both hands, and waited for morning. Far out on the water, a little boat saw the "
+    "light and turned safely toward the harbor.",
+    "In the spring a girl named Lina came to help him. She counted the ships, wrote their names "
+    "in a blue notebook, and learned to read the clouds. Together they repaired the window, "
+    "painted the railing white, and planted tomatoes in the garden behind the keeper's house.",
+    "Years later, when Tomas grew too tired for the stairs, Lina became the keeper. She still "
+    "lights the lamp every evening, and she still writes the names of the ships in a notebook. "
+    "People say that on clear nights you can see two lights on the cliff, one from the tower and "
+    "one from a small window where an old man sits reading.",
+};
+
+// The story's tokens in order, one period. Each word is a token "▁word" (a paragraph's first
+// word has no "▁", its last one carries "\n\n"); a word already used becomes a phrase token with
+// the words after it ("▁the▁great"), so that every token occurs once per period and so has one
+// successor: the model is then a plain chain, current token -> next token.
+std::vector<std::string> story_tokens() {
+  std::vector<std::string> pieces;
+  for (std::string_view paragraph : story_paragraphs) {
+    std::size_t start = 0;
+    while (start < paragraph.size()) {
+      std::size_t end = std::min(paragraph.find(' ', start), paragraph.size());
+      std::string piece = (start == 0 ? std::string() : sp_space) +
+                          std::string(paragraph.substr(start, end - start));
+      if (end == paragraph.size()) piece += "\n\n";
+      pieces.push_back(std::move(piece));
+      start = end + 1;
+    }
+  }
+  std::vector<std::string> tokens;
+  std::set<std::string> used;
+  std::string token;
+  for (const std::string& piece : pieces) {
+    token += piece;
+    if (used.insert(token).second) tokens.push_back(std::exchange(token, {}));
+  }
+  if (!token.empty()) tokens.back() += token;  // write_tiny_model checks the tokens are distinct
+  return tokens;
+}
+
 // <unk> <s> </s>, 256 byte tokens, <unused0..99>, ChatML markers, "▁", printable ASCII, then a
 // few words with and without the "▁" prefix. SentencePiece builds a word by merging adjacent
 // pieces that are themselves in the vocabulary, so every prefix of a word is a token too;
-// longer pieces score higher so the longest match wins.
-vocabulary make_vocabulary() {
+// longer pieces score higher so the longest match wins. The story kind appends its tokens
+// (without their prefixes: prompts are not meant to tokenize into them).
+vocabulary make_vocabulary(tiny_model_kind kind) {
   vocabulary v;
   v.add("<unk>", 0, tok_unknown);
   v.add("<s>", 0, tok_control);
@@ -598,6 +646,9 @@ vocabulary make_vocabulary() {
         v.add(word.substr(0, end), static_cast<float>(end) - 100, tok_normal);
       }
     }
+  }
+  if (kind == tiny_model_kind::story) {
+    for (const std::string& t : story_tokens()) v.add(t, static_cast<float>(t.size()) - 100, tok_normal);
   }
   return v;
 }
@@ -649,20 +700,40 @@ std::string_view to_string(tiny_model_kind kind) noexcept {
     case tiny_model_kind::random: return "random";
     case tiny_model_kind::unused50: return "unused50";
     case tiny_model_kind::hello: return "hello";
+    case tiny_model_kind::story: return "story";
   }
   return "random";
 }
 
 std::optional<tiny_model_kind> parse_tiny_model_kind(std::string_view text) noexcept {
-  for (auto k : {tiny_model_kind::random, tiny_model_kind::unused50, tiny_model_kind::hello}) {
+  for (auto k : {tiny_model_kind::random, tiny_model_kind::unused50, tiny_model_kind::hello,
+                 tiny_model_kind::story}) {
     if (text == to_string(k)) return k;
   }
   return std::nullopt;
 }
 
+const std::string& tiny_story_text() {
+  static const std::string text = [] {
+    std::string out;
+    for (const std::string& token : story_tokens()) {
+      for (std::size_t at = 0; at < token.size();) {
+        if (token.compare(at, sp_space.size(), sp_space) == 0) {
+          out += ' ';
+          at += sp_space.size();
+        } else {
+          out += token[at++];
+        }
+      }
+    }
+    return out;
+  }();
+  return text;
+}
+
 result<void> write_tiny_model(const std::filesystem::path& path, tiny_model_kind kind,
                               const tiny_model_options& options, std::string* why) {
-  const vocabulary vocab = make_vocabulary();
+  const vocabulary vocab = make_vocabulary(kind);
   const auto n_vocab = static_cast<std::uint64_t>(vocab.tokens.size());
   const std::uint64_t seed = options.seed;
 
@@ -711,6 +782,37 @@ result<void> write_tiny_model(const std::filesystem::path& path, tiny_model_kind
     return 0;
   };
 
+  // story: the same trick over a cycle of 174 distinct tokens t_0..t_{N-1}, more than n_embd
+  // basis directions, so class k's direction is a pair code e_i + e_j (i < j; 2016 pairs in 64
+  // dimensions): two codes share at most one index. Token t_i is in class i + 1, the last one
+  // and every token outside the story in class 0; output row t_k answers class k. After RMS norm
+  // a code is ~5.66 (e_i + e_j), so the right token's logit is ~170, a token whose code shares an
+  // index ~85, every other one 0: default sampling follows the cycle, and never picks </s>.
+  std::vector<int> story_class;   // per token: the class its embedding encodes
+  std::vector<int> story_answer;  // per token: the class its output row answers, or -1
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> story_codes;
+  if (kind == tiny_model_kind::story) {
+    const auto tokens = story_tokens();
+    story_class.assign(static_cast<std::size_t>(n_vocab), 0);
+    story_answer.assign(static_cast<std::size_t>(n_vocab), -1);
+    for (std::size_t k = 0; k < tokens.size(); ++k) {
+      const int id = vocab.id(tokens[k]);
+      if (id < 0 || story_answer[static_cast<std::size_t>(id)] != -1) {
+        return write_failed(why, "internal error: story token '" + tokens[k] + "' is not unique", EINVAL);
+      }
+      story_answer[static_cast<std::size_t>(id)] = static_cast<int>(k);
+      story_class[static_cast<std::size_t>(id)] = static_cast<int>((k + 1) % tokens.size());
+    }
+    for (std::uint32_t i = 0; i < n_embd && story_codes.size() < tokens.size(); ++i) {
+      for (std::uint32_t j = i + 1; j < n_embd && story_codes.size() < tokens.size(); ++j) {
+        story_codes.emplace_back(i, j);
+      }
+    }
+    if (story_codes.size() < tokens.size()) {
+      return write_failed(why, "internal error: more story tokens than pair codes", EINVAL);
+    }
+  }
+
   // random: dimension 63 carries a constant, so output rows can push tokens down whatever the
   // context: byte tokens (invalid UTF-8 makes llama-server answer 500) and the special tokens
   // (so replies never stop early) are never sampled; replies are gibberish of words,
@@ -749,6 +851,12 @@ result<void> write_tiny_model(const std::filesystem::path& path, tiny_model_kind
                              std::fill(out.begin(), out.end(), 0.0f);
                              out[hello_class(token)] = 1.0f;
                              break;
+                           case tiny_model_kind::story: {
+                             std::fill(out.begin(), out.end(), 0.0f);
+                             const auto [i, j] = story_codes[static_cast<std::size_t>(story_class[token])];
+                             out[i] = out[j] = 1.0f;
+                             break;
+                           }
                          }
                        }});
   }
@@ -799,6 +907,12 @@ result<void> write_tiny_model(const std::filesystem::path& path, tiny_model_kind
                              // Row chain[k] answers direction k: class k is followed by chain[k].
                              for (std::size_t k = 0; k < chain.size(); ++k) {
                                if (static_cast<std::uint64_t>(chain[k]) == token) out[k] = 20.0f;
+                             }
+                             break;
+                           case tiny_model_kind::story:
+                             if (const int k = story_answer[token]; k >= 0) {
+                               const auto [i, j] = story_codes[static_cast<std::size_t>(k)];
+                               out[i] = out[j] = 15.0f;
                              }
                              break;
                          }

@@ -81,7 +81,11 @@ std::uint64_t estimate_kv_cache_bytes(const gguf_info& info, int ctx);
 // random:   random weights (deterministic from the seed); gibberish replies, rarely EOS.
 // unused50: always emits <unused50> (the story's broken model) until max_tokens.
 // hello:    answers "Hello, world!" then </s> after any prompt (finish_reason "stop").
-enum class tiny_model_kind { random, unused50, hello };
+// story:    answers an endless plain-ASCII story (tiny_story_text(), over and over) after any
+//           prompt, never </s>: max_tokens stops it (finish_reason "length"). Its period is
+//           1272 bytes (174 tokens, ~7.3 bytes each) in four distinct paragraphs, so the
+//           degeneration guard lets it run: 1500 tokens give ~10,900 characters.
+enum class tiny_model_kind { random, unused50, hello, story };
 
 std::string_view to_string(tiny_model_kind kind) noexcept;
 std::optional<tiny_model_kind> parse_tiny_model_kind(std::string_view text) noexcept;
@@ -93,9 +97,15 @@ struct tiny_model_options {
 
 // Writes a ~0.6 MB llama-architecture F32 model (n_embd 64, 2 blocks, 4 heads, SentencePiece
 // vocabulary with byte tokens, <unused0..99> and a ChatML chat template) to `path`, atomically:
-// a temporary file in the same folder is renamed over `path`. Tensor data is streamed.
+// a temporary file in the same folder is renamed over `path`. Tensor data is streamed. The story
+// kind's vocabulary also holds its 174 story tokens (~0.75 MB).
 result<void> write_tiny_model(const std::filesystem::path& path, tiny_model_kind kind,
                               const tiny_model_options& options = {}, std::string* why = nullptr);
+
+// One period of what the story model writes, exactly as llama-server returns it: four
+// paragraphs, each ending in ".\n\n"; the answer is this text repeated (cut by max_tokens).
+// Starts "Once upon a time, in a small harbor town".
+const std::string& tiny_story_text();
 
 // Token ids of the tiny models' vocabulary that tests may want to check against /tokenize.
 inline constexpr int tiny_token_unk = 0;

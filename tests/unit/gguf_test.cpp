@@ -4,7 +4,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -76,7 +79,8 @@ void expect_invalid(const fs::path& dir, const std::string& bytes, const std::st
 
 TEST_CASE("gguf: reads back what the writer wrote", "[gguf]") {
   temp_dir dir;
-  for (auto kind : {tiny_model_kind::random, tiny_model_kind::unused50, tiny_model_kind::hello}) {
+  for (auto kind : {tiny_model_kind::random, tiny_model_kind::unused50, tiny_model_kind::hello,
+                    tiny_model_kind::story}) {
     DYNAMIC_SECTION("kind " << to_string(kind)) {
       const fs::path p = dir.path / "tiny.gguf";
       std::string why;
@@ -391,9 +395,208 @@ TEST_CASE("gguf: the KV estimate reads through the tiny model", "[gguf]") {
 }
 
 TEST_CASE("gguf: tiny model kinds parse and print", "[gguf]") {
-  for (auto kind : {tiny_model_kind::random, tiny_model_kind::unused50, tiny_model_kind::hello}) {
+  for (auto kind : {tiny_model_kind::random, tiny_model_kind::unused50, tiny_model_kind::hello,
+                    tiny_model_kind::story}) {
     CHECK(parse_tiny_model_kind(to_string(kind)) == kind);
   }
   CHECK_FALSE(parse_tiny_model_kind("Random"));
   CHECK_FALSE(parse_tiny_model_kind(""));
+}
+
+namespace {
+
+// The tokens and two tensors of a tiny model, read straight from its bytes (the reader keeps
+// neither), to run its forward pass here: with the blocks quiet (attn_output and ffn_down are
+// zero) the logits are output.weight . rms_norm(token_embd[last token]).
+struct tiny_weights {
+  std::vector<std::string> tokens;
+  std::uint64_t n_embd = 0;
+  std::vector<float> embd;    // [vocab][n_embd]
+  std::vector<float> output;  // [vocab][n_embd]
+};
+
+std::uint64_t le64(const std::string& b, std::size_t at) {
+  std::uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(b.at(at + static_cast<std::size_t>(i)));
+  return v;
+}
+
+float le_f32(const std::string& b, std::size_t at) {
+  std::uint32_t u = 0;
+  for (int i = 3; i >= 0; --i) u = (u << 8) | static_cast<unsigned char>(b.at(at + static_cast<std::size_t>(i)));
+  float f = 0;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+tiny_weights read_tiny_weights(const fs::path& p) {
+  auto info = read_gguf_info(p);
+  REQUIRE(info.has_value());
+  const std::string b = read_bytes(p);
+  tiny_weights w;
+  w.n_embd = info->embedding_length;
+  // "tokenizer.ggml.tokens", type 9 (array) of type 8 (string), count, then the strings.
+  const std::string key = "tokenizer.ggml.tokens";
+  std::size_t at = b.find(key);
+  REQUIRE(at != std::string::npos);
+  at += key.size() + 4 + 4;
+  const std::uint64_t n = le64(b, at);
+  REQUIRE(n == info->vocab_size);
+  at += 8;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    const std::uint64_t len = le64(b, at);
+    w.tokens.push_back(b.substr(at + 8, static_cast<std::size_t>(len)));
+    at += 8 + static_cast<std::size_t>(len);
+  }
+  // The writer puts token_embd.weight first and output.weight last; both are a multiple of 32
+  // bytes, so neither is padded.
+  const std::size_t floats = static_cast<std::size_t>(n * w.n_embd);
+  const std::size_t embd_at = static_cast<std::size_t>(info->tensor_data_offset);
+  const std::size_t output_at = b.size() - floats * 4;
+  for (std::size_t i = 0; i < floats; ++i) {
+    w.embd.push_back(le_f32(b, embd_at + 4 * i));
+    w.output.push_back(le_f32(b, output_at + 4 * i));
+  }
+  return w;
+}
+
+// The next token after `token`, and the gap between its logit and the runner-up's.
+std::pair<std::size_t, float> next_token(const tiny_weights& w, std::size_t token) {
+  const float* e = &w.embd[token * w.n_embd];
+  double ms = 0;
+  for (std::uint64_t i = 0; i < w.n_embd; ++i) ms += double(e[i]) * e[i];
+  const double scale = 1.0 / std::sqrt(ms / double(w.n_embd) + 1e-5);
+  float best = -1e30f, second = -1e30f;
+  std::size_t arg = 0;
+  for (std::size_t t = 0; t < w.tokens.size(); ++t) {
+    const float* o = &w.output[t * w.n_embd];
+    double logit = 0;
+    for (std::uint64_t i = 0; i < w.n_embd; ++i) logit += double(o[i]) * e[i] * scale;
+    if (logit > best) {
+      second = best;
+      best = static_cast<float>(logit);
+      arg = t;
+    } else if (logit > second) {
+      second = static_cast<float>(logit);
+    }
+  }
+  return {arg, best - second};
+}
+
+// As llama-server prints a SentencePiece token: "▁" is a space.
+std::string piece(const std::string& token) {
+  std::string out;
+  const std::string sp = "\xE2\x96\x81";
+  for (std::size_t at = 0; at < token.size();) {
+    if (token.compare(at, sp.size(), sp) == 0) {
+      out += ' ';
+      at += sp.size();
+    } else {
+      out += token[at++];
+    }
+  }
+  return out;
+}
+
+// The longest run of a cycle of `period` bytes in `text`, in repetitions.
+std::size_t longest_repeat(const std::string& text, std::size_t period) {
+  std::size_t run = 0, longest = 0;
+  for (std::size_t i = period; i < text.size(); ++i) {
+    run = text[i] == text[i - period] ? run + 1 : 0;
+    longest = std::max(longest, run);
+  }
+  return longest / period + 1;
+}
+
+}  // namespace
+
+TEST_CASE("gguf: the story text is long plain ASCII with distinct paragraphs", "[gguf]") {
+  const std::string& text = tiny_story_text();
+  CHECK(text.rfind("Once upon a time, in a small harbor town", 0) == 0);
+  CHECK(text.size() > 1000);
+  CHECK(text.size() < 2000);
+  CHECK(text.substr(text.size() - 3) == ".\n\n");
+  for (char c : text) {
+    INFO("byte " << int(static_cast<unsigned char>(c)));
+    CHECK(((c >= ' ' && c <= '~') || c == '\n'));
+  }
+  CHECK(text.find('<') == std::string::npos);  // no <unusedN>, no </s>
+
+  // What a 3000-token answer is: the period over and over. The degeneration guard's defaults
+  // (gateway/degeneration_guard.hpp) must let it run: no cycle of <= 64 bytes 20 times in a row,
+  // no non-blank line 16 times in a row. Checked far more strictly here.
+  std::string answer;
+  while (answer.size() < 20'000) answer += text;
+  std::size_t worst = 0;
+  for (std::size_t period = 1; period <= 64; ++period) worst = std::max(worst, longest_repeat(answer, period));
+  CHECK(worst <= 3);  // "ll", "  "-like pairs at most, never a loop
+
+  std::vector<std::string> lines;
+  for (std::size_t at = 0; at < answer.size();) {
+    std::size_t end = std::min(answer.find('\n', at), answer.size());
+    if (end > at) lines.push_back(answer.substr(at, end - at));
+    at = end + 1;
+  }
+  CHECK(lines.size() > 40);
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    INFO("line " << i << ": " << lines[i]);
+    CHECK(lines[i] != lines[i - 1]);
+    CHECK(lines[i].size() > 200);
+  }
+}
+
+TEST_CASE("gguf: the story model follows its chain from any last token and never stops", "[gguf]") {
+  temp_dir dir;
+  const fs::path p = dir.path / "story.gguf";
+  std::string why;
+  REQUIRE(write_tiny_model(p, tiny_model_kind::story, {}, &why));
+  const tiny_weights w = read_tiny_weights(p);
+  REQUIRE(w.tokens.size() > 600);
+  REQUIRE(w.tokens.at(tiny_token_eos) == "</s>");
+
+  // Every possible last token (a prompt can end in any) leads into the story, by a wide margin:
+  // llama-server's default sampling (temperature 0.8, min_p 0.05) is then deterministic.
+  std::size_t worst_gap_token = 0;
+  float worst_gap = 1e30f;
+  for (std::size_t t = 0; t < w.tokens.size(); ++t) {
+    const auto [next, gap] = next_token(w, t);
+    REQUIRE(next != static_cast<std::size_t>(tiny_token_eos));
+    if (gap < worst_gap) {
+      worst_gap = gap;
+      worst_gap_token = t;
+    }
+  }
+  INFO("smallest gap after token " << worst_gap_token << " '" << w.tokens[worst_gap_token] << "'");
+  CHECK(worst_gap > 50.0f);
+
+  // A chat prompt ends in "\n" (the byte token <0x0A>): the answer starts at the story's start
+  // and loops through it.
+  const std::string& text = tiny_story_text();
+  std::size_t token = 3 + '\n';
+  REQUIRE(w.tokens.at(token) == "<0x0A>");
+  std::string answer;
+  std::size_t n = 0;
+  while (answer.size() < 3 * text.size()) {
+    token = next_token(w, token).first;
+    answer += piece(w.tokens[token]);
+    ++n;
+  }
+  CHECK(answer == text + text + text);
+  // Bytes per token, for budgeting max_tokens in tests: about 7.
+  CHECK(double(answer.size()) / double(n) > 6.0);
+}
+
+TEST_CASE("gguf: the story model is deterministic and leaves the other kinds alone", "[gguf]") {
+  temp_dir dir;
+  REQUIRE(write_tiny_model(dir.path / "a.gguf", tiny_model_kind::story, {5, 8192}));
+  REQUIRE(write_tiny_model(dir.path / "b.gguf", tiny_model_kind::story, {5, 8192}));
+  REQUIRE(write_tiny_model(dir.path / "h.gguf", tiny_model_kind::hello, {5, 8192}));
+  CHECK(read_bytes(dir.path / "a.gguf") == read_bytes(dir.path / "b.gguf"));
+  auto story = read_gguf_info(dir.path / "a.gguf");
+  auto hello = read_gguf_info(dir.path / "h.gguf");
+  REQUIRE(story.has_value());
+  REQUIRE(hello.has_value());
+  // Its story tokens come after the shared vocabulary, whose ids stay put.
+  CHECK(story->vocab_size > hello->vocab_size + 150);
+  CHECK(story->file_size < 1'000'000);
 }
