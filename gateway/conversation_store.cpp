@@ -619,18 +619,19 @@ std::string_view to_string(inbox_state s) noexcept {
   return "pending";
 }
 
-result<std::size_t> conversation_store::inbox_add(std::string_view channel, std::span<const inbox_entry> entries) {
+result<std::vector<std::int64_t>> conversation_store::inbox_add(std::string_view channel,
+                                                                 std::span<const inbox_entry> entries) {
   auto& d = *p_;
   if (channel.empty()) return d.invalid("empty channel");
   impl::transaction tx(d);
   if (auto r = tx.begin(); !r) return r.error();
   const std::int64_t now = now_ms();
-  std::size_t added = 0;
+  std::vector<std::int64_t> added;
   for (const auto& e : entries) {
     statement_use use(d.inbox_insert.get());
     if (!d.bind_all(d.inbox_insert.get(), channel, e.id, e.chat_id, e.payload, now)) return d.fail("bind");
     if (auto r = d.run(d.inbox_insert.get(), "inbox insert"); !r) return r.error();
-    added += static_cast<std::size_t>(sqlite3_changes(d.db.get()));
+    if (sqlite3_changes(d.db.get()) == 1) added.push_back(e.id);
   }
   if (auto r = tx.commit(); !r) return r.error();
   return added;
@@ -662,6 +663,7 @@ result<std::vector<inbox_item>> conversation_store::inbox_open(std::string_view 
 namespace {
 template <class... Args>
 result<void> inbox_update(conversation_store::impl& d, sqlite3_stmt* s, std::string_view what, const Args&... args) {
+  conversation_store::impl::relaxed_sync relaxed(d);  // progress marks: see inbox_add()
   statement_use use(s);
   if (!d.bind_all(s, args...)) return d.fail("bind");
   if (auto r = d.run(s, what); !r) return r;

@@ -149,9 +149,11 @@ class conversation_store {
   // Forgets every count cached for a model (after it was replaced for good).
   result<void> drop_token_counts(std::string_view model_key);
 
-  // The inbox (one transaction, one fsync per batch). Returns how many were new: an id
-  // already stored (delivered twice) is ignored.
-  result<std::size_t> inbox_add(std::string_view channel, std::span<const inbox_entry> entries);
+  // The inbox (one transaction, one fsync per batch). Returns the ids that were new: an id
+  // already stored (delivered twice) is ignored. The later calls record progress with a
+  // cheaper commit (no fsync: safe against a crash of the daemon, not of the machine, where
+  // the worst case is redoing a step, e.g. a reply that is re-sent).
+  result<std::vector<std::int64_t>> inbox_add(std::string_view channel, std::span<const inbox_entry> entries);
   // Entries not done yet, oldest id first.
   result<std::vector<inbox_item>> inbox_open(std::string_view channel);
   result<void> inbox_set_reply(std::string_view channel, std::int64_t id, std::string_view reply);

@@ -93,6 +93,7 @@ asio::awaitable<result<https_response>> exchange(Stream& stream, const url& u, c
   if (auto [ec, n] = co_await http::async_write(stream, msg, asio::as_tuple(asio::use_awaitable)); ec) {
     co_return normalize(ec);
   }
+  if (opt.request_written != nullptr) *opt.request_written = true;
 
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;

@@ -45,6 +45,10 @@ struct https_options {
   https_timeouts timeouts;
   std::size_t body_limit = 4 * 1024 * 1024;  // a longer body is http::error::body_limit
   std::uint32_t header_limit = 64 * 1024;    // longer headers are http::error::header_limit
+  // Set to true once the whole request has been written. After that, a failure is
+  // ambiguous: the server may have acted on the request (a Telegram message may have been
+  // delivered), so a caller that must not do a thing twice does not simply retry.
+  bool* request_written = nullptr;
 };
 
 struct https_response {

@@ -1,0 +1,503 @@
+// The Telegram channel in-process against the fake Bot API server (tests/support/fake_telegram):
+// polling, the allowlist, commands, rendering and splitting, streaming, every injected fault,
+// and resuming after a crash. The models are replaced by a handler at the channel's seam, so
+// each test decides what "the assistant" answers and how long it takes; the real models are
+// in telegram_e2e_test.cpp. The channel runs on its own io thread; the test thread waits on
+// the fake's state (no sleeps).
+#include "gateway/telegram/channel.hpp"
+#include "gateway/telegram/format.hpp"
+#include "tests/support/fake_telegram.hpp"
+#include "tests/support/harness.hpp"
+#include "tests/support/local_http_server.hpp"
+#include "tests/support/run_coro.hpp"
+#include "tests/support/test_certs.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <future>
+#include <mutex>
+#include <thread>
+
+using namespace openclawd;
+using namespace openclawd::gateway;
+using namespace openclawd::gateway::telegram;
+using namespace std::chrono_literals;
+using test::fake_telegram;
+namespace fault = test::fault;
+
+namespace {
+
+constexpr const char* token = "123456789:AAFakeTokenForTheChannelTests-xyz";
+constexpr std::int64_t alice = 42;   // on the allowlist
+constexpr std::int64_t mallory = 66; // a stranger
+
+struct handled_call {
+  std::string chat, text, origin;
+  std::optional<std::string> forced_query;
+};
+
+channel_settings quick_settings() {
+  channel_settings s;
+  s.allowed_users = {alice};
+  s.poll_timeout = 1s;
+  s.watchdog = 3s;
+  s.retry_initial = 50ms;
+  s.retry_max = 200ms;
+  s.edit_interval = 100ms;
+  s.typing_interval = 200ms;
+  s.streaming = "off";
+  return s;
+}
+
+// The channel on its own io thread, with a scriptable assistant.
+struct rig {
+  test::temp_dir dir;
+  fake_telegram fake;
+  std::filesystem::path db = dir / "conversations.db";
+  std::optional<conversation_store> store;
+  // A fresh io_context per start: a "crash" (halt) must leave nothing of the old channel to resume.
+  std::unique_ptr<asio::io_context> io;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::unique_ptr<channel> ch;
+  std::thread thread;
+
+  // What the assistant does with a message: the answer's text, streamed in `pieces`.
+  std::function<std::string(const std::string&)> answer = [](const std::string& t) { return "You said: " + t; };
+  int pieces = 1;
+  std::chrono::milliseconds piece_gap{0};
+  bool never_answer = false;
+  std::mutex m;
+  std::vector<handled_call> calls;
+  std::vector<std::string> resets;
+
+  explicit rig(test::fake_telegram_options o = {}) : fake(token, std::move(o)) {}
+  ~rig() { halt(); }
+
+  void start(channel_settings s = quick_settings(), std::optional<net::tls_options> tls = std::nullopt) {
+    if (!store) store.emplace(std::move(conversation_store::open(db).value()));
+    auto http = net::https_client::create(tls.value_or(net::tls_options{})).value();
+    channel_hooks hooks;
+    hooks.handle = [this](std::string chat, std::string text, answer_sink sink,
+                          request_options opts) -> asio::awaitable<reply> {
+      {
+        std::lock_guard lock(m);
+        calls.push_back({chat, text, opts.origin, opts.forced_query});
+      }
+      if (never_answer) {
+        asio::steady_timer forever(co_await asio::this_coro::executor);
+        forever.expires_at(asio::steady_timer::time_point::max());
+        co_await forever.async_wait(asio::as_tuple(asio::use_awaitable));
+      }
+      const std::string full = answer(text);
+      const std::size_t step = std::max<std::size_t>(1, full.size() / static_cast<std::size_t>(pieces));
+      for (std::size_t at = 0; at < full.size(); at += step) {
+        if (sink.delta) sink.delta(std::string_view(full).substr(at, step));
+        if (piece_gap.count() > 0) {
+          asio::steady_timer t(co_await asio::this_coro::executor);
+          t.expires_after(piece_gap);
+          co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+      }
+      reply r;
+      r.text = full;
+      r.ok = true;
+      co_return r;
+    };
+    hooks.reset = [this](const std::string& chat) -> result<void> {
+      std::lock_guard lock(m);
+      resets.push_back(chat);
+      return {};
+    };
+    hooks.status_text = [] { return std::string("orchestrator: ready\nsubagent: ready"); };
+    io = std::make_unique<asio::io_context>();
+    ch = std::make_unique<channel>(io->get_executor(), bot_api(http, fake.base_url(), token), *store, s, hooks);
+    work.emplace(io->get_executor());
+    asio::post(*io, [this] { ch->start(); });
+    thread = std::thread([this] { io->run(); });
+  }
+
+  // Like a crash: the io thread stops wherever it is; nothing is flushed or confirmed.
+  void halt() {
+    if (!thread.joinable()) return;
+    work.reset();
+    io->stop();
+    thread.join();
+    io.reset();  // destroys the suspended coroutines (they never run again), then the channel
+    ch.reset();
+    store.reset();
+  }
+
+  template <class F>
+  auto on_io(F f) {
+    std::promise<decltype(f())> p;
+    asio::post(*io, [&] { p.set_value(f()); });
+    return p.get_future().get();
+  }
+  channel_stats stats() { return on_io([this] { return ch->stats(); }); }
+  std::vector<handled_call> handled() {
+    std::lock_guard lock(m);
+    return calls;
+  }
+  bool wait(const std::function<bool()>& cond, std::chrono::milliseconds d = 20s) { return fake.wait_for(cond, d); }
+};
+
+std::string visible_concat(const std::vector<test::message_record>& msgs) {
+  std::string all;
+  for (const auto& r : msgs) all += r.visible_text;
+  return all;
+}
+
+std::string without_space(std::string s) {
+  std::erase_if(s, [](char c) { return c == ' ' || c == '\n'; });
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("telegram channel: an allowed user's message is answered once, in reply, with typing shown",
+          "[telegram]") {
+  rig r;
+  r.start();
+  REQUIRE(r.wait([&] { return r.fake.pending_poll(); }));
+  CHECK(r.fake.calls("deleteWebhook") == 1);
+  CHECK(r.fake.commands().size() == 5);
+  const auto id = r.fake.push_message(alice, alice, "What is **2+2**?");
+  REQUIRE(r.wait([&] { return r.fake.sent(alice).size() == 1; }));
+  const auto sent = r.fake.sent(alice);
+  CHECK(sent[0].visible_text == "You said: What is 2+2?");
+  CHECK(sent[0].text == "You said: What is <b>2+2</b>?");
+  CHECK(sent[0].parse_mode == "HTML");
+  REQUIRE(sent[0].reply_to.has_value());
+  CHECK(!r.fake.actions(alice).empty());
+  CHECK(r.fake.actions(alice)[0].action == "typing");
+  const auto calls = r.handled();
+  REQUIRE(calls.size() == 1);
+  CHECK(calls[0].chat == "telegram:42");
+  CHECK(calls[0].origin == "telegram:" + std::to_string(id));
+  // The update is confirmed to Telegram by the next poll, and nothing is sent twice.
+  REQUIRE(r.wait([&] { return r.fake.confirmed_offset() == id + 1; }));
+  REQUIRE(r.wait([&] { return r.stats().messages_handled == 1; }));
+  CHECK(r.fake.sent(alice).size() == 1);
+  // The token is in no request body and in no answer's text.
+  for (const auto& call : r.fake.requests()) CHECK(call.body.find("AAFake") == std::string::npos);
+}
+
+TEST_CASE("telegram channel: a stranger never reaches the assistant and is refused once a day", "[telegram]") {
+  rig r;
+  r.start();
+  r.fake.push_message(mallory, mallory, "hello?");
+  r.fake.push_message(mallory, mallory, "anyone?");
+  const auto last = r.fake.push_message(alice, alice, "hi");
+  REQUIRE(r.wait([&] { return r.fake.sent(alice).size() == 1 && r.fake.confirmed_offset() > last; }));
+  REQUIRE(r.wait([&] { return r.stats().messages_handled >= 1 && r.stats().queued == 0; }));
+  const auto refusals = r.fake.sent(mallory);
+  REQUIRE(refusals.size() == 1);
+  CHECK_THAT(refusals[0].visible_text, Catch::Contains("private assistant"));
+  CHECK_THAT(refusals[0].visible_text, Catch::Contains("66"));
+  const auto calls = r.handled();
+  REQUIRE(calls.size() == 1);
+  CHECK(calls[0].chat == "telegram:42");
+  CHECK(r.stats().strangers_refused == 1);
+}
+
+TEST_CASE("telegram channel: with strangers: ignore a stranger gets nothing at all", "[telegram]") {
+  rig r;
+  auto s = quick_settings();
+  s.strangers = core::stranger_policy::ignore;
+  r.start(s);
+  r.fake.push_message(mallory, mallory, "hello?");
+  const auto last = r.fake.push_message(alice, alice, "hi");
+  REQUIRE(r.wait([&] { return r.fake.sent(alice).size() == 1 && r.fake.confirmed_offset() > last; }));
+  CHECK(r.fake.sent(mallory).empty());
+  CHECK(r.handled().size() == 1);
+}
+
+TEST_CASE("telegram channel: a 10,000-character answer arrives complete, in order, in valid parts", "[telegram]") {
+  rig r;
+  std::string long_answer;
+  for (int i = 0; long_answer.size() < 10'000; ++i) {
+    long_answer += "Paragraph " + std::to_string(i) + ": the **quick** brown fox 😀 jumps over the lazy dog, " +
+                   "and `code < here` & there. ";
+    if (i % 7 == 6) long_answer += "\n\n";
+  }
+  r.answer = [&](const std::string&) { return long_answer; };
+  r.start();
+  r.fake.push_message(alice, alice, "Tell me everything");
+  REQUIRE(r.wait([&] { return r.stats().messages_handled == 1; }, 30s));
+  const auto sent = r.fake.sent(alice);
+  REQUIRE(sent.size() >= 3);
+  for (const auto& m : sent) {
+    CHECK(utf16_length(m.visible_text) <= 4096);
+    CHECK(m.parse_mode == "HTML");
+  }
+  CHECK(without_space(visible_concat(sent)) == without_space(html_to_text(markdown_to_html(long_answer))));
+  CHECK(sent[0].reply_to.has_value());
+  CHECK_FALSE(sent[1].reply_to.has_value());
+}
+
+TEST_CASE("telegram channel: 429 waits retry_after, 5xx and dropped polls are retried", "[telegram]") {
+  rig r;
+  r.fake.inject("getUpdates", fault::bad_gateway{});
+  r.fake.inject("getUpdates", fault::drop_connection{});
+  r.fake.inject("getUpdates", fault::too_many_requests{1});
+  r.fake.inject("sendMessage", fault::too_many_requests{1});
+  r.fake.inject("sendMessage", fault::bad_gateway{});
+  r.fake.inject("sendMessage", fault::internal_error{});
+  r.start();
+  r.fake.push_message(alice, alice, "hi");
+  REQUIRE(r.wait([&] { return r.fake.sent(alice).size() == 1; }, 30s));
+  CHECK(r.fake.faults_left("getUpdates") == 0);
+  CHECK(r.fake.faults_left("sendMessage") == 0);
+  // The 429 was honoured: the retry came at least retry_after later.
+  std::vector<std::chrono::steady_clock::time_point> sends;
+  for (const auto& c : r.fake.requests())
+    if (c.method == "sendMessage") sends.push_back(c.time);
+  REQUIRE(sends.size() == 4);  // 429, 502, 500, then delivered
+  CHECK(sends[1] - sends[0] >= 1s);
+  const auto st = r.stats();
+  CHECK(st.rate_limited >= 2);
+  CHECK(st.poll_errors >= 3);
+  CHECK(r.fake.sent(alice).size() == 1);
+}
+
+TEST_CASE("telegram channel: a send without a complete answer is never repeated", "[telegram]") {
+  rig r;
+  // Delivered, but the answer is cut off; then one that is dropped before any answer (the
+  // server may or may not have acted on it: from the client's side the two look alike).
+  r.fake.inject("sendMessage", fault::drop_mid_response{});
+  r.fake.inject("sendMessage", fault::drop_connection{});
+  r.start();
+  r.fake.push_message(alice, alice, "hi");
+  r.fake.push_message(alice, alice, "again");
+  r.fake.push_message(alice, alice, "third");
+  REQUIRE(r.wait([&] { return r.fake.calls("sendMessage") == 3; }, 30s));
+  REQUIRE(r.wait([&] { return r.stats().messages_handled == 3; }, 30s));
+  CHECK(r.fake.calls("sendMessage") == 3);  // no retries
+  const auto sent = r.fake.sent(alice);
+  REQUIRE(sent.size() == 2);
+  CHECK(sent[0].visible_text == "You said: hi");
+  CHECK(sent[1].visible_text == "You said: third");
+  CHECK(r.stats().parts_uncertain == 2);
+}
+
+TEST_CASE("telegram channel: 409 from another poller backs off, a webhook is deleted", "[telegram]") {
+  rig r;
+  r.fake.inject("getUpdates", fault::conflict{});
+  r.fake.inject("getUpdates", fault::conflict{});
+  r.start();
+  REQUIRE(r.wait([&] { return r.fake.faults_left("getUpdates") == 0 && r.fake.pending_poll(); }));
+  r.fake.set_webhook_active(true);  // someone set a webhook: the held poll ends with 409
+  REQUIRE(r.wait([&] { return !r.fake.webhook_active() && r.fake.pending_poll(); }));
+  CHECK(r.fake.calls("deleteWebhook") >= 2);
+  r.fake.push_message(alice, alice, "still there?");
+  REQUIRE(r.wait([&] { return r.fake.sent(alice).size() == 1; }));
+}
+
+TEST_CASE("telegram channel: a getUpdates that never returns is abandoned by the watchdog", "[telegram]") {
+  rig r;
+  r.fake.inject("getUpdates", fault::hang{});
+  r.start();
+  REQUIRE(r.wait([&] { return r.fake.calls("getUpdates") >= 2 && r.fake.pending_poll(); }, 30s));
+  CHECK(r.stats().watchdog_restarts >= 1);
+  r.fake.push_message(alice, alice, "hi");
+  REQUIRE(r.wait([&] { return r.fake.sent(alice).size() == 1; }));
+}
+
+TEST_CASE("telegram channel: HTML that Telegram rejects is resent as plain text", "[telegram]") {
+  rig r;
+  r.answer = [](const std::string&) { return std::string("**Bold** and <angle> & more"); };
+  r.fake.inject("sendMessage", fault::reject_html{});
+  r.start();
+  r.fake.push_message(alice, alice, "hi");
+  REQUIRE(r.wait([&] { return r.fake.sent(alice).size() == 1; }));
+  const auto m = r.fake.sent(alice)[0];
+  CHECK(m.parse_mode.empty());
+  CHECK(m.text == "Bold and <angle> & more");
+  CHECK(r.stats().plain_fallbacks == 1);
+}
+
+TEST_CASE("telegram channel: commands, non-text and oversized messages", "[telegram]") {
+  rig r;
+  auto s = quick_settings();
+  s.max_input_chars = 100;
+  r.start(s);
+  r.fake.push_message(alice, alice, "/start");
+  r.fake.push_message(alice, alice, "/reset");
+  r.fake.push_message(alice, alice, "/status");
+  r.fake.push_message(alice, alice, "/search llama.cpp rpc");
+  r.fake.push_message(alice, alice, "/search");
+  r.fake.push_message(alice, alice, std::string(150, 'x'));
+  nlohmann::json photo;
+  photo["message"]["message_id"] = 900;
+  photo["message"]["from"] = {{"id", alice}, {"is_bot", false}, {"first_name", "Alice"}};
+  photo["message"]["chat"] = {{"id", alice}, {"type", "private"}, {"first_name", "Alice"}};
+  photo["message"]["date"] = 1700000000;
+  photo["message"]["photo"] = nlohmann::json::array({{{"file_id", "F"}, {"file_unique_id", "U"}, {"width", 1}, {"height", 1}}});
+  r.fake.push_update(photo);
+  REQUIRE(r.wait([&] { return r.fake.sent(alice).size() == 7; }, 30s));
+  const auto sent = r.fake.sent(alice);
+  CHECK_THAT(sent[0].visible_text, Catch::Contains("/search"));
+  CHECK_THAT(sent[1].visible_text, Catch::Contains("forgotten"));
+  CHECK_THAT(sent[2].visible_text, Catch::Contains("orchestrator: ready"));
+  CHECK(sent[3].visible_text == "You said: /search llama.cpp rpc");
+  CHECK_THAT(sent[4].visible_text, Catch::Contains("Usage"));
+  CHECK_THAT(sent[5].visible_text, Catch::Contains("too long"));
+  CHECK_THAT(sent[6].visible_text, Catch::Contains("photo"));
+  const auto calls = r.handled();
+  REQUIRE(calls.size() == 1);  // only the real search reached the assistant
+  CHECK(calls[0].forced_query == "llama.cpp rpc");
+  CHECK(r.resets == std::vector<std::string>{"telegram:42"});
+}
+
+TEST_CASE("telegram channel: groups are off unless listed, and then answer only when addressed", "[telegram]") {
+  rig r;
+  auto s = quick_settings();
+  constexpr std::int64_t listed = -1001234, other = -1005678;
+  s.allowed_groups = {listed};
+  r.start(s);
+  r.fake.push_message(alice, other, "@openclawd_test_bot hello", "supergroup");
+  r.fake.push_message(mallory, listed, "just chatting", "supergroup");
+  r.fake.push_message(mallory, listed, "@openclawd_test_bot what time is it?", "supergroup");
+  r.fake.push_message(alice, listed, "/help@other_bot", "supergroup");
+  const auto last = r.fake.push_message(alice, listed, "/status@openclawd_test_bot", "supergroup");
+  REQUIRE(r.wait([&] { return r.fake.sent(listed).size() == 2 && r.fake.confirmed_offset() > last; }));
+  REQUIRE(r.wait([&] { return r.stats().queued == 0; }));
+  CHECK(r.fake.sent(other).empty());
+  const auto sent = r.fake.sent(listed);
+  CHECK(sent[0].visible_text == "You said: what time is it?");
+  CHECK_THAT(sent[1].visible_text, Catch::Contains("orchestrator: ready"));
+}
+
+TEST_CASE("telegram channel: streaming shows drafts in private chats and an edited preview in groups", "[telegram]") {
+  rig r;
+  auto s = quick_settings();
+  s.streaming = "auto";
+  constexpr std::int64_t group = -100777;
+  s.allowed_groups = {group};
+  r.pieces = 6;
+  r.piece_gap = 150ms;
+  r.answer = [](const std::string&) { return std::string("one two three four five six seven eight nine ten"); };
+  r.start(s);
+  r.fake.push_message(alice, alice, "count");
+  REQUIRE(r.wait([&] { return r.fake.sent(alice).size() == 1; }, 30s));
+  CHECK(r.fake.drafts(alice).size() >= 2);
+  CHECK(r.fake.sent(alice)[0].visible_text == "one two three four five six seven eight nine ten");
+
+  r.fake.push_message(alice, group, "@openclawd_test_bot count", "supergroup");
+  REQUIRE(r.wait([&] { return r.stats().messages_handled == 2; }, 30s));
+  const auto previews = r.fake.sent(group);
+  REQUIRE(previews.size() == 1);  // the preview; the final text went into it as an edit
+  CHECK(r.fake.edits(group).size() >= 1);
+  CHECK(r.fake.message_text(group, previews[0].message_id) == "one two three four five six seven eight nine ten");
+  CHECK(r.fake.drafts(group).empty());
+}
+
+TEST_CASE("telegram channel: after a crash mid-answer the update is resumed and answered exactly once",
+          "[telegram]") {
+  rig r;
+  r.never_answer = true;
+  r.start();
+  const auto id = r.fake.push_message(alice, alice, "are you there?");
+  // Stored and confirmed (the next poll moved past it), then the daemon dies mid-answer.
+  REQUIRE(r.wait([&] { return r.fake.confirmed_offset() > id && r.handled().size() == 1; }));
+  r.halt();
+  CHECK(r.fake.sent(alice).empty());
+
+  r.never_answer = false;
+  r.start();
+  REQUIRE(r.wait([&] { return r.fake.sent(alice).size() == 1; }));
+  REQUIRE(r.wait([&] { return r.stats().messages_handled == 1; }));
+  const auto calls = r.handled();
+  REQUIRE(calls.size() == 2);
+  CHECK(calls[1].origin == calls[0].origin);  // the pipeline recognizes it (see pipeline_test)
+  // A third start finds nothing left to do.
+  r.halt();
+  r.start();
+  REQUIRE(r.wait([&] { return r.fake.calls("getMe") == 3 && r.fake.pending_poll(); }));
+  CHECK(r.fake.sent(alice).size() == 1);
+  CHECK(r.handled().size() == 2);
+}
+
+TEST_CASE("telegram channel: a reply whose send was in flight at a crash is not sent again", "[telegram]") {
+  rig r;
+  r.fake.inject("sendMessage", fault::hang{});
+  r.start();
+  r.fake.push_message(alice, alice, "hi");
+  REQUIRE(r.wait([&] { return r.fake.calls("sendMessage") == 1; }));
+  r.halt();
+  r.start();
+  r.fake.push_message(alice, alice, "second");
+  REQUIRE(r.wait([&] { return r.fake.sent(alice).size() == 1; }));
+  REQUIRE(r.wait([&] { return r.stats().messages_handled == 2; }));
+  CHECK(r.fake.sent(alice)[0].visible_text == "You said: second");
+  CHECK(r.stats().parts_uncertain == 1);
+}
+
+TEST_CASE("telegram bot_api: HTTPS with a trusted CA works, an untrusted certificate is refused", "[telegram]") {
+  const auto ca = test::make_test_ca();
+  test::fake_telegram_options o;
+  o.tls = ca.issue({"localhost"}, {"127.0.0.1"});
+  fake_telegram fake(token, o);
+  asio::io_context io;
+  net::tls_options trust;
+  trust.extra_ca_pem = ca.ca.cert_pem;
+  bot_api good(net::https_client::create(trust).value(), fake.base_url(), token);
+  auto me = test::run_one(io, good.call("getMe", nlohmann::json::object(), 10s));
+  REQUIRE(me.has_value());
+  CHECK((*me)["username"] == "openclawd_test_bot");
+
+  bot_api strict(net::https_client::create().value(), fake.base_url(), token);
+  auto refused = test::run_one(io, strict.call("getMe", nlohmann::json::object(), 10s));
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error().what == api_error::kind::transport);
+  CHECK_FALSE(refused.error().ambiguous);
+  CHECK(refused.error().to_string().find("AAFake") == std::string::npos);
+  CHECK(fake.calls("getMe") == 1);
+
+  bot_api wrong(net::https_client::create(trust).value(), fake.base_url(), "999:wrong-token-wrong-token-xx");
+  auto unauthorized = test::run_one(io, wrong.call("getMe", nlohmann::json::object(), 10s));
+  REQUIRE_FALSE(unauthorized.has_value());
+  CHECK(unauthorized.error().is(401));
+  CHECK(unauthorized.error().to_string() == "401 Unauthorized");
+  CHECK(good.redacted_token() == "123456789:***");
+}
+
+TEST_CASE("telegram decode: the recorded getUpdates body decodes, every update kept", "[telegram]") {
+  const auto body = test::read_fixture("telegram/getUpdates_recorded_anonymized_47.json");
+  auto j = nlohmann::json::parse(body);
+  auto batch = decode_updates(j.contains("result") ? j["result"] : j);
+  REQUIRE(batch.has_value());
+  CHECK(batch->updates.size() == 47);
+  CHECK(batch->undecodable == 0);
+  const auto& first = batch->updates.front();
+  CHECK(first.type == "message");
+  REQUIRE(first.msg.has_value());
+  CHECK(first.msg->text == "/start");
+  CHECK(first.msg->chat_type == "private");
+  REQUIRE(first.msg->entities.size() == 1);
+  CHECK(first.msg->entities[0].type == "bot_command");
+  int edited = 0, supergroup_texts = 0, non_text = 0;
+  for (const auto& u : batch->updates) {
+    if (u.type == "edited_message") ++edited;
+    if (u.msg && u.msg->chat_type == "supergroup" && u.msg->text) ++supergroup_texts;
+    if (u.msg && !u.msg->text) ++non_text;
+    CHECK(parse_update(u.raw).value().update_id == u.update_id);  // the inbox round trip
+  }
+  CHECK(edited >= 28);
+  CHECK(supergroup_texts >= 1);
+  CHECK(non_text >= 5);
+  CHECK(batch->updates.back().update_id == batch->max_update_id);
+}
+
+TEST_CASE("telegram decode: malformed updates are counted and skipped, never a crash", "[telegram]") {
+  const auto j = nlohmann::json::parse(R"([{"update_id":5,"message":{"chat":{"id":"x"}}},{"no_id":1},7,
+    {"update_id":9,"message":{"message_id":1,"chat":{"id":1,"type":"private"},"text":"ok"}}])");
+  auto batch = decode_updates(j);
+  REQUIRE(batch.has_value());
+  CHECK(batch->updates.size() == 1);
+  CHECK(batch->undecodable == 3);
+  CHECK(batch->max_update_id == 9);
+  CHECK_FALSE(decode_updates(nlohmann::json::object()).has_value());
+  CHECK_FALSE(parse_update("{not json").has_value());
+}
