@@ -7,6 +7,8 @@
 #include "app/run_program.hpp"
 #include "app/service.hpp"
 #include "core/gguf.hpp"
+#include "net/http_client.hpp"
+#include "net/url.hpp"
 #include "supervisor/os.hpp"
 #include "supervisor/preflight.hpp"
 #include "supervisor/state_file.hpp"
@@ -31,12 +33,16 @@ constexpr std::string_view doctor_usage = R"(usage: openclawd doctor [--config F
 Checks what `openclawd start` needs and prints one line per check with OK, WARN or FAIL:
   config            the YAML is valid, including the files it names (FAIL shows file:line:col)
   config file       nobody else can edit it (it chooses the programs openclawd runs)
+  telegram token    (when telegram is on) token_file is a regular file only you can read
+                    (else: chmod 600 FILE), or $OPENCLAWD_TELEGRAM_TOKEN is set; never printed
   state_dir         exists and is writable, or can be created; free disk space for the logs
   llama-server      found and executable; runs `llama-server --version` (15 s deadline)
   <node> model      exists and is a GGUF file: architecture, training context, layers,
                     heads, embedding size, quantization; fallbacks too
   <node> ctx        WARN when ctx exceeds the model's training context
+  <node> server     (a url: node) answers GET /health with 200 (5 s deadline); WARN if not
   <node> port       free on 127.0.0.1, or held by this openclawd's own running node
+  admin port        (when admin.port is set) free; WARN when another program holds it
   memory            weights + KV cache for ctx, both nodes, against this machine's RAM
   daemon, service   whether openclawd runs, and whether a service file is installed for it
 Nothing is started or written.
@@ -240,6 +246,23 @@ running_daemon look_at_daemon(const state_paths& paths) {
   return d;
 }
 
+// admin.port: a port taken by another program does not stop a start (the daemon runs without
+// its endpoint), so it is a warning. While a daemon runs, the holder is presumably its endpoint.
+row check_admin_port(int port, const running_daemon& d) {
+  row r{"admin port", verdict::ok, "127.0.0.1:" + std::to_string(port)};
+  const auto why = supervisor::port_unavailable(port);
+  if (!why) {
+    r.detail += " is free";
+  } else if (d.running) {
+    r.detail += " is in use, by the running daemon's admin endpoint if `openclawd status` shows an admin: line";
+  } else {
+    r.v = verdict::warn;
+    r.detail += " is in use by another program (" + *why + "); the daemon would run without its status page and "
+                "metrics; change admin.port";
+  }
+  return r;
+}
+
 row check_port(const core::node_config& n, const running_daemon& d) {
   row r{n.name + " port", verdict::ok, ""};
   const auto why = supervisor::port_unavailable(n.port);
@@ -322,8 +345,85 @@ row check_config_file(const fs::path& file) {
     r.v = verdict::warn;
     r.detail += ": other users can edit it, and it names the programs openclawd runs; chmod go-w " + file.string();
   }
-  // Token files (telegram.token_file) are not in the config yet; when they are, their
-  // permissions belong here too.
+  return r;
+}
+
+// The Telegram bot token (only when telegram is on): telegram.token_file must be a regular
+// file nobody else can read, since the token is the bot's whole identity; or, without a
+// file, $OPENCLAWD_TELEGRAM_TOKEN must be set. The token itself is never printed. Whether the
+// text looks like a token is load_config's judgement (`strict`: its error when it refused the
+// config), reported here too so that this row says everything about the token.
+row check_telegram_token(const core::telegram_config& t, const std::optional<core::config_error>& strict) {
+  row r{"telegram token", verdict::ok, ""};
+  const bool content_refused = strict && strict->key == "telegram.token_file";
+  if (t.token_file.empty()) {
+    const char* env = std::getenv("OPENCLAWD_TELEGRAM_TOKEN");
+    if (env == nullptr || *env == '\0') {
+      r.v = verdict::fail;
+      r.detail = "no bot token: set telegram.token_file to a file only you can read (chmod 600), or the "
+                 "environment variable OPENCLAWD_TELEGRAM_TOKEN";
+    } else if (content_refused) {
+      r.v = verdict::fail;
+      r.detail = strict->message;
+    } else {
+      r.detail = "from $OPENCLAWD_TELEGRAM_TOKEN (no token_file)";
+    }
+    return r;
+  }
+  const auto& f = t.token_file;
+  struct stat st {};
+  r.v = verdict::fail;
+  if (::stat(f.c_str(), &st) != 0) {
+    r.detail = f.string() + ": not found (telegram.token_file)";
+  } else if (!S_ISREG(st.st_mode)) {
+    r.detail = f.string() + " is not a regular file (telegram.token_file)";
+  } else if ((st.st_mode & 077) != 0) {
+    r.detail = f.string() + " has mode " + octal_mode(st.st_mode) +
+               ": other users can read the bot token; chmod 600 " + f.string();
+  } else if (::access(f.c_str(), R_OK) != 0) {
+    r.detail = f.string() + " cannot be read by this user";
+  } else if (content_refused) {
+    r.detail = strict->message;
+  } else {
+    r.v = verdict::ok;
+    r.detail = f.string() + ": mode " + octal_mode(st.st_mode);
+    if (st.st_uid != ::getuid()) {
+      // Its owner can replace the token with one of their own bots.
+      r.v = verdict::warn;
+      r.detail += ", owned by uid " + std::to_string(st.st_uid) + ", not by you";
+    }
+  }
+  return r;
+}
+
+// A url: node's server runs elsewhere: all there is to check is that it answers.
+row check_remote(const core::node_config& n) {
+  row r{n.name + " server", verdict::ok, ""};
+  std::string problem;
+  asio::io_context io;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    const auto u = net::parse_url(n.url);
+    if (!u) {
+      problem = u.error().message();
+      co_return;
+    }
+    const auto ep = co_await net::resolve_endpoint(u->host, u->port, 5s);
+    if (!ep) {
+      problem = ep.error().message();
+      co_return;
+    }
+    const auto res = co_await net::http_get(*ep, "/health", net::http_get_options{5s, 64 * 1024});
+    if (!res) problem = res.error().message();
+    else if (res->status != 200) problem = "HTTP " + std::to_string(res->status);
+  }, asio::detached);
+  io.run_for(15s);  // the deadlines above end it sooner
+  if (problem.empty()) {
+    r.detail = n.url + " answers GET /health (a server openclawd does not run); ctx " + std::to_string(n.ctx) +
+               " should match its -c";
+  } else {
+    r.v = verdict::warn;
+    r.detail = n.url + " does not answer GET /health with 200 (" + problem + "); `start` waits up to its startup_timeout";
+  }
   return r;
 }
 
@@ -430,18 +530,21 @@ int cmd_doctor(const command_args& a) {
   }
   // Then exactly what `start` loads: a missing model or llama-server is refused here,
   // with the line to edit; the rows below say more about each file.
-  if (auto strict = core::load_config(*file, core::load_options{true}); strict) {
+  const auto strict = core::load_config(*file, core::load_options{true});
+  if (strict) {
     rows.push_back({"config", verdict::ok, cfg->source.string()});
   } else {
     rows.push_back({"config", verdict::fail, "start would refuse it: " + strict.error().to_string()});
   }
   rows.push_back(check_config_file(cfg->source));
+  if (cfg->telegram.enabled)
+    rows.push_back(check_telegram_token(cfg->telegram, strict ? std::nullopt : std::optional(strict.error())));
   rows.push_back(check_state_dir(*cfg));
 
   // Each distinct llama-server once.
   std::vector<fs::path> programs;
   for (const auto& n : cfg->nodes)
-    if (std::find(programs.begin(), programs.end(), n.llama_server) == programs.end())
+    if (!n.remote() && std::find(programs.begin(), programs.end(), n.llama_server) == programs.end())
       programs.push_back(n.llama_server);
   for (const auto& p : programs) {
     std::string label = "llama-server";
@@ -453,6 +556,10 @@ int cmd_doctor(const command_args& a) {
   }
 
   for (const auto& n : cfg->nodes) {
+    if (n.remote()) {
+      rows.push_back(check_remote(n));
+      continue;
+    }
     std::optional<core::gguf_info> info;
     check_models(n, rows, info);
     rows.push_back(check_ctx(n, info));
@@ -460,7 +567,9 @@ int cmd_doctor(const command_args& a) {
 
   const auto paths = state_paths::of(cfg->state_dir);
   const auto daemon = look_at_daemon(paths);
-  for (const auto& n : cfg->nodes) rows.push_back(check_port(n, daemon));
+  for (const auto& n : cfg->nodes)
+    if (!n.remote()) rows.push_back(check_port(n, daemon));
+  if (cfg->admin.port != 0) rows.push_back(check_admin_port(cfg->admin.port, daemon));
   rows.push_back(check_memory(*cfg, daemon.running));
   rows.push_back({"daemon", verdict::ok,
                   daemon.running ? "running (pid " + (daemon.pid ? std::to_string(*daemon.pid) : std::string("?")) +
