@@ -135,7 +135,10 @@ asio::awaitable<void> chat_server::serve(asio::local::stream_protocol::socket s)
       } unlock{this, chat};
       gateway::answer_sink sink{[box](std::string_view d) { box->push({{"delta", std::string(d)}}); },
                                 [box] { box->push({{"restart", true}}); }};
-      const auto reply = co_await pipe_.handle(chat, message, sink);
+      // Built here, not defaulted: GCC 12 destroys a defaulted by-value argument of a
+      // coroutine called inside co_await twice (free(): invalid pointer).
+      gateway::request_options options;
+      const auto reply = co_await pipe_.handle(chat, message, sink, std::move(options));
       json done{{"done", true}, {"ok", reply.ok}, {"text", reply.text}};
       box->push(std::move(done));
       box->done = true;

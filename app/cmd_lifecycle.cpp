@@ -1,9 +1,11 @@
 // `openclawd start|stop|status`: the daemon's life cycle seen from the command line.
 // start validates, locks, pre-flights and forks the daemon, then waits for its verdict on a
 // pipe; stop signals it and waits for every child to be gone; status reads state.json.
+#include "app/admin_views.hpp"
 #include "app/command.hpp"
 #include "app/daemon.hpp"
 #include "app/instance.hpp"
+#include "app/reload.hpp"
 #include "app/service.hpp"
 #include "core/log.hpp"
 #include "supervisor/os.hpp"
@@ -55,10 +57,13 @@ not running. Nodes left behind by a daemon that was killed are found and stopped
 constexpr std::string_view status_usage = R"(usage: openclawd status [--config FILE] [--json]
 
 Shows whether the daemon runs and, for each node: state (stopped, starting, ready,
-backoff, failed, stopping), pid, port, model, restarts and the last exit.
+backoff, failed, stopping), pid, port, model, restarts and the last exit; then the last
+reload's outcome (openclawd reload). A url: node (a server openclawd does not run) shows
+"remote" for its pid, its URL, and the model it reports; backoff there means "down".
 Works while the daemon is down (it says so, with the last recorded exits).
 
-  --json   one JSON object: {"daemon":{"running":…,"pid":…,"uptime_s":…},"nodes":{…}}
+  --json   one JSON object: {"daemon":{"running":…,"pid":…,"uptime_s":…,"admin_url":…},"nodes":{…}}
+           (the same as GET /status on the admin endpoint, when admin.port is set)
 Exit code: 0 when the daemon runs, 3 when it does not.
 )";
 
@@ -233,8 +238,11 @@ int cmd_start(const command_args& a) {
     if (kind == "node_ready") {
       char ms[32];
       std::snprintf(ms, sizeof ms, "%.2f s", ev.value("ready_ms", 0.0) / 1000.0);
-      std::cout << ev.value("node", "?") << " ready at " << ev.value("url", "?") << " (pid " << ev.value("pid", 0)
-                << ", loaded in " << ms << ", model " << ev.value("model", "?") << ")\n";
+      // pid 0: a url: node, whose server runs elsewhere.
+      const int node_pid = ev.value("pid", 0);
+      std::cout << ev.value("node", "?") << " ready at " << ev.value("url", "?")
+                << (node_pid != 0 ? " (pid " + std::to_string(node_pid) + ", loaded in " : std::string(" (remote, answered in "))
+                << ms << ", model " << ev.value("model", "?") << ")\n";
     } else if (kind == "ready") {
       ready = true;
       break;
@@ -330,6 +338,7 @@ int cmd_status(const command_args& a) {
       s.name = n.name;
       s.port = n.port;
       s.model = n.model;
+      s.remote_url = n.url;
       st.nodes.push_back(s);
     }
   }
@@ -338,7 +347,7 @@ int cmd_status(const command_args& a) {
   }
   const auto now = unix_ms_now();
   if (a.flag("json")) {
-    std::cout << supervisor::status_json(st, running, now) << "\n";
+    std::cout << status_document(st, running, now, cfg->admin.port) << "\n";
     return running ? exit_ok : exit_not_running;
   }
 
@@ -348,13 +357,19 @@ int cmd_status(const command_args& a) {
   } else {
     std::cout << "openclawd is not running\n";
   }
-  std::cout << "config:    " << st.config << "\nstate dir: " << paths.dir.string() << "\n\n";
+  std::cout << "config:    " << st.config << "\nstate dir: " << paths.dir.string() << "\n";
+  if (running && cfg->admin.port != 0) std::cout << "admin:     " << admin_url(cfg->admin.port) << "\n";
+  std::cout << "\n";
   std::printf("%-13s %-9s %-8s %-6s %-9s %s\n", "NODE", "STATE", "PID", "PORT", "RESTARTS", "MODEL");
   for (const auto& n : st.nodes) {
     const std::string state = running ? std::string(supervisor::to_string(n.state)) : "stopped";
-    const std::string pid = running && n.pid ? std::to_string(*n.pid) : "-";
-    std::printf("%-13s %-9s %-8s %-6d %-9d %s\n", n.name.c_str(), state.c_str(), pid.c_str(), n.port, n.restarts,
-                n.model.string().c_str());
+    const std::string pid = n.remote() ? "remote" : running && n.pid ? std::to_string(*n.pid) : "-";
+    const std::string port = n.remote() ? "-" : std::to_string(n.port);
+    // A url: node: where it is, and the model its server reports.
+    const std::string model =
+        n.remote() ? n.remote_url + (n.model.empty() ? "" : " (" + n.model.string() + ")") : n.model.string();
+    std::printf("%-13s %-9s %-8s %-6s %-9d %s\n", n.name.c_str(), state.c_str(), pid.c_str(), port.c_str(), n.restarts,
+                model.c_str());
   }
   for (const auto& n : st.nodes) {
     if (n.last_exit)
@@ -363,11 +378,16 @@ int cmd_status(const command_args& a) {
     if (!n.switch_reason.empty())
       std::cout << "  " << n.name << ": switched from " << n.switched_from.string() << " at " << n.switched_at
                 << ": " << n.switch_reason << "\n";
-    if (running && n.state == supervisor::process_state::backoff && !n.retry_at.empty())
+    if (running && n.state == supervisor::process_state::backoff && n.remote())
+      std::cout << "  " << n.name << ": down: " << n.error << "\n";
+    else if (running && n.state == supervisor::process_state::backoff && !n.retry_at.empty())
       std::cout << "  " << n.name << ": next attempt at " << n.retry_at << "\n";
     if (running && n.state == supervisor::process_state::failed && !n.error.empty())
       std::cout << "  " << n.name << ": failed: " << n.error << "\n";
   }
+  if (st.last_reload)
+    std::cout << "last reload " << (st.last_reload->finished_at.empty() ? st.last_reload->requested_at : st.last_reload->finished_at)
+              << ": " << describe_reload(*st.last_reload, false) << "\n";
   if (!running) {
     for (const auto& n : live_recorded_children(paths))
       std::cout << "  " << n.name << ": pid " << *n.pid

@@ -52,6 +52,7 @@ std::optional<core::config> load_config_for(const command_args& a, bool check_fi
 extern const command_spec start_command;   // app/cmd_lifecycle.cpp
 extern const command_spec stop_command;    // app/cmd_lifecycle.cpp
 extern const command_spec status_command;  // app/cmd_lifecycle.cpp
+extern const command_spec reload_command;  // app/cmd_reload.cpp
 extern const command_spec search_command;  // app/cmd_search.cpp
 extern const command_spec logs_command;     // app/cmd_logs.cpp
 extern const command_spec doctor_command;   // app/cmd_doctor.cpp

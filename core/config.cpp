@@ -12,6 +12,7 @@
 // config_error; nothing is partially applied.
 #include "core/config.hpp"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <regex>
@@ -325,6 +326,7 @@ struct node_draft {
   located_path model;
   std::vector<located_path> fallbacks;
   YAML::Mark port_mark;
+  YAML::Mark url_mark;
 };
 
 struct restart_draft {
@@ -374,6 +376,7 @@ struct key_spec {
   bool required;
   std::string_view aliases;  // space-separated
   maybe_error (*read)(const reader&, const field&, T&);
+  std::string_view unless = {};  // a required key is not missing when this one is written
 };
 
 template <class T>
@@ -594,7 +597,9 @@ class reader {
     }
     for (const auto& spec : table.keys) {
       const bool present = std::any_of(seen.begin(), seen.end(), [&](const auto& s) { return s.first == spec.name; });
-      if (spec.required && !present) {
+      const bool excused = !spec.unless.empty() &&
+                           std::any_of(seen.begin(), seen.end(), [&](const auto& s) { return s.first == spec.unless; });
+      if (spec.required && !present && !excused) {
         return error_at(named_at, path, "missing required key " + quote(spec.name));
       }
     }
@@ -695,6 +700,7 @@ maybe_error check_extra_arg(const reader& r, const field& item) {
 maybe_error check_ports(const reader& r, const draft& d) {
   const node_draft& a = d.nodes[0];
   const node_draft& b = d.nodes[1];
+  if (a.cfg.remote() || b.cfg.remote()) return std::nullopt;  // a url: node has no port of ours
   if (a.cfg.port != b.cfg.port) return std::nullopt;
   const bool a_first = a.port_mark.pos <= b.port_mark.pos;
   const node_draft& first = a_first ? a : b;
@@ -759,6 +765,82 @@ std::string check_search_endpoint(std::string_view v) {
     if (name == "localhost" || name == "[::1]" || dotted_127) return {};
   }
   return std::string(want);
+}
+
+// nodes.<name>.url: "http://host[:port][/]" — a server openclawd does not run. Any host (the
+// user's own machine on the LAN, or this one), but no path: the clients add /health,
+// /v1/chat/completions, /tokenize. Plain http only: llama-server's own HTTPS is rare, and a
+// reverse proxy in front of it can as well listen on plain HTTP on the trusted network.
+struct node_url_parts {
+  std::string host;  // lower case; an IPv6 address keeps its brackets
+  int port = 80;
+};
+
+std::optional<node_url_parts> split_node_url(std::string_view v, std::string* problem) {
+  auto fail = [&](std::string why) -> std::optional<node_url_parts> {
+    *problem = std::move(why);
+    return std::nullopt;
+  };
+  constexpr std::string_view form = "expected http://host:port, such as http://192.168.1.20:8080";
+  for (const char c : v) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return fail(std::string(form));
+  }
+  const std::string lower = lowercase(v);
+  if (lower.starts_with("https://"))
+    return fail("https:// is not supported for nodes; use http:// (on a network you trust)");
+  if (!lower.starts_with("http://")) return fail(std::string(form));
+  std::string_view rest = std::string_view(lower).substr(7);
+  if (rest.ends_with('/')) rest.remove_suffix(1);
+  if (rest.find_first_of("/?#") != std::string_view::npos)
+    return fail("expected no path, only http://host:port (openclawd adds /health, /v1/chat/completions, ...)");
+  if (rest.find('@') != std::string_view::npos) return fail("expected no user name, only http://host:port");
+  node_url_parts out;
+  std::string_view port;
+  if (rest.starts_with('[')) {
+    const auto close = rest.find(']');
+    if (close == std::string_view::npos || close == 1) return fail(std::string(form));
+    const auto inside = rest.substr(1, close - 1);
+    if (inside.find_first_not_of("0123456789abcdef:.") != std::string_view::npos) return fail(std::string(form));
+    out.host = std::string(rest.substr(0, close + 1));
+    const auto after = rest.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return fail(std::string(form));
+      port = after.substr(1);
+      if (port.empty()) return fail(std::string(form));
+    }
+  } else {
+    const auto colon = rest.find(':');
+    out.host = std::string(rest.substr(0, colon));
+    if (colon != std::string_view::npos) {
+      port = rest.substr(colon + 1);
+      if (port.empty()) return fail(std::string(form));
+    }
+    const bool name_ok = !out.host.empty() && std::all_of(out.host.begin(), out.host.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '.' || c == '_';
+    });
+    if (!name_ok) return fail(std::string(form));
+  }
+  if (!port.empty()) {
+    int p = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+    if (ec != std::errc{} || end != port.data() + port.size() || p < 1 || p > 65535)
+      return fail("expected a port from 1 to 65535 in http://host:port");
+    out.port = p;
+  }
+  return out;
+}
+
+std::string check_node_url(std::string_view v) {
+  std::string problem;
+  split_node_url(v, &problem);
+  return problem;
+}
+
+// Only called on text check_node_url accepted.
+std::string normalize_node_url(std::string_view v) {
+  std::string problem;
+  const auto parts = split_node_url(v, &problem);
+  return "http://" + parts->host + ":" + std::to_string(parts->port);
 }
 
 // search.region: DuckDuckGo's kl code, "xx-yy" ("wt-wt", "us-en", "hk-tzh").
@@ -1075,7 +1157,7 @@ const key_spec<node_draft> node_keys[] = {
        if (auto e = r.read_path(f, n.model)) return e;
        n.cfg.model = n.model.path;
        return maybe_error{};
-     }},
+     }, "url"},
     {"fallbacks", optional_key, "fallback", [](R r, F f, node_draft& n) {
        if (auto e = r.read_path_list(f, n.fallbacks)) return e;
        for (const auto& p : n.fallbacks) n.cfg.fallbacks.push_back(p.path);
@@ -1090,7 +1172,7 @@ const key_spec<node_draft> node_keys[] = {
     {"port", required_key, "", [](R r, F f, node_draft& n) {
        n.port_mark = reader::value_mark(f);
        return r.read_int(f, port_number, n.cfg.port);
-     }},
+     }, "url"},
     {"threads", optional_key, "t", [](R r, F f, node_draft& n) {
        return r.read_optional_int(f, positive_int, n.cfg.threads);
      }},
@@ -1112,10 +1194,46 @@ const key_spec<node_draft> node_keys[] = {
        n.llama_server = std::move(p);
        return maybe_error{};
      }},
+    {"url", optional_key, "remote endpoint base_url", [](R r, F f, node_draft& n) {
+       n.url_mark = reader::value_mark(f);
+       if (auto e = r.read_string(f, n.cfg.url, check_node_url)) return e;
+       n.cfg.url = normalize_node_url(n.cfg.url);
+       return maybe_error{};
+     }},
 };
 const key_table<node_draft> node_table{"nodes.orchestrator or nodes.subagent", node_keys};
 
-maybe_error read_node(R r, F f, node_draft& n) { return r.read_mapping(f.value, f.key.Mark(), f.path, node_table, n); }
+// Keys that build llama-server's command line, or stop it: meaningless for a url: node,
+// whose server openclawd never starts.
+constexpr std::array<std::string_view, 8> spawn_only_keys{"model",   "fallbacks",  "port",         "gpu_layers",
+                                                          "threads", "extra_args", "llama_server", "stop_timeout"};
+
+// A url: node (someone else runs its server) takes none of the keys that build a command line;
+// without url:, read_mapping already required model: and port:.
+maybe_error check_node_kind(R r, F f, const node_draft& n) {
+  auto written = [&](std::string_view key) -> std::optional<YAML::Mark> {
+    if (!f.value.IsMap()) return std::nullopt;
+    for (const auto& kv : f.value)
+      if (kv.first.IsScalar() && kv.first.Scalar() == key) return kv.first.Mark();
+    return std::nullopt;
+  };
+  if (!n.cfg.remote()) return std::nullopt;
+  for (const auto key : spawn_only_keys) {
+    if (auto at = written(key)) {
+      const std::string why = key == "model" ? "url: and model: exclude each other: url: names a server that is "
+                                               "already running, model: one that openclawd starts; keep one"
+                                             : quote(key) + " makes no sense with url: (openclawd does not start "
+                                               "that server; configure it where it runs)";
+      return r.error_at(*at, f.path + "." + std::string(key), why);
+    }
+  }
+  return std::nullopt;
+}
+
+maybe_error read_node(R r, F f, node_draft& n) {
+  if (auto e = r.read_mapping(f.value, f.key.Mark(), f.path, node_table, n)) return e;
+  return check_node_kind(r, f, n);
+}
 
 // openclawd runs exactly these two nodes; their order here is the order in config::nodes.
 const key_spec<draft> nodes_keys[] = {
@@ -1349,6 +1467,7 @@ config_result<config> finish(const reader& r, draft& d) {
   // The top-level llama_server is resolved once, and only if a node uses it.
   std::optional<config_result<fs::path>> shared_program;
   for (node_draft& n : d.nodes) {
+    if (n.cfg.remote()) continue;  // runs elsewhere: no program of ours
     if (n.llama_server) {
       auto program = resolve_program(r, &*n.llama_server);
       if (!program) return program.error();
@@ -1361,6 +1480,7 @@ config_result<config> finish(const reader& r, draft& d) {
   }
   if (r.options().check_files) {
     for (const node_draft& n : d.nodes) {
+      if (n.cfg.remote()) continue;  // its model is on the machine that runs it
       if (auto e = check_model_file(r, n.model)) return *e;
       for (const auto& f : n.fallbacks) {
         if (auto e = check_model_file(r, f)) return *e;
@@ -1441,6 +1561,67 @@ std::vector<fs::path> default_config_candidates() {
   return out;
 }
 
+namespace {
+
+// Sees one YAML document's events and remembers where its first content is, if any.
+class document_probe final : public YAML::EventHandler {
+ public:
+  std::optional<YAML::Mark> content;  // the first scalar, alias, sequence or mapping
+  std::optional<YAML::Mark> null;     // an empty document's mark
+
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override {
+    if (!null) null = mark;
+  }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { seen(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override {
+    seen(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    seen(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    seen(mark);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void seen(const YAML::Mark& mark) {
+    if (!content) content = mark;
+  }
+};
+
+// Where the first document with content after the first one starts, if there is one (empty
+// documents, e.g. a stray trailing "---", do not count). Throws YAML::Exception on bad YAML.
+// Not YAML::LoadAll(): in yaml-cpp 0.7 (Debian bookworm) it never returns on some malformed
+// text, such as "{a: 1}\n," — its parser keeps yielding empty documents at the stray token
+// without consuming it, and LoadAll allocates one node each time until memory runs out
+// (jbeder/yaml-cpp#1319, fixed after 0.8.0; found by fuzz/fuzz_config). An empty document at
+// the same place as the previous one is that loop, reported as an error here.
+std::optional<YAML::Mark> later_document(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  document_probe first;
+  if (!parser.HandleNextDocument(first)) return std::nullopt;
+  std::optional<int> last_null = first.null ? std::optional<int>(first.null->pos) : std::nullopt;
+  for (;;) {
+    document_probe doc;
+    if (!parser.HandleNextDocument(doc)) return std::nullopt;
+    if (doc.content) return doc.content;
+    if (doc.null && last_null == doc.null->pos) {
+      const auto at = static_cast<std::size_t>(doc.null->pos);
+      throw YAML::ParserException(*doc.null, at < text.size() ? "unexpected " + quote(text.substr(at, 1))
+                                                               : std::string("unexpected end of the text"));
+    }
+    if (doc.null) last_null = doc.null->pos;
+  }
+}
+
+}  // namespace
+
 config_result<config> load_config(const fs::path& file, load_options options) {
   std::error_code ec;
   const fs::path absolute = fs::absolute(file, ec).lexically_normal();
@@ -1459,21 +1640,20 @@ config_result<config> load_config(const fs::path& file, load_options options) {
   text << in.rdbuf();
   if (in.bad()) return r.file_error("", std::string("cannot read the config file: ") + std::strerror(errno));
 
-  std::vector<YAML::Node> documents;
+  YAML::Node root;
+  std::optional<YAML::Mark> second;
   try {
-    documents = YAML::LoadAll(text.str());
+    const std::string yaml = text.str();
+    second = later_document(yaml);  // first: it also rejects the text LoadAll would loop on
+    root = YAML::Load(yaml);        // the first document
   } catch (const YAML::Exception& e) {  // ParserException and its kin carry a mark
     return r.error_at(e.mark, "", "invalid YAML: " + e.msg);
   }
-  if (documents.empty() || documents.front().IsNull()) {
+  if (root.IsNull()) {
     return r.file_error("", "the file is empty; expected at least a nodes: section "
                             "(see configs/openclawd.example.yaml)");
   }
-  for (std::size_t i = 1; i < documents.size(); ++i) {
-    if (documents[i].IsNull()) continue;  // a stray trailing "---"
-    return r.error_at(documents[i].Mark(), "", "expected one YAML document, found a second one after \"---\"");
-  }
-  const YAML::Node& root = documents.front();
+  if (second) return r.error_at(*second, "", "expected one YAML document, found a second one after \"---\"");
   if (!root.IsMap()) {
     return r.error_at(root.Mark(), "",
                       "expected a mapping at the top level (llama_server:, state_dir:, nodes:, ...), found " +

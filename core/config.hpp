@@ -50,9 +50,18 @@ struct node_config {
   std::vector<std::string> extra_args;           // appended verbatim to the argv
   duration startup_timeout{std::chrono::seconds(600)};  // spawn → GET /health 200
   duration stop_timeout{std::chrono::seconds(10)};      // SIGTERM → SIGKILL grace period
+  // `url:` instead of `model:`: a server openclawd does not start, stop or restart; it only
+  // health-checks it and sends it requests. "http://host:port" (the port always written).
+  // Empty for a node openclawd spawns. With a url, the keys that shape a command line
+  // (model, fallbacks, port, gpu_layers, threads, extra_args, llama_server, stop_timeout)
+  // are refused, so they stay at their defaults here.
+  std::string url;
 
+  bool remote() const { return !url.empty(); }
   // The full model list in the order the supervisor tries it: model, then fallbacks.
   std::vector<std::filesystem::path> models() const;
+  // Field by field: a reload compares the old and new config of each node.
+  bool operator==(const node_config&) const = default;
 };
 
 // How a crashed or wedged node is brought back (s6/supervisord style).
@@ -61,6 +70,8 @@ struct restart_config {
   duration backoff_max{std::chrono::seconds(60)};     // the doubling stops here
   duration stable_after{std::chrono::seconds(60)};    // ready this long → failure count resets
   int max_failures = 5;  // quick failures in a row before the next fallback, or `failed`
+
+  bool operator==(const restart_config&) const = default;
 };
 
 // The liveness probe while a node is ready.
@@ -68,12 +79,16 @@ struct health_config {
   duration interval{std::chrono::seconds(5)};  // time between probes
   duration timeout{std::chrono::seconds(5)};   // deadline of one probe (connect + answer)
   int failures = 3;                            // failed probes in a row that mean "wedged": restart
+
+  bool operator==(const health_config&) const = default;
 };
 
 // Per-node log files under <state_dir>/logs, rotated by size.
 struct logs_config {
   std::uint64_t max_bytes = 10ull * 1024 * 1024;  // rotate when a file would exceed this
   int keep = 3;                                   // rotated files kept: node.log.1 .. node.log.<keep>
+
+  bool operator==(const logs_config&) const = default;
 };
 
 // The DuckDuckGo web-search tool (tools/web_search.hpp, docs/search.md): where to ask, how
@@ -103,6 +118,8 @@ struct search_config {
   int max_query_length = 400;                                   // bytes; DDG refuses 500 and more
   std::uint64_t max_page_size = 2ull * 1024 * 1024;             // a larger page is not read
   int max_output_chars = 4000;                                  // text handed to a model, fence included
+
+  bool operator==(const search_config&) const = default;
 };
 
 // The agent pipeline (gateway/pipeline.hpp, docs/pipeline.md). Empty prompts and a zero
@@ -122,6 +139,8 @@ struct pipeline_settings {
   std::vector<int> banned_tokens;     // token ids the models may never sample (logit_bias)
   int strikes = 1;                    // degenerate answers from one model before its next fallback
   duration not_ready_wait{std::chrono::seconds(120)};  // a (re)starting node is waited for this long
+
+  bool operator==(const pipeline_settings&) const = default;
 };
 
 // The Telegram channel (gateway/telegram/, docs/telegram.md). Off unless the section is
@@ -145,11 +164,15 @@ struct telegram_config {
   duration edit_interval{std::chrono::seconds(1)};  // the shortest gap between two preview updates of one reply
   duration typing_interval{std::chrono::seconds(4)};
   int max_input_chars = 8000;  // longer messages get a polite refusal instead of reaching a model
+
+  bool operator==(const telegram_config&) const = default;
 };
 
 // The loopback admin endpoint: /status (JSON), /metrics (Prometheus), / (an HTML page).
 struct admin_config {
   int port = 0;  // 0: off. Always bound to 127.0.0.1.
+
+  bool operator==(const admin_config&) const = default;
 };
 
 struct config {

@@ -134,6 +134,9 @@ openai_client::openai_client(asio::any_io_executor ex, asio::ip::tcp::endpoint e
                              openai_client_options options)
     : http_(std::move(ex), std::move(endpoint)), options_(std::move(options)) {}
 
+openai_client::openai_client(asio::any_io_executor ex, net::http_peer peer, openai_client_options options)
+    : http_(std::move(ex), std::move(peer)), options_(std::move(options)) {}
+
 net::http_request openai_client::post(std::string target, std::string body) const {
   net::http_request r;
   r.method = http::verb::post;

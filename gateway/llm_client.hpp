@@ -94,6 +94,7 @@ struct openai_client_options {
 class openai_client final : public llm_client {
  public:
   openai_client(asio::any_io_executor ex, asio::ip::tcp::endpoint endpoint, openai_client_options options = {});
+  openai_client(asio::any_io_executor ex, net::http_peer peer, openai_client_options options = {});
 
   asio::awaitable<llm_result<chat_result>> chat(chat_request req) override;
   asio::awaitable<llm_result<chat_result>> chat_stream(chat_request req, delta_handler on_delta) override;
@@ -102,6 +103,12 @@ class openai_client final : public llm_client {
 
   const net::http_client_stats& http_stats() const noexcept { return http_.stats(); }
   void close_idle() { http_.close_idle(); }
+  // The node moved or changed its --api-key (a reload): new requests use these; requests
+  // under way finish as they started.
+  void retarget(net::http_peer peer, openai_client_options options) {
+    http_.set_peer(std::move(peer));
+    options_ = std::move(options);
+  }
 
  private:
   net::http_request post(std::string target, std::string body) const;

@@ -100,6 +100,14 @@ pipeline::pipeline(conversation_store& store, node_view orchestrator, node_view 
       strike_(std::move(strike)),
       config_(std::move(config)) {}
 
+void pipeline::update_node(node_view v) {
+  node_view& target = v.name == orchestrator_.name ? orchestrator_ : subagent_;
+  if (v.name != target.name) return;
+  // Strikes count against one model; the fixed prompts' token counts are keyed by model_key.
+  strikes_.erase(v.name);
+  target = std::move(v);
+}
+
 std::optional<int> pipeline::slot_for(const node_view& node, const std::string& chat) const {
   // The same chat always lands in the same slot, whose KV cache holds its prompt.
   if (node.slots <= 1) return std::nullopt;

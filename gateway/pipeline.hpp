@@ -116,6 +116,9 @@ class pipeline {
 
   asio::awaitable<reply> handle(std::string chat_id, std::string text, answer_sink sink, request_options options = {});
   const pipeline_stats& stats() const noexcept { return stats_; }
+  // A reload changed a node (its model, ctx or slots): later steps budget with `v`. The client
+  // is the same object, retargeted in place, so a message under way carries on. Matched by name.
+  void update_node(node_view v);
   // /reset: forget the conversation of one chat.
   result<void> reset(const std::string& chat_id) { return store_.reset(chat_id); }
 

@@ -5,6 +5,44 @@
 
 namespace openclawd::net {
 
+std::string http_peer::authority() const {
+  const bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+asio::awaitable<result<asio::ip::tcp::endpoint>> resolve_endpoint(std::string host, std::uint16_t port,
+                                                                  std::chrono::milliseconds timeout) {
+  boost::system::error_code literal_ec;
+  const auto address = asio::ip::make_address(host, literal_ec);
+  if (!literal_ec) co_return asio::ip::tcp::endpoint(address, port);  // no DNS, no resolver thread
+  // The resolver runs getaddrinfo on a thread of its own and cannot stop it: race it against
+  // a timer by hand, and let a late answer land in state nobody reads any more.
+  struct state {
+    explicit state(const asio::any_io_executor& e) : resolver(e), timer(e) {}
+    asio::ip::tcp::resolver resolver;
+    asio::steady_timer timer;
+    std::optional<boost::system::error_code> ec;  // set once the resolver answered
+    std::optional<asio::ip::tcp::endpoint> first;
+  };
+  auto st = std::make_shared<state>(co_await asio::this_coro::executor);
+  st->timer.expires_after(timeout);
+  st->resolver.async_resolve(host, std::to_string(port),
+                             [st](boost::system::error_code ec, const asio::ip::tcp::resolver::results_type& r) {
+                               st->ec = ec;
+                               if (!ec && !r.empty()) st->first = r.begin()->endpoint();
+                               st->timer.cancel();
+                             });
+  auto [wait_ec] = co_await st->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  if (!st->ec) {
+    st->resolver.cancel();
+    if (wait_ec == asio::error::operation_aborted) co_return boost::system::error_code(asio::error::operation_aborted);
+    co_return make_error_code(errc::timeout);
+  }
+  if (*st->ec) co_return *st->ec;
+  if (!st->first) co_return boost::system::error_code(asio::error::host_not_found);
+  co_return *st->first;
+}
+
 asio::awaitable<result<http_response>> http_get(asio::ip::tcp::endpoint endpoint, std::string target,
                                                 http_get_options options) {
   auto ex = co_await asio::this_coro::executor;
@@ -54,7 +92,10 @@ bool is_stale_connection(const beast::error_code& ec) {
 }  // namespace
 
 http_client::http_client(asio::any_io_executor ex, asio::ip::tcp::endpoint endpoint, std::size_t max_idle)
-    : ex_(std::move(ex)), endpoint_(std::move(endpoint)), max_idle_(max_idle) {}
+    : ex_(std::move(ex)), peer_(http_peer::of(endpoint)), max_idle_(max_idle) {}
+
+http_client::http_client(asio::any_io_executor ex, http_peer peer, std::size_t max_idle)
+    : ex_(std::move(ex)), peer_(std::move(peer)), max_idle_(max_idle) {}
 
 asio::awaitable<result<http_response>> http_client::request(http_request req, http_deadlines deadlines,
                                                             std::size_t body_limit) {
@@ -69,7 +110,7 @@ asio::awaitable<result<http_response>> http_client::stream(http_request req, htt
 asio::awaitable<result<http_response>> http_client::exchange(const http_request& req, const http_deadlines& d,
                                                              std::size_t body_limit, const data_handler* on_data) {
   http::request<http::string_body> msg{req.method, req.target, 11};
-  msg.set(http::field::host, endpoint_.address().to_string() + ":" + std::to_string(endpoint_.port()));
+  msg.set(http::field::host, peer_.authority());
   msg.set(http::field::user_agent, "openclawd/" OPENCLAWD_VERSION);
   if (!req.body.empty()) msg.set(http::field::content_type, "application/json");
   if (on_data != nullptr) msg.set(http::field::accept, "text/event-stream");
@@ -91,9 +132,12 @@ asio::awaitable<result<http_response>> http_client::exchange(const http_request&
       }
     }
     if (!s) {
+      // Copied: set_peer() may run while this coroutine waits.
+      auto endpoint = co_await resolve_endpoint(peer_.host, peer_.port, d.connect);
+      if (!endpoint) co_return endpoint.error();
       s.emplace(ex_);
       s->expires_after(d.connect);
-      auto [ec] = co_await s->async_connect(endpoint_, asio::as_tuple(asio::use_awaitable));
+      auto [ec] = co_await s->async_connect(*endpoint, asio::as_tuple(asio::use_awaitable));
       if (ec) co_return ec;
       ++stats_.connects;
     }

@@ -29,6 +29,22 @@ struct http_get_options {
   std::size_t body_limit = 1024 * 1024;                         // larger answers are an error
 };
 
+// Where an http_client connects: an IP address, or a host name that is looked up again for
+// every new connection (under the connect deadline), so that a server on the LAN may move.
+struct http_peer {
+  std::string host;  // "127.0.0.1", "192.168.1.20", "::1" (no brackets), "gpu-box.local"
+  std::uint16_t port = 0;
+
+  static http_peer of(const asio::ip::tcp::endpoint& ep) { return {ep.address().to_string(), ep.port()}; }
+  // The Host header: host:port, an IPv6 address in brackets.
+  std::string authority() const;
+};
+
+// `host` (an IP literal needs no lookup) as an endpoint, within `timeout`. getaddrinfo cannot
+// be interrupted, so a late answer is dropped: errc::timeout at the deadline.
+asio::awaitable<result<asio::ip::tcp::endpoint>> resolve_endpoint(std::string host, std::uint16_t port,
+                                                                  std::chrono::milliseconds timeout);
+
 // GET http://<endpoint><target>. Sends `Connection: close`.
 asio::awaitable<result<http_response>> http_get(asio::ip::tcp::endpoint endpoint, std::string target,
                                                 http_get_options options = {});
@@ -62,6 +78,7 @@ class http_client {
   using data_handler = std::function<bool(std::string_view)>;
 
   http_client(asio::any_io_executor ex, asio::ip::tcp::endpoint endpoint, std::size_t max_idle = 4);
+  http_client(asio::any_io_executor ex, http_peer peer, std::size_t max_idle = 4);
 
   // The whole body, at most `body_limit` bytes.
   asio::awaitable<result<http_response>> request(http_request req, http_deadlines deadlines,
@@ -74,8 +91,13 @@ class http_client {
 
   // Drops kept-alive connections (e.g. after the node behind the endpoint restarted).
   void close_idle() { idle_.clear(); }
+  // New requests go to `peer` (a reload moved the node); requests under way finish where they are.
+  void set_peer(http_peer peer) {
+    peer_ = std::move(peer);
+    idle_.clear();
+  }
   const http_client_stats& stats() const noexcept { return stats_; }
-  const asio::ip::tcp::endpoint& endpoint() const noexcept { return endpoint_; }
+  const http_peer& peer() const noexcept { return peer_; }
 
  private:
   struct idle_connection {
@@ -86,7 +108,7 @@ class http_client {
                                                   std::size_t body_limit, const data_handler* on_data);
 
   asio::any_io_executor ex_;
-  asio::ip::tcp::endpoint endpoint_;
+  http_peer peer_;
   std::size_t max_idle_;
   std::deque<idle_connection> idle_;
   http_client_stats stats_;

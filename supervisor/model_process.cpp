@@ -2,7 +2,10 @@
 
 #include "core/log.hpp"
 #include "net/http_client.hpp"
+#include "net/url.hpp"
 #include "supervisor/os.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <boost/process/v2/stdio.hpp>
 
@@ -96,6 +99,45 @@ std::vector<std::string> llama_server_args(const core::node_config& node, const 
   return a;
 }
 
+std::string command_change(const core::node_config& from, const core::node_config& to,
+                           const std::filesystem::path& running_model) {
+  auto arrow = [](const std::string& a, const std::string& b) { return a + " → " + b; };
+  if (from.remote() != to.remote())
+    return from.remote() ? "url: " + from.url + " → model: " + to.model.string()
+                         : "model: " + from.model.string() + " → url: " + to.url;
+  if (to.remote()) return from.url == to.url ? std::string() : "url: " + arrow(from.url, to.url);
+  // A file name says enough, unless both have the same one.
+  auto paths = [&](const std::filesystem::path& a, const std::filesystem::path& b) {
+    return a.filename() != b.filename() ? arrow(a.filename().string(), b.filename().string())
+                                        : arrow(a.string(), b.string());
+  };
+  auto number = [&](int a, int b) { return arrow(std::to_string(a), std::to_string(b)); };
+  auto optional = [&](const std::optional<int>& a, const std::optional<int>& b) {
+    return arrow(a ? std::to_string(*a) : "unset", b ? std::to_string(*b) : "unset");
+  };
+  std::vector<std::string> parts;
+  if (from.llama_server != to.llama_server) parts.push_back("llama_server: " + paths(from.llama_server, to.llama_server));
+  if (from.model != to.model) parts.push_back("model: " + paths(from.model, to.model));
+  if (from.ctx != to.ctx) parts.push_back("ctx: " + number(from.ctx, to.ctx));
+  if (from.gpu_layers != to.gpu_layers) parts.push_back("gpu_layers: " + number(from.gpu_layers, to.gpu_layers));
+  if (from.port != to.port) parts.push_back("port: " + number(from.port, to.port));
+  if (from.threads != to.threads) parts.push_back("threads: " + optional(from.threads, to.threads));
+  if (from.parallel != to.parallel) parts.push_back("parallel: " + optional(from.parallel, to.parallel));
+  if (from.extra_args != to.extra_args) parts.push_back("extra_args");  // may hold an --api-key: not shown
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : ", ") + p;
+  // The fields above are what llama_server_args() reads; should it ever read more, the
+  // command lines themselves still tell.
+  if (out.empty() && llama_server_args(from, from.model) != llama_server_args(to, to.model)) out = "command line";
+  // A node on a fallback runs a model that the comparison of `model:` does not see.
+  if (out.empty() && !running_model.empty() && running_model != from.model) {
+    const auto listed = to.models();
+    if (std::find(listed.begin(), listed.end(), running_model) == listed.end())
+      out = "fallbacks: " + running_model.filename().string() + ", which it runs, is no longer listed";
+  }
+  return out;
+}
+
 asio::awaitable<void> wake_event::wait_for(std::chrono::steady_clock::duration d) {
   if (std::exchange(pending_, false)) co_return;
   if (d <= std::chrono::steady_clock::duration::zero()) co_return;
@@ -113,7 +155,8 @@ model_process::model_process(asio::any_io_executor ex, settings s, observer on_c
       log_(settings_.log_dir / (settings_.node.name + ".log"), settings_.logs.max_bytes, settings_.logs.keep) {
   status_.name = settings_.node.name;
   status_.port = settings_.node.port;
-  status_.model = settings_.node.model;
+  status_.remote_url = settings_.node.url;
+  if (!settings_.node.remote()) status_.model = settings_.node.model;
   status_.since = core::utc_timestamp();
 }
 
@@ -150,6 +193,101 @@ bool model_process::switch_to_next_model(std::string reason) {
   return true;
 }
 
+std::uint64_t model_process::reconfigure(settings s) {
+  const std::uint64_t id = next_request_id_++;
+  requested_settings_.emplace(id, std::move(s));
+  wake_.notify();
+  return id;
+}
+
+void model_process::apply_in_place(settings s) {
+  // The running model keeps its place in the (perhaps edited) fallback list.
+  if (!s.node.remote()) {
+    const auto listed = s.node.models();
+    const auto it = std::find(listed.begin(), listed.end(), status_.model);
+    if (it != listed.end()) status_.model_index = static_cast<int>(it - listed.begin());
+  }
+  log_.set_limits(s.logs.max_bytes, s.logs.keep);
+  settings_ = std::move(s);
+}
+
+void model_process::adopt(settings s, int model_index) {
+  log_.set_limits(s.logs.max_bytes, s.logs.keep);
+  settings_ = std::move(s);
+  const auto& n = settings_.node;
+  status_.port = n.port;
+  status_.remote_url = n.url;
+  status_.model_index = model_index;
+  status_.model = n.remote() ? std::filesystem::path() : n.models().at(static_cast<std::size_t>(model_index));
+  quick_failures_ = 0;
+  ready_with_model_ = false;
+}
+
+bool model_process::restart_pending() {
+  if (!requested_settings_) return false;
+  if (!command_change(settings_.node, requested_settings_->second.node, status_.model).empty()) return true;
+  auto [id, s] = std::move(*requested_settings_);
+  requested_settings_.reset();
+  apply_in_place(std::move(s));
+  reconfig_ = reconfigure_status{id, reconfigure_result::unchanged, {}, {}};
+  core::log_info("supervisor", name() + ": took the reloaded settings without a restart");
+  return false;
+}
+
+void model_process::take_settings() {
+  auto [id, s] = std::move(*requested_settings_);
+  requested_settings_.reset();
+  const std::string change = command_change(settings_.node, s.node, status_.model);
+  if (change.empty()) {
+    apply_in_place(std::move(s));
+    reconfig_ = reconfigure_status{id, reconfigure_result::unchanged, {}, {}};
+    return;
+  }
+  reconfig_ = reconfigure_status{id, reconfigure_result::pending, change, {}};
+  core::log_info("supervisor", name() + ": reloaded settings change its command line (" + change + ")");
+  log_.write("---- " + core::utc_timestamp() + " openclawd: reload: " + change + "\n");
+  if (!want_up_) {  // stopped: nothing to start, nothing to try
+    adopt(std::move(s), 0);
+    reconfig_.result = reconfigure_result::unchanged;
+    return;
+  }
+  if (status_.state == process_state::failed) {
+    // Nothing that works to go back to: the new settings get the usual treatment
+    // (fallbacks, then failed), like a start after a failure.
+    rollback_.reset();
+    retry_requested_ = true;
+  } else if (!rollback_) {
+    // A request that replaces one still on trial keeps what ran before both.
+    rollback_ = previous_settings{settings_, status_.model_index, ready_with_model_};
+  }
+  adopt(std::move(s), 0);
+  trial_ = true;
+}
+
+void model_process::trial_succeeded() {
+  trial_ = false;
+  rollback_.reset();
+  reconfig_.result = reconfigure_result::restarted;
+}
+
+void model_process::trial_failed(const std::string& why) {
+  trial_ = false;
+  reconfig_.reason = why;
+  if (!rollback_) {
+    reconfig_.result = reconfigure_result::failed;
+    return;
+  }
+  auto prev = std::move(*rollback_);
+  rollback_.reset();
+  adopt(std::move(prev.s), prev.model_index);
+  ready_with_model_ = prev.ready_with_model;
+  reconfig_.result = reconfigure_result::rolled_back;
+  core::log_warn("supervisor", name() + ": the reloaded settings did not become ready; back to the previous ones" +
+                                   (settings_.node.remote() ? " (" + settings_.node.url + ")"
+                                                            : " (" + status_.model.string() + ")"));
+  log_.write("---- " + core::utc_timestamp() + " openclawd: reload rolled back\n");
+}
+
 void model_process::move_to_next_model(const std::string& reason) {
   const auto models = settings_.node.models();
   status_.switched_from = status_.model;
@@ -157,6 +295,7 @@ void model_process::move_to_next_model(const std::string& reason) {
   status_.model = models[static_cast<std::size_t>(status_.model_index)];
   status_.switch_reason = reason;
   status_.switched_at = core::utc_timestamp();
+  ++status_.switches;
   quick_failures_ = 0;
   ready_with_model_ = false;
   core::log_warn("supervisor", name() + ": switching from " + status_.switched_from.string() + " to " +
@@ -244,6 +383,7 @@ bool model_process::spawn(std::string* error) {
   status_.pid = child_->id();
   status_.pid_start_time = os::process_start_time(child_->id());
   status_.ready_ms.reset();
+  status_.health_ms.reset();
 
   ++drains_active_;
   asio::co_spawn(ex_, drain_output(std::move(pipe)), log_exceptions(name() + " log drain"));
@@ -294,19 +434,120 @@ asio::awaitable<void> model_process::watch_exit(std::shared_ptr<bp::process> chi
   wake_.notify();
 }
 
+asio::awaitable<result<asio::ip::tcp::endpoint>> model_process::server_endpoint(clock::duration timeout) {
+  if (!settings_.node.remote())
+    co_return asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), static_cast<unsigned short>(settings_.node.port));
+  auto u = net::parse_url(settings_.node.url);
+  if (!u) co_return u.error();
+  // Looked up for every probe: a server on the LAN may get another address.
+  co_return co_await net::resolve_endpoint(u->host, u->port,
+                                           std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
+}
+
 asio::awaitable<bool> model_process::probe_health(clock::duration timeout, unsigned* status_out) {
-  const asio::ip::tcp::endpoint ep(asio::ip::address_v4::loopback(),
-                                   static_cast<unsigned short>(settings_.node.port));
+  const auto begun = clock::now();
+  const auto ep = co_await server_endpoint(timeout);
+  if (!ep) {
+    last_probe_error_ = ep.error().message();
+    if (status_out) *status_out = 0;
+    co_return false;
+  }
   net::http_get_options opts;
-  opts.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
+  // One budget for the lookup and the exchange.
+  opts.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::max<clock::duration>(timeout - (clock::now() - begun), 1ms));
   opts.body_limit = 64 * 1024;
-  auto r = co_await net::http_get(ep, "/health", opts);
+  const auto sent = clock::now();
+  auto r = co_await net::http_get(*ep, "/health", opts);
+  status_.health_ms = std::chrono::duration<double, std::milli>(clock::now() - sent).count();
   if (!r) {
+    last_probe_error_ = r.error().message();
     if (status_out) *status_out = 0;
     co_return false;
   }
   if (status_out) *status_out = r->status;
+  if (r->status != 200) last_probe_error_ = "HTTP " + std::to_string(r->status);
   co_return r->status == 200;
+}
+
+asio::awaitable<void> model_process::read_remote_model(clock::duration timeout) {
+  // Which model the server runs, for `status`: llama-server and most OpenAI-compatible
+  // servers list it under GET /v1/models. Optional: an answer we cannot read changes nothing.
+  const auto ep = co_await server_endpoint(timeout);
+  if (!ep) co_return;
+  net::http_get_options opts;
+  opts.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
+  opts.body_limit = 256 * 1024;
+  const auto r = co_await net::http_get(*ep, "/v1/models", opts);
+  if (!r || r->status != 200) co_return;
+  const auto j = nlohmann::json::parse(r->body, nullptr, false);
+  if (!j.is_object() || !j.contains("data") || !j["data"].is_array() || j["data"].empty()) co_return;
+  const auto& first = j["data"][0];
+  if (first.is_object() && first.contains("id") && first["id"].is_string())
+    status_.model = first["id"].get<std::string>();
+}
+
+asio::awaitable<model_process::attempt_end> model_process::watch_remote() {
+  // A server someone else runs: probe it, never start, stop or signal anything.
+  status_.pid.reset();
+  status_.pid_start_time.reset();
+  status_.ready_ms.reset();
+  set_state(process_state::starting);
+  log_.write("---- " + core::utc_timestamp() + " openclawd: waiting for " + settings_.node.url +
+             " (a server openclawd does not run)\n");
+  const auto started = clock::now();
+  clock::duration poll = startup_poll_first;
+  int failures = 0;
+  for (;;) {
+    if (!want_up_) co_return attempt_end::stop_requested;
+    if (restart_pending()) co_return attempt_end::reconfigure_requested;
+    const auto& h = settings_.health;
+    const auto& url = settings_.node.url;
+    const auto deadline = started + settings_.node.startup_timeout;
+    const bool starting = status_.state == process_state::starting;
+    const auto timeout = starting ? std::max<clock::duration>(std::min<clock::duration>(h.timeout, deadline - clock::now()), 1ms)
+                                  : clock::duration(h.timeout);
+    const bool ok = co_await probe_health(timeout, nullptr);
+    if (!want_up_) co_return attempt_end::stop_requested;
+    if (ok) {
+      failures = 0;
+      if (status_.state != process_state::ready) {
+        if (starting) status_.ready_ms = std::chrono::duration<double, std::milli>(clock::now() - started).count();
+        co_await read_remote_model(h.timeout);
+        ready_with_model_ = true;
+        status_.error.clear();
+        if (trial_) trial_succeeded();
+        set_state(process_state::ready);
+        log_.write("---- " + core::utc_timestamp() + " openclawd: " + url + " answers GET /health with 200\n");
+        core::log_info("supervisor", name() + ": ready at " + url + (starting ? " (remote)" : " (remote, again)"));
+      }
+      co_await wake_.wait_for(h.interval);
+      continue;
+    }
+    if (starting) {
+      // Never answered with these settings: startup_timeout bounds the wait, as for a spawn.
+      if (!ready_with_model_ && clock::now() >= deadline) co_return attempt_end::startup_timeout;
+      co_await wake_.wait_for(std::min<clock::duration>(poll, std::max<clock::duration>(deadline - clock::now(), 1ms)));
+      poll = std::min<clock::duration>(poll * 3 / 2, startup_poll_max);
+      continue;
+    }
+    ++failures;
+    if (status_.state == process_state::ready) {
+      core::log_warn("supervisor", name() + ": liveness probe of " + url + " failed (" + std::to_string(failures) +
+                                       "/" + std::to_string(h.failures) + "): " + last_probe_error_);
+      if (failures >= h.failures) {
+        status_.error = url + " stopped answering (" + last_probe_error_ + "); it is probed every " +
+                        seconds_text(h.interval) + ", never restarted: openclawd does not run it";
+        status_.retry_at = core::utc_timestamp(std::chrono::system_clock::now() +
+                                               std::chrono::duration_cast<std::chrono::system_clock::duration>(h.interval));
+        log_.write("---- " + core::utc_timestamp() + " openclawd: " + url + " stopped answering: " +
+                   last_probe_error_ + "\n");
+        core::log_warn("supervisor", name() + ": " + status_.error);
+        set_state(process_state::backoff);
+      }
+    }
+    co_await wake_.wait_for(h.interval);
+  }
 }
 
 void model_process::record_exit(const std::string& reason) {
@@ -340,6 +581,7 @@ asio::awaitable<model_process::attempt_end> model_process::start_child() {
   for (;;) {
     if (child_exited_) co_return attempt_end::exited;
     if (!want_up_) co_return attempt_end::stop_requested;
+    if (restart_pending()) co_return attempt_end::reconfigure_requested;
     const auto now = clock::now();
     if (now >= deadline) co_return attempt_end::startup_timeout;
 
@@ -350,6 +592,7 @@ asio::awaitable<model_process::attempt_end> model_process::start_child() {
       status_.ready_ms = std::chrono::duration<double, std::milli>(ready_at_ - spawned_at_).count();
       ready_with_model_ = true;
       status_.error.clear();
+      if (trial_) trial_succeeded();
       set_state(process_state::ready);
       core::log_info("supervisor", name() + ": ready at " + status_.url() + " after " +
                                        seconds_text(ready_at_ - spawned_at_));
@@ -368,6 +611,7 @@ asio::awaitable<model_process::attempt_end> model_process::watch_ready_child() {
     if (child_exited_) co_return attempt_end::exited;
     if (!want_up_) co_return attempt_end::stop_requested;
     if (!switch_requested_.empty()) co_return attempt_end::switch_requested;
+    if (restart_pending()) co_return attempt_end::reconfigure_requested;
     const auto now = clock::now();
     if (now < next_probe) {
       co_await wake_.wait_for(next_probe - now);
@@ -413,9 +657,10 @@ asio::awaitable<void> model_process::stop_child(clock::duration grace) {
 }
 
 asio::awaitable<void> model_process::run() {
-  const auto& restart = settings_.restart;
-  const auto models = settings_.node.models();
+  const auto& restart = settings_.restart;  // a reference: a reload may change it in place
   for (;;) {
+    // No child runs here: the place to take settings that need a new one.
+    if (requested_settings_) take_settings();
     if (!want_up_) {
       if (status_.state != process_state::stopped) set_state(process_state::stopped);
       if (exit_when_stopped_) break;
@@ -432,6 +677,22 @@ asio::awaitable<void> model_process::run() {
       quick_failures_ = 0;
       status_.model_index = 0;
       ready_with_model_ = false;
+    }
+
+    if (settings_.node.remote()) {
+      if (co_await watch_remote() != attempt_end::startup_timeout) continue;  // stop, or new settings: see above
+      std::string why = name() + ": " + settings_.node.url + " did not answer GET /health with 200 within startup_timeout (" +
+                        seconds_text(settings_.node.startup_timeout) + ")";
+      if (!last_probe_error_.empty()) why += ": " + last_probe_error_;
+      if (trial_) {
+        trial_failed(why);
+        if (reconfig_.result == reconfigure_result::rolled_back) continue;
+      }
+      status_.error = why;
+      core::log_error("supervisor", why + "\n" + name() + ": giving up (state failed); `openclawd start` tries again");
+      retry_requested_ = false;
+      set_state(process_state::failed);
+      continue;
     }
 
     attempt_end end = co_await start_child();
@@ -451,10 +712,11 @@ asio::awaitable<void> model_process::run() {
       case attempt_end::stop_requested: reason = "stopped on request"; break;
       case attempt_end::switch_requested: reason = "switching model: " + switch_requested_; break;
       case attempt_end::spawn_failed: reason = "could not be started"; break;
+      case attempt_end::reconfigure_requested: reason = "stopped for a reload: its command line changed"; break;
       case attempt_end::ready: reason = "ended"; break;
     }
     if (end != attempt_end::spawn_failed && status_.pid) record_exit(reason);
-    if (end == attempt_end::stop_requested || !want_up_) continue;
+    if (end == attempt_end::stop_requested || end == attempt_end::reconfigure_requested || !want_up_) continue;
     if (end == attempt_end::switch_requested) {
       // Not a failure of the node: a model that runs but answers garbage. Next model, now.
       move_to_next_model(std::exchange(switch_requested_, {}));
@@ -476,13 +738,20 @@ asio::awaitable<void> model_process::run() {
       const auto tail = log_tail();
       if (!tail.empty()) why += "\nlast lines of " + log_path().string() + ":\n" + tail;
     }
+    if (trial_ && start_failure && rollback_) {
+      // Reloaded settings that do not come up: back to the ones that ran, at once (their
+      // fallbacks, not the new ones, stay the safety net).
+      trial_failed(why);
+      ++status_.restarts;
+      continue;
+    }
 
     // A model that never reached ready cannot load (bad file, unsupported, out of memory):
     // retrying it only delays the fallback.
     const bool give_up_model = (start_failure && !ready_with_model_) || quick_failures_ >= restart.max_failures;
     clock::duration delay{};
     if (give_up_model) {
-      if (static_cast<std::size_t>(status_.model_index) + 1 < models.size()) {
+      if (static_cast<std::size_t>(status_.model_index) + 1 < settings_.node.models().size()) {
         core::log_warn("supervisor", why);
         move_to_next_model(start_failure && !ready_with_model_ ? "could not start: " + reason
                                                                : std::to_string(restart.max_failures) +
@@ -490,6 +759,7 @@ asio::awaitable<void> model_process::run() {
       } else {
         status_.error = why;
         core::log_error("supervisor", why + "\n" + name() + ": giving up (state failed)");
+        if (trial_) trial_failed(why);  // nothing to go back to: the node was failed before the reload
         retry_requested_ = false;  // only a start() from now on leaves `failed`
         set_state(process_state::failed);
         continue;
@@ -511,7 +781,7 @@ asio::awaitable<void> model_process::run() {
                                              std::chrono::duration_cast<std::chrono::system_clock::duration>(delay));
       set_state(process_state::backoff);
       const auto until = clock::now() + delay;
-      while (want_up_ && clock::now() < until) co_await wake_.wait_for(until - clock::now());
+      while (want_up_ && clock::now() < until && !restart_pending()) co_await wake_.wait_for(until - clock::now());
     }
   }
   // Do not return while a drain coroutine still uses this object.

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "core/config.hpp"
+#include "core/error.hpp"
 #include "net/asio.hpp"
 #include "supervisor/node_status.hpp"
 #include "supervisor/rotating_log.hpp"
@@ -13,17 +14,27 @@
 #include <boost/process/v2/process.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace openclawd::supervisor {
 
 // The argv after the program name: `-m MODEL -c CTX -ngl N --host 127.0.0.1 --port PORT [-t T] [-np P] [extra…]`.
 std::vector<std::string> llama_server_args(const core::node_config& node, const std::filesystem::path& model);
+
+// What a node running `running_model` under `from` must restart for to run under `to`:
+// "model: a.gguf → b.gguf, ctx: 512 → 1024", "url: http://a:1 → http://b:2", "extra_args".
+// Empty when its process can stay: the command line `to` builds is the one it runs (a node
+// on a fallback stays there while that fallback is still listed). Other keys (fallbacks,
+// timeouts, restart, health, logs) never need a restart.
+std::string command_change(const core::node_config& from, const core::node_config& to,
+                           const std::filesystem::path& running_model);
 
 // A level-triggered wake-up for one waiting coroutine: notify() wakes it (or makes its
 // next wait return at once); the waiter re-reads every fact it cares about after each
@@ -57,6 +68,21 @@ class model_process {
   };
   using observer = std::function<void(const node_status&)>;
 
+  // How a reconfigure() request ended, as far as this node goes.
+  enum class reconfigure_result {
+    pending,      // not taken yet, or the new settings are starting
+    unchanged,    // taken without a restart (same command line, or the node is stopped)
+    restarted,    // the new command line is ready
+    rolled_back,  // it did not become ready: the previous settings are back (and starting)
+    failed,       // it did not become ready, with nothing to go back to (the node was failed)
+  };
+  struct reconfigure_status {
+    std::uint64_t id = 0;  // the request this is about
+    reconfigure_result result = reconfigure_result::pending;
+    std::string change;  // command_change(): empty when no restart was needed
+    std::string reason;  // rolled_back, failed: why
+  };
+
   model_process(asio::any_io_executor ex, settings s, observer on_change);
   ~model_process();
   model_process(const model_process&) = delete;
@@ -69,11 +95,19 @@ class model_process {
   // The running model misbehaves (e.g. endless <unused50>): stop it and start the next
   // fallback model. Returns false (and changes nothing) when there is no next model.
   bool switch_to_next_model(std::string reason);
+  // New settings for this node (a reload). run() takes them at its next safe point: in place
+  // when the command line stays the same; otherwise it stops the child and starts one with
+  // them, and if that does not become ready (exit, startup_timeout) it goes back to the
+  // previous settings and model, without trying the new fallbacks. Returns the request's id;
+  // reconfiguration() tells how it went. A newer request replaces one not yet taken.
+  std::uint64_t reconfigure(settings s);
+  const reconfigure_status& reconfiguration() const noexcept { return reconfig_; }
 
   // The owner coroutine. Spawn it once; it returns after shutdown() once the child is reaped.
   asio::awaitable<void> run();
 
   const node_status& status() const noexcept { return status_; }
+  const settings& current_settings() const noexcept { return settings_; }
   const std::string& name() const noexcept { return settings_.node.name; }
   std::filesystem::path log_path() const;
   // The child's last output lines (for error messages).
@@ -81,16 +115,36 @@ class model_process {
 
  private:
   using clock = std::chrono::steady_clock;
-  enum class attempt_end { ready, exited, startup_timeout, spawn_failed, wedged, stop_requested, switch_requested };
+  enum class attempt_end {
+    ready, exited, startup_timeout, spawn_failed, wedged, stop_requested, switch_requested, reconfigure_requested
+  };
+  // What a reload's new settings replaced, to go back to when they do not become ready.
+  struct previous_settings {
+    settings s;
+    int model_index = 0;
+    bool ready_with_model = false;
+  };
 
   asio::awaitable<attempt_end> start_child();
   asio::awaitable<attempt_end> watch_ready_child();
+  asio::awaitable<attempt_end> watch_remote();
+  asio::awaitable<result<asio::ip::tcp::endpoint>> server_endpoint(clock::duration timeout);
+  asio::awaitable<void> read_remote_model(clock::duration timeout);
   asio::awaitable<void> stop_child(clock::duration grace);
   asio::awaitable<void> watch_exit(std::shared_ptr<boost::process::v2::process> child);
   asio::awaitable<void> drain_output(std::shared_ptr<asio::readable_pipe> pipe);
   asio::awaitable<bool> probe_health(clock::duration timeout, unsigned* status_out);
 
   bool spawn(std::string* error);
+  // Reconfiguration, in run() only. restart_pending(): a request is waiting that needs a new
+  // child (one that does not is taken at once, in place). take_settings(): at the top of run()'s
+  // loop, where no child runs.
+  bool restart_pending();
+  void take_settings();
+  void apply_in_place(settings s);
+  void adopt(settings s, int model_index);
+  void trial_succeeded();
+  void trial_failed(const std::string& why);
   void set_state(process_state s);
   void move_to_next_model(const std::string& reason);
   void record_exit(const std::string& reason);
@@ -107,6 +161,12 @@ class model_process {
   bool exit_when_stopped_ = false;
   bool retry_requested_ = false;  // start() was asked: leave `failed`
   std::string switch_requested_;  // non-empty: switch_to_next_model() was asked, with this reason
+  std::optional<std::pair<std::uint64_t, settings>> requested_settings_;  // reconfigure(), not taken yet
+  std::uint64_t next_request_id_ = 1;
+  reconfigure_status reconfig_;
+  bool trial_ = false;                        // new settings are starting; they have not been ready yet
+  std::optional<previous_settings> rollback_;  // what the trial replaced (none: the node was failed)
+  std::string last_probe_error_;              // why the last GET /health failed ("connection refused")
 
   std::shared_ptr<boost::process::v2::process> child_;
   bool child_exited_ = false;

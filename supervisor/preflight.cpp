@@ -36,6 +36,7 @@ std::optional<std::string> port_unavailable(int port) {
 std::vector<std::string> check_ports(const core::config& cfg) {
   std::vector<std::string> problems;
   for (const auto& n : cfg.nodes) {
+    if (n.remote()) continue;  // its server listens elsewhere, and already should
     if (auto why = port_unavailable(n.port)) {
       problems.push_back("port " + std::to_string(n.port) + " of node " + n.name + " (nodes." + n.name +
                          ".port in " + cfg.source.string() + ") is already in use by another program (" + *why +
@@ -76,6 +77,7 @@ memory_report estimate_memory(const core::config& cfg) {
   r.physical_bytes = os::physical_memory_bytes();
   r.available_bytes = os::available_memory_bytes();
   for (const auto& n : cfg.nodes) {
+    if (n.remote()) continue;  // another machine's memory (or another program's) pays for it
     memory_estimate e;
     e.node = n.name;
     std::error_code ec;

@@ -27,9 +27,11 @@ bool is_valid_transition(process_state from, process_state to) noexcept {
   if (from == to) return true;  // re-announcing a state (e.g. a new pid while starting) is fine
   switch (from) {
     case stopped: return to == starting;
-    case starting: return to == ready || to == backoff || to == failed || to == stopping || to == starting;
-    case ready: return to == backoff || to == stopping || to == starting || to == failed;
-    case backoff: return to == starting || to == failed || to == stopped;
+    // → stopped directly: a url: node has no child to stop.
+    case starting: return to == ready || to == backoff || to == failed || to == stopping || to == starting || to == stopped;
+    case ready: return to == backoff || to == stopping || to == starting || to == failed || to == stopped;
+    // → ready: a url: node that stopped answering answers again.
+    case backoff: return to == starting || to == failed || to == stopped || to == ready;
     case failed: return to == starting || to == stopped;
     case stopping: return to == stopped || to == backoff || to == failed || to == starting;
   }

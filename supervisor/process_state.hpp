@@ -15,6 +15,11 @@
 //
 // A node that has never been ready with its current model skips `backoff` on a start
 // failure: the model cannot load, so the next fallback (or `failed`) follows at once.
+//
+// A `url:` node (a server openclawd does not run) uses the same names without a child:
+// starting (not answered yet) → ready ⇄ backoff (stopped answering; probed every
+// health.interval, never restarted) and straight to stopped, with nothing to stop. It enters
+// failed only when it never answered within startup_timeout.
 #pragma once
 
 #include <optional>

@@ -21,6 +21,11 @@ class rotating_log {
   // line must not take a model server down.
   void write(std::string_view data);
 
+  // New limits (a reload); the next write that passes max_bytes rotates with them.
+  void set_limits(std::uint64_t max_bytes, int keep) {
+    max_bytes_ = max_bytes;
+    keep_ = keep;
+  }
   const std::filesystem::path& path() const noexcept { return path_; }
   std::uint64_t failed_writes() const noexcept { return failed_writes_; }
 

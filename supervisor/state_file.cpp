@@ -41,11 +41,53 @@ std::optional<exit_record> exit_from_json(const json& j) {
   return e;
 }
 
+json reload_to_json(const std::optional<reload_record>& r) {
+  if (!r) return nullptr;
+  json nodes = json::array();
+  for (const auto& n : r->nodes)
+    nodes.push_back({{"node", n.node}, {"change", n.change}, {"result", n.result},
+                     {"reason", n.reason.empty() ? json(nullptr) : json(n.reason)}});
+  return json{{"requested_at_unix_ms", r->requested_at_unix_ms},
+              {"requested_at", r->requested_at},
+              {"finished_at", r->finished_at.empty() ? json(nullptr) : json(r->finished_at)},
+              {"outcome", r->outcome},
+              {"reason", r->reason.empty() ? json(nullptr) : json(r->reason)},
+              {"nodes", std::move(nodes)},
+              {"applied", r->applied},
+              {"deferred", r->deferred}};
+}
+
+std::optional<reload_record> reload_from_json(const json& j) {
+  if (!j.is_object()) return std::nullopt;
+  reload_record r;
+  r.requested_at_unix_ms = j.value("requested_at_unix_ms", std::int64_t{0});
+  r.requested_at = j.value("requested_at", "");
+  if (j.contains("finished_at") && j["finished_at"].is_string()) r.finished_at = j["finished_at"].get<std::string>();
+  r.outcome = j.value("outcome", "");
+  if (j.contains("reason") && j["reason"].is_string()) r.reason = j["reason"].get<std::string>();
+  if (j.contains("nodes") && j["nodes"].is_array()) {
+    for (const auto& n : j["nodes"]) {
+      if (!n.is_object()) continue;
+      reload_record::node_change c{n.value("node", ""), n.value("change", ""), n.value("result", ""), ""};
+      if (n.contains("reason") && n["reason"].is_string()) c.reason = n["reason"].get<std::string>();
+      r.nodes.push_back(std::move(c));
+    }
+  }
+  for (const char* key : {"applied", "deferred"}) {
+    if (!j.contains(key) || !j[key].is_array()) continue;
+    auto& out = std::string_view(key) == "applied" ? r.applied : r.deferred;
+    for (const auto& v : j[key])
+      if (v.is_string()) out.push_back(v.get<std::string>());
+  }
+  return r;
+}
+
 json node_to_json(const node_status& n, bool running) {
   json j{{"state", running ? std::string(to_string(n.state)) : std::string("stopped")},
          {"pid", running ? opt(n.pid) : json(nullptr)},
          {"port", n.port},
          {"url", n.url()},
+         {"remote", n.remote()},
          {"model", n.model.string()},
          {"model_index", n.model_index},
          {"restarts", n.restarts},
@@ -78,7 +120,8 @@ result<void> write_state_file(const std::filesystem::path& file, const daemon_st
                    {"started_at_unix_ms", status.started_at_unix_ms},
                    {"started_at", status.started_at},
                    {"config", status.config}}},
-                 {"nodes", std::move(nodes)}};
+                 {"nodes", std::move(nodes)},
+                 {"last_reload", reload_to_json(status.last_reload)}};
   const std::string text = doc.dump(2) + "\n";
 
   // Write a sibling temp file, fsync it, rename over the old one: readers see the
@@ -128,6 +171,7 @@ result<daemon_status> read_state_file(const std::filesystem::path& file) {
       if (j.contains("pid_start_time") && j["pid_start_time"].is_number_unsigned())
         n.pid_start_time = j["pid_start_time"].get<std::uint64_t>();
       n.port = j.value("port", 0);
+      if (j.value("remote", false)) n.remote_url = j.value("url", "");
       n.model = j.value("model", "");
       n.model_index = j.value("model_index", 0);
       n.restarts = j.value("restarts", 0);
@@ -143,6 +187,7 @@ result<daemon_status> read_state_file(const std::filesystem::path& file) {
       }
       st.nodes.push_back(std::move(n));
     }
+    if (doc.contains("last_reload")) st.last_reload = reload_from_json(doc["last_reload"]);
   } catch (const json::exception&) {
     return make_error_code(errc::state_dir_unusable);
   }
@@ -166,7 +211,8 @@ std::string status_json(const daemon_status& status, bool running, std::int64_t 
   daemon["config"] = status.config;
   json nodes = json::object();
   for (const auto& n : status.nodes) nodes[n.name] = node_to_json(n, running);
-  return json{{"daemon", std::move(daemon)}, {"nodes", std::move(nodes)}}.dump();
+  return json{{"daemon", std::move(daemon)}, {"nodes", std::move(nodes)},
+              {"last_reload", reload_to_json(status.last_reload)}}.dump();
 }
 
 }  // namespace openclawd::supervisor

@@ -8,13 +8,20 @@ using namespace std::chrono_literals;
 
 supervisor::supervisor(asio::any_io_executor ex, const core::config& cfg, daemon_status identity,
                        std::filesystem::path state_file, options opts)
-    : ex_(ex), identity_(std::move(identity)), state_file_(std::move(state_file)), changed_(ex) {
+    : ex_(ex),
+      identity_(std::move(identity)),
+      state_file_(std::move(state_file)),
+      log_dir_(cfg.state_dir / "logs"),
+      options_(opts),
+      changed_(ex) {
   for (const auto& node : cfg.nodes) {
-    model_process::settings s{node, cfg.restart, cfg.health, cfg.logs, cfg.state_dir / "logs",
-                              opts.parent_death_signal};
     nodes_.push_back(std::make_unique<model_process>(
-        ex, std::move(s), [this](const node_status& st) { on_transition(st); }));
+        ex, settings_for(cfg, node), [this](const node_status& st) { on_transition(st); }));
   }
+}
+
+model_process::settings supervisor::settings_for(const core::config& cfg, const core::node_config& node) const {
+  return model_process::settings{node, cfg.restart, cfg.health, cfg.logs, log_dir_, options_.parent_death_signal};
 }
 
 supervisor::~supervisor() = default;
@@ -35,6 +42,7 @@ daemon_status supervisor::snapshot() const {
   daemon_status d = identity_;
   d.nodes.clear();
   for (const auto& n : nodes_) d.nodes.push_back(n->status());
+  d.last_reload = last_reload_;
   return d;
 }
 
@@ -114,6 +122,127 @@ std::vector<std::string> supervisor::retry_failed() {
     n->start();
   }
   return names;
+}
+
+void supervisor::record_reload(reload_record record) {
+  if (record.finished_at.empty()) record.finished_at = core::utc_timestamp();
+  last_reload_ = std::move(record);
+  announce();
+}
+
+asio::awaitable<reload_record> supervisor::reload(const core::config& next, reload_record record) {
+  using result = model_process::reconfigure_result;
+  struct request {
+    model_process* node;
+    std::uint64_t id;
+    std::optional<std::size_t> entry;  // its line in record.nodes, once it is known to restart
+    bool done = false;
+  };
+  std::vector<request> requests;
+  // Long enough for the old child's stop ladder, the new one's start and, if that fails, its
+  // stop and the old settings' start again.
+  std::chrono::milliseconds budget{0};
+  for (auto& n : nodes_) {
+    const core::node_config* cfg = next.find_node(n->name());
+    if (cfg == nullptr) continue;
+    const auto& old = n->current_settings().node;
+    budget = std::max(budget, old.stop_timeout + cfg->startup_timeout + cfg->stop_timeout + old.startup_timeout);
+    requests.push_back({n.get(), n->reconfigure(settings_for(next, *cfg)), std::nullopt});
+  }
+  budget += 10s;
+  record.outcome = "in_progress";
+  record.finished_at.clear();
+  last_reload_ = record;
+  announce();
+
+  // Polled, as in switch_model(): changed_ has one waiter already.
+  asio::steady_timer tick(ex_);
+  const auto deadline = std::chrono::steady_clock::now() + budget;
+  std::string interrupted;
+  for (;;) {
+    bool all_done = true, noted = false;
+    for (auto& r : requests) {
+      if (r.done) continue;
+      const auto& rc = r.node->reconfiguration();
+      if (rc.id != r.id || rc.result == result::pending) {
+        all_done = false;
+        if (rc.id == r.id && !rc.change.empty() && !r.entry) {  // taken: it restarts
+          r.entry = record.nodes.size();
+          record.nodes.push_back({r.node->name(), rc.change, "pending", {}});
+          noted = true;
+        }
+        continue;
+      }
+      if (!rc.change.empty() && !r.entry) {
+        r.entry = record.nodes.size();
+        record.nodes.push_back({r.node->name(), rc.change, "pending", {}});
+      }
+      reload_record::node_change* line = r.entry ? &record.nodes[*r.entry] : nullptr;
+      const auto& st = r.node->status();
+      switch (rc.result) {
+        case result::pending: break;  // handled above
+        case result::unchanged: r.done = true; break;
+        case result::restarted:
+          r.done = true;
+          if (line) line->result = "restarted";
+          break;
+        case result::failed:
+          r.done = true;
+          if (line) {
+            line->result = "failed";
+            line->reason = rc.reason;
+          }
+          break;
+        case result::rolled_back:
+          if (line) {
+            line->result = "rolled_back";
+            line->reason = rc.reason;
+          }
+          // Done once the previous settings run again (or failed too).
+          if (st.state == process_state::ready) {
+            r.done = true;
+          } else if (st.state == process_state::failed) {
+            r.done = true;
+            if (line) line->reason += "\nthe previous settings did not come back either: " + st.error;
+          } else {
+            all_done = false;
+          }
+          break;
+      }
+    }
+    if (noted) {
+      last_reload_ = record;
+      announce();
+    }
+    if (all_done) break;
+    if (stop_requested_) {
+      interrupted = "the daemon began to stop before the reload finished";
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      interrupted = "no outcome within " + std::to_string(budget.count() / 1000) + " s";
+      break;
+    }
+    tick.expires_after(25ms);
+    co_await tick.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+
+  bool failed = !interrupted.empty(), rolled_back = false;
+  std::string reasons;
+  for (auto& line : record.nodes) {
+    if (line.result == "pending") line.result = "failed";
+    if (line.result == "failed") failed = true;
+    if (line.result == "rolled_back") rolled_back = true;
+    if (line.result == "failed" || line.result == "rolled_back")
+      reasons += (reasons.empty() ? "" : "\n") + line.reason;  // it names its node
+  }
+  if (!interrupted.empty()) reasons = interrupted + (reasons.empty() ? "" : "\n" + reasons);
+  record.outcome = failed ? "failed" : rolled_back ? "rolled_back" : "ok";
+  record.reason = reasons;
+  record.finished_at = core::utc_timestamp();
+  last_reload_ = record;
+  announce();
+  co_return record;
 }
 
 void supervisor::kill_now() {

@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,16 @@ class supervisor {
   asio::awaitable<bool> switch_model(std::string node, std::string reason, std::chrono::milliseconds timeout);
   // Asks every node in `failed` to start over from its first model; returns their names.
   std::vector<std::string> retry_failed();
+  // A reloaded configuration: each node's owner is asked to take its new settings
+  // (model_process::reconfigure). Nodes whose command line changed restart with them, and go
+  // back to their previous settings if those do not become ready; the others keep their
+  // process. `record` (requested_at, applied, deferred: the app's part) is completed with
+  // each node's result and the outcome, announced in state.json as it goes, and returned once
+  // every changed node is ready again (or failed, or the wait ran out, or a stop came).
+  // One reload at a time: the caller serializes them.
+  asio::awaitable<reload_record> reload(const core::config& next, reload_record record);
+  // Records (and announces) a reload that was decided without the nodes: a rejected file.
+  void record_reload(reload_record record);
 
   daemon_status snapshot() const;
   void set_observer(transition_observer o) { observer_ = std::move(o); }
@@ -53,14 +64,18 @@ class supervisor {
  private:
   void on_transition(const node_status& s);
   void announce();
+  model_process::settings settings_for(const core::config& cfg, const core::node_config& node) const;
 
   asio::any_io_executor ex_;
   daemon_status identity_;
   std::filesystem::path state_file_;
+  std::filesystem::path log_dir_;  // from the first config: a reload does not move state_dir
+  options options_;
   std::vector<std::unique_ptr<model_process>> nodes_;
   wake_event changed_;
   int running_ = 0;
   bool stop_requested_ = false;
+  std::optional<reload_record> last_reload_;
   transition_observer observer_;
 };
 

@@ -493,7 +493,7 @@ TEST_CASE("config: an unknown key far from any lists the valid keys", "[config]"
   check_error(load_error(dir, minimal_with("ctx: 8192", "temperature: 0.7\n    ctx: 8192")), 8, 5,
               "nodes.subagent.temperature",
               "unknown key \"temperature\"; expected one of: model, fallbacks, ctx, gpu_layers, port, threads, "
-              "parallel, extra_args, startup_timeout, stop_timeout, llama_server");
+              "parallel, extra_args, startup_timeout, stop_timeout, llama_server, url");
   check_error(load_error(dir, minimal_with("  subagent:", "  gpu:\n    model: x\n  subagent:")), 6, 3, "nodes.gpu",
               "unknown key \"gpu\"; expected one of: orchestrator, subagent");
 }
@@ -752,6 +752,13 @@ TEST_CASE("config: unreadable, empty and malformed files", "[config]") {
     check_error(load_error(dir, std::string(minimal_yaml) + "---\nnodes: {}\n"), 11, 1, "",
                 "expected one YAML document, found a second one after \"---\"");
     CHECK(load_ok(dir, std::string(minimal_yaml) + "---\n").nodes.size() == 2);
+  }
+  // Found by fuzz/fuzz_config (corpus/config/regression_stray_comma_*.yaml): yaml-cpp 0.7's
+  // LoadAll() never returned on these, allocating until the machine ran out of memory.
+  SECTION("a stray comma after a flow mapping is an error, not a hang") {
+    check_error(load_error(dir, "{nodes: {}}\n,\n"), 2, 1, "", "invalid YAML: unexpected \",\"");
+    check_error(load_error(dir, "\n,\n"), 2, 1, "", "invalid YAML: unexpected \",\"");
+    check_error(load_error(dir, "!!map ,"), 1, 7, "", "invalid YAML: unexpected \",\"");
   }
 }
 
@@ -1084,4 +1091,101 @@ TEST_CASE("config: the bot token comes from a private file or the environment, n
                 "no bot token: set telegram.token_file to a file only you can read (chmod 600), or the environment "
                 "variable OPENCLAWD_TELEGRAM_TOKEN");
   }
+}
+
+// ---------------------------------------------------------------------------
+// url: nodes (a server openclawd does not run)
+
+TEST_CASE("config: a node may name a url instead of a model", "[config][url]") {
+  temp_dir dir;
+  dir.touch("orch.gguf");
+  const fs::path server = dir.executable("bin/llama-server");
+  const config c = load_ok(dir,
+                           "llama_server: " + server.string() +
+                               "\nnodes:\n"
+                               "  orchestrator:\n"
+                               "    model: orch.gguf\n"
+                               "    ctx: 32768\n"
+                               "    port: 8081\n"
+                               "  subagent:\n"
+                               "    url: HTTP://Gpu-Box.local:8080/\n"
+                               "    ctx: 8192\n"
+                               "    parallel: 2\n"
+                               "    startup_timeout: 30s\n",
+                           load_options{true});  // no model file, no program checked for it
+  const auto& sub = c.nodes[1];
+  CHECK(sub.remote());
+  CHECK(sub.url == "http://gpu-box.local:8080");
+  CHECK(sub.ctx == 8192);
+  CHECK(sub.parallel == 2);
+  CHECK(sub.port == 0);
+  CHECK(sub.model.empty());
+  CHECK(sub.llama_server.empty());
+  CHECK(sub.startup_timeout == 30s);
+  CHECK_FALSE(c.nodes[0].remote());
+  // The default port, IPv6 in brackets, and two url: nodes (no port of ours to collide).
+  const auto both = load_ok(dir, "nodes:\n  orchestrator: {url: \"http://[::1]:9000\", ctx: 1}\n"
+                                 "  subagent: {url: \"http://192.168.1.20\", ctx: 1}\n");
+  CHECK(both.nodes[0].url == "http://[::1]:9000");
+  CHECK(both.nodes[1].url == "http://192.168.1.20:80");
+}
+
+TEST_CASE("config: url and the keys of a spawned node exclude each other", "[config][url]") {
+  temp_dir dir;
+  const std::string head = "nodes:\n  orchestrator: {model: o.gguf, ctx: 1, port: 1}\n  subagent:\n";
+  check_error(load_error(dir, head + "    url: http://10.0.0.2:8080\n    model: s.gguf\n    ctx: 1\n"), 5, 5,
+              "nodes.subagent.model",
+              "url: and model: exclude each other: url: names a server that is already running, model: one "
+              "that openclawd starts; keep one");
+  for (const std::string key : {"port: 8082", "fallbacks: [a.gguf]", "gpu_layers: 99", "threads: 4",
+                                "extra_args: [--jinja]", "llama_server: /bin/true", "stop_timeout: 5s"}) {
+    const auto e = load_error(dir, head + "    url: http://10.0.0.2:8080\n    ctx: 1\n    " + key + "\n");
+    const std::string name = key.substr(0, key.find(':'));
+    CHECK(e.line == 6);
+    CHECK(e.column == 5);
+    CHECK(e.key == "nodes.subagent." + name);
+    CHECK(e.message == "\"" + name + "\" makes no sense with url: (openclawd does not start that server; configure "
+                                     "it where it runs)");
+  }
+  // ctx stays required: the pipeline budgets prompts with it.
+  check_error(load_error(dir, head + "    url: http://10.0.0.2:8080\n"), 3, 3, "nodes.subagent",
+              "missing required key \"ctx\"");
+  // Neither: model is what is missing.
+  check_error(load_error(dir, head + "    ctx: 1\n    port: 2\n"), 3, 3, "nodes.subagent",
+              "missing required key \"model\"");
+}
+
+TEST_CASE("config: a bad url says what is expected", "[config][url]") {
+  temp_dir dir;
+  const auto with_url = [](std::string_view url) {
+    return "nodes:\n  orchestrator: {model: o.gguf, ctx: 1, port: 1}\n  subagent:\n    url: " + std::string(url) +
+           "\n    ctx: 1\n";
+  };
+  check_error(load_error(dir, with_url("gpu-box:8080")), 4, 10, "nodes.subagent.url",
+              "expected http://host:port, such as http://192.168.1.20:8080, found \"gpu-box:8080\"");
+  check_error(load_error(dir, with_url("https://gpu-box:8080")), 4, 10, "nodes.subagent.url",
+              "https:// is not supported for nodes; use http:// (on a network you trust), found \"https://gpu-box:8080\"");
+  check_error(load_error(dir, with_url("http://gpu-box:8080/v1")), 4, 10, "nodes.subagent.url",
+              "expected no path, only http://host:port (openclawd adds /health, /v1/chat/completions, ...), found "
+              "\"http://gpu-box:8080/v1\"");
+  check_error(load_error(dir, with_url("http://gpu-box:99999")), 4, 10, "nodes.subagent.url",
+              "expected a port from 1 to 65535 in http://host:port, found \"http://gpu-box:99999\"");
+  check_error(load_error(dir, with_url("http://user@gpu-box:1")), 4, 10, "nodes.subagent.url",
+              "expected no user name, only http://host:port, found \"http://user@gpu-box:1\"");
+  CHECK(load_error(dir, with_url("http://:8080")).key == "nodes.subagent.url");
+  CHECK(load_error(dir, with_url("http://gpu box:8080")).key == "nodes.subagent.url");
+  CHECK(load_error(dir, with_url("http://[zz]:1")).key == "nodes.subagent.url");
+}
+
+TEST_CASE("config: configs compare field by field", "[config][reload]") {
+  temp_dir dir;
+  const config a = load_ok(dir, minimal_yaml);
+  config b = load_ok(dir, minimal_yaml);
+  CHECK(a.nodes == b.nodes);
+  CHECK(a.health == b.health);
+  b.nodes[1].fallbacks.push_back("/x.gguf");
+  b.health.interval = 1s;
+  CHECK_FALSE(a.nodes[1] == b.nodes[1]);
+  CHECK(a.nodes[0] == b.nodes[0]);
+  CHECK_FALSE(a.health == b.health);
 }

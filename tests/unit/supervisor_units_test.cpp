@@ -37,7 +37,10 @@ TEST_CASE("process_state: names round-trip and the diagram's edges are the valid
   CHECK_FALSE(is_valid_transition(stopped, ready));
   CHECK_FALSE(is_valid_transition(stopped, failed));
   CHECK_FALSE(is_valid_transition(failed, ready));
-  CHECK_FALSE(is_valid_transition(backoff, ready));
+  CHECK_FALSE(is_valid_transition(stopping, ready));
+  // Only a url: node takes these: it answers again, or is left with nothing to stop.
+  CHECK(is_valid_transition(backoff, ready));
+  CHECK(is_valid_transition(ready, stopped));
 }
 
 TEST_CASE("llama_server_args: the issue's command line, from an argv vector", "[supervisor]") {
@@ -222,4 +225,88 @@ TEST_CASE("preflight: the KV estimate is capped at the model's training context"
   cfg.nodes.push_back(n);
   const auto r = estimate_memory(cfg);
   CHECK(r.nodes[0].kv_cache_bytes == 2ull * 2 * 32768 * 64 * 2);
+}
+
+TEST_CASE("command_change: only what shapes the command line needs a restart", "[supervisor][reload]") {
+  core::node_config a;
+  a.name = "subagent";
+  a.llama_server = "/usr/bin/llama-server";
+  a.model = "/m/concierge-Q4_K_M.gguf";
+  a.fallbacks = {"/m/concierge-Q4_0.gguf"};
+  a.ctx = 8192;
+  a.port = 8082;
+  core::node_config b = a;
+  CHECK(command_change(a, b, a.model).empty());
+  b.fallbacks.push_back("/m/concierge-Q8_0.gguf");
+  b.startup_timeout = std::chrono::seconds(5);
+  b.stop_timeout = std::chrono::seconds(1);
+  CHECK(command_change(a, b, a.model).empty());
+  b.model = "/m/concierge-v2.gguf";
+  b.ctx = 16384;
+  b.extra_args = {"--api-key", "secret"};
+  const auto change = command_change(a, b, a.model);
+  CHECK(change == "model: concierge-Q4_K_M.gguf → concierge-v2.gguf, ctx: 8192 → 16384, extra_args");
+  CHECK(change.find("secret") == std::string::npos);
+  b = a;
+  b.threads = 4;
+  b.port = 9000;
+  CHECK(command_change(a, b, a.model) == "port: 8082 → 9000, threads: unset → 4");
+  // A node on its fallback stays there while the fallback is listed.
+  b = a;
+  CHECK(command_change(a, b, "/m/concierge-Q4_0.gguf").empty());
+  b.fallbacks.clear();
+  CHECK(command_change(a, b, "/m/concierge-Q4_0.gguf") ==
+        "fallbacks: concierge-Q4_0.gguf, which it runs, is no longer listed");
+  // url: nodes.
+  core::node_config r;
+  r.name = "subagent";
+  r.url = "http://10.0.0.2:8080";
+  r.ctx = 8192;
+  CHECK(command_change(a, r, a.model) == "model: /m/concierge-Q4_K_M.gguf → url: http://10.0.0.2:8080");
+  CHECK(command_change(r, a, {}) == "url: http://10.0.0.2:8080 → model: /m/concierge-Q4_K_M.gguf");
+  core::node_config r2 = r;
+  CHECK(command_change(r, r2, {}).empty());
+  r2.url = "http://10.0.0.3:8080";
+  CHECK(command_change(r, r2, {}) == "url: http://10.0.0.2:8080 → http://10.0.0.3:8080");
+}
+
+TEST_CASE("state.json: a url node and the last reload survive a round trip", "[supervisor][reload]") {
+  test::temp_dir dir;
+  daemon_status st;
+  st.pid = 42;
+  node_status n;
+  n.name = "subagent";
+  n.state = process_state::backoff;
+  n.remote_url = "http://10.0.0.2:8080";
+  n.model = "concierge";
+  st.nodes.push_back(n);
+  reload_record r;
+  r.requested_at_unix_ms = 1234;
+  r.requested_at = "2026-01-01T00:00:00.000Z";
+  r.finished_at = "2026-01-01T00:00:01.000Z";
+  r.outcome = "rolled_back";
+  r.reason = "subagent: exited while starting";
+  r.nodes.push_back({"subagent", "model: a → b", "rolled_back", "exited while starting"});
+  r.applied = {"health"};
+  r.deferred = {"search"};
+  st.last_reload = r;
+  REQUIRE(write_state_file(dir / "state.json", st));
+  const auto back = read_state_file(dir / "state.json");
+  REQUIRE(back.has_value());
+  REQUIRE(back->nodes.size() == 1);
+  CHECK(back->nodes[0].remote());
+  CHECK(back->nodes[0].url() == "http://10.0.0.2:8080");
+  REQUIRE(back->last_reload.has_value());
+  const auto& b = *back->last_reload;
+  CHECK(b.requested_at_unix_ms == 1234);
+  CHECK(b.outcome == "rolled_back");
+  CHECK(b.finished_at == r.finished_at);
+  REQUIRE(b.nodes.size() == 1);
+  CHECK(b.nodes[0].change == "model: a → b");
+  CHECK(b.nodes[0].reason == "exited while starting");
+  CHECK(b.applied == r.applied);
+  CHECK(b.deferred == r.deferred);
+  const auto j = nlohmann::json::parse(status_json(st, true, 0));
+  CHECK(j["nodes"]["subagent"]["remote"] == true);
+  CHECK(j["last_reload"]["outcome"] == "rolled_back");
 }
