@@ -1,11 +1,14 @@
 #include "app/daemon.hpp"
 
+#include "app/admin_views.hpp"
 #include "app/chat_server.hpp"
+#include "app/reload.hpp"
 #include "core/log.hpp"
 #include "gateway/conversation_store.hpp"
 #include "gateway/llm_client.hpp"
 #include "gateway/pipeline.hpp"
 #include "gateway/search_adapter.hpp"
+#include "gateway/telegram/channel.hpp"
 #include "tools/web_search.hpp"
 #include "net/asio.hpp"
 #include "supervisor/supervisor.hpp"
@@ -32,6 +35,20 @@ void notify(int fd, const nlohmann::json& event) {
     }
     rest.remove_prefix(static_cast<std::size_t>(n));
   }
+}
+
+// /status in a chat: one line per node, in words.
+std::string status_text_for_chat(const supervisor::daemon_status& st) {
+  std::string out;
+  for (const auto& n : st.nodes) {
+    out += n.name + ": " + std::string(supervisor::to_string(n.state));
+    if (!n.model.empty()) out += ", model " + n.model.filename().string();
+    if (n.restarts > 0) out += ", " + std::to_string(n.restarts) + " restart(s)";
+    if (!n.switch_reason.empty()) out += " (switched from " + n.switched_from.filename().string() + ": " + n.switch_reason + ")";
+    if (!n.error.empty()) out += " - " + n.error;
+    out += "\n";
+  }
+  return out.empty() ? std::string("No nodes.") : out;
 }
 
 }  // namespace
@@ -67,29 +84,11 @@ int run_daemon(const core::config& cfg, const state_paths& paths, const daemon_o
                                   store.error().message());
     return 1;
   }
-  auto node_view_of = [&](const core::node_config& n, gateway::llm_client* client) {
-    const int slots = n.parallel.value_or(1);
-    // With -np N the context is split between the slots; without it, llama-server's slots
-    // share one unified cache of the whole context.
-    return gateway::node_view{n.name, client, n.parallel ? n.ctx / slots : n.ctx, slots, n.model.string()};
-  };
-  auto endpoint_of = [](const core::node_config& n) {
-    return asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), static_cast<unsigned short>(n.port));
-  };
+  // node_peer, client_options_of, node_view_of (app/reload.hpp): also what a reload retargets.
   const auto& orch_cfg = *cfg.find_node("orchestrator");
   const auto& sub_cfg = *cfg.find_node("subagent");
-  // A node started with --api-key (in extra_args) wants it on every request but /health.
-  auto client_options_of = [](const core::node_config& n) {
-    gateway::openai_client_options o;
-    for (std::size_t i = 0; i < n.extra_args.size(); ++i) {
-      const auto& a = n.extra_args[i];
-      if (a == "--api-key" && i + 1 < n.extra_args.size()) o.api_key = n.extra_args[i + 1];
-      else if (a.rfind("--api-key=", 0) == 0) o.api_key = a.substr(10);
-    }
-    return o;
-  };
-  gateway::openai_client orch_client(io.get_executor(), endpoint_of(orch_cfg), client_options_of(orch_cfg));
-  gateway::openai_client sub_client(io.get_executor(), endpoint_of(sub_cfg), client_options_of(sub_cfg));
+  gateway::openai_client orch_client(io.get_executor(), node_peer(orch_cfg), client_options_of(orch_cfg));
+  gateway::openai_client sub_client(io.get_executor(), node_peer(sub_cfg), client_options_of(sub_cfg));
   std::unique_ptr<tools::web_search> search;
   if (cfg.search.enabled) {
     if (auto s = tools::web_search::create(io.get_executor(), cfg.search)) search = std::move(*s);
@@ -104,7 +103,37 @@ int run_daemon(const core::config& cfg, const state_paths& paths, const daemon_o
       },
       gateway::pipeline_config::from(cfg.pipeline));
   chat_server chat(io.get_executor(), paths.dir / "chat.sock", pipe);
+  reloader reload(io.get_executor(), cfg, sup, {&orch_client, &sub_client, &pipe});  // SIGHUP
   if (auto problem = chat.start(); !problem.empty()) core::log_warn("daemon", "local chat is off: " + problem);
+  // The loopback admin endpoint (/status, /metrics, the page) when admin.port is set; null when
+  // off or its port is taken (logged). A channel adds its numbers: if (admin) admin->add_collector(...).
+  auto admin = start_admin_endpoint(io.get_executor(), cfg, admin_sources{sup, &pipe, search.get()});
+
+  // Telegram starts polling at once, before the nodes are ready: messages are stored and
+  // queue until the models can answer them.
+  std::unique_ptr<gateway::telegram::channel> telegram;
+  if (cfg.telegram.enabled) {
+    if (auto http = net::https_client::create()) {
+      gateway::telegram::channel_hooks hooks;
+      hooks.handle = [&pipe](std::string chat_id, std::string text, gateway::answer_sink sink,
+                             gateway::request_options opts) {
+        return pipe.handle(std::move(chat_id), std::move(text), std::move(sink), std::move(opts));
+      };
+      hooks.reset = [&pipe](const std::string& chat_id) { return pipe.reset(chat_id); };
+      hooks.status_text = [&sup] { return status_text_for_chat(sup.snapshot()); };
+      telegram = std::make_unique<gateway::telegram::channel>(
+          io.get_executor(), gateway::telegram::bot_api(*http, cfg.telegram.api_base, cfg.telegram.token), *store,
+          gateway::telegram::channel_settings::from(cfg.telegram), std::move(hooks));
+      telegram->start();
+      if (admin) {
+        auto* ch = telegram.get();
+        admin->add_collector([ch](core::prometheus_writer& w) { write_telegram_metrics(w, telegram_metrics_of(ch->stats())); });
+        admin->add_page_section([ch] { return telegram_page_section(telegram_metrics_of(ch->stats())); });
+      }
+    } else {
+      core::log_error("daemon", "Telegram is off: cannot set up TLS (" + http.error().message() + ")");
+    }
+  }
 
   supervisor::wake_event stop_signal(io.get_executor());
   bool stopping = false;
@@ -120,7 +149,7 @@ int run_daemon(const core::config& cfg, const state_paths& paths, const daemon_o
         for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
         core::log_info("daemon", names.empty() ? "SIGUSR1: no failed node to retry" : "SIGUSR1: retrying " + list);
       } else if (sig == SIGHUP) {
-        core::log_warn("daemon", "SIGHUP received: configuration reload is not implemented yet; ignoring");
+        reload.request();
       } else if (!stopping) {
         stopping = true;
         core::log_info("daemon", std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
@@ -143,6 +172,7 @@ int run_daemon(const core::config& cfg, const state_paths& paths, const daemon_o
       core::log_info("daemon", "both nodes ready");
       notify(notify_fd, {{"event", "ready"}});
       close_notify();
+      reload.start();
       while (!stopping) co_await stop_signal.wait_for(24h);
     } else if (!outcome.aborted) {
       core::log_error("daemon", "start failed: " + outcome.error);
@@ -150,6 +180,8 @@ int run_daemon(const core::config& cfg, const state_paths& paths, const daemon_o
       exit_code = 1;
     }
     chat.stop();
+    reload.stop();
+    if (telegram) co_await telegram->stop();
     co_await sup.shutdown();
     close_notify();
     core::log_info("daemon", "stopped");

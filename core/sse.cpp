@@ -55,6 +55,9 @@ void sse_parser::fail() noexcept {
 }
 
 void sse_parser::consume(std::string_view bytes, std::vector<sse_event>& out) {
+  // feed() consumes twice when a partial BOM turns out to be content: a failure in the first
+  // call must stop the second (found by fuzz/fuzz_sse).
+  if (failed_) return;
   std::size_t i = 0;
   const std::size_t n = bytes.size();
   if (skip_lf_ && n > 0) {

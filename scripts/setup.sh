@@ -10,6 +10,10 @@
 #   OPENCLAWD_SKIP_SYSTEM_DEPS=1   skip the system package step (no root needed for the rest)
 #   OPENCLAWD_DEBIAN_MIRROR=URI    Debian mirror for sid (default: read from this machine's apt config)
 #   OPENCLAWD_FORCE_LLAMA=1        re-download llama-server even if the wrapper already works
+#   OPENCLAWD_SETUP_FUZZ=1         also install clang, libFuzzer and llvm-symbolizer (make fuzz;
+#                                  the normal build and `make test` do not need them)
+#   OPENCLAWD_SETUP_BENCH=1        also install gnuplot, for the plot of `make bench` (optional:
+#                                  without it the numbers are measured and the plot is skipped)
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -40,6 +44,15 @@ is_installed_deb() {
 install_apt_build_deps() {
   local wanted=(build-essential cmake ninja-build pkg-config libyaml-cpp-dev nlohmann-json3-dev
                 catch2 libssl-dev libsqlite3-dev libxml2-dev python3 ca-certificates)
+  # The fuzz build (fuzz/README.md): clang, its runtime libraries (libFuzzer and the sanitizers)
+  # and llvm-symbolizer for readable crash reports. Unversioned names, so any release's default
+  # clang is taken (bookworm: 14).
+  if [ "${OPENCLAWD_SETUP_FUZZ:-0}" = 1 ]; then
+    wanted+=(clang libclang-rt-dev llvm)
+  fi
+  if [ "${OPENCLAWD_SETUP_BENCH:-0}" = 1 ]; then
+    wanted+=(gnuplot-nox)
+  fi
   local missing=() p
   for p in "${wanted[@]}"; do
     is_installed_deb "$p" || missing+=("$p")
@@ -315,6 +328,9 @@ setup_macos() {
     fi
     # libxml2: the HTML parser of the web-search tool (macOS's SDK has one too; CMake takes either).
     brew_install_missing cmake ninja pkg-config boost yaml-cpp nlohmann-json "$catch" openssl@3 sqlite libxml2
+    # Apple's clang has no libFuzzer: the fuzz build takes Homebrew's (FUZZ_CXX=$(brew --prefix llvm)/bin/clang++).
+    if [ "${OPENCLAWD_SETUP_FUZZ:-0}" = 1 ]; then brew_install_missing llvm; fi
+    if [ "${OPENCLAWD_SETUP_BENCH:-0}" = 1 ]; then brew_install_missing gnuplot; fi
   else
     say "system packages: skipped (OPENCLAWD_SKIP_SYSTEM_DEPS=1)"
   fi

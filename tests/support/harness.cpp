@@ -185,7 +185,7 @@ void daemon_setup::write_config() {
       << "nodes:\n"
       << "  orchestrator:\n"
       << "    model: " << orchestrator_model << "\n"
-      << "    ctx: 1024\n"
+      << "    ctx: " << orchestrator_ctx << "\n"
       << "    gpu_layers: 0\n"
       << "    port: " << orchestrator_port << "\n"
       << "    threads: 1\n"
@@ -193,7 +193,7 @@ void daemon_setup::write_config() {
       << orchestrator_extra
       << "  subagent:\n"
       << "    model: " << subagent_model << "\n"
-      << "    ctx: 512\n"
+      << "    ctx: " << subagent_ctx << "\n"
       << "    gpu_layers: 99\n"
       << "    port: " << subagent_port << "\n"
       << "    threads: 1\n"

@@ -78,6 +78,7 @@ struct daemon_setup {
   // end of the file (indent 2 to add restart keys, 0 for a new section).
   std::string orchestrator_extra, subagent_extra, top_extra;
   std::string orchestrator_model, subagent_model;  // default: fresh tiny models in dir
+  int orchestrator_ctx = 1024, subagent_ctx = 512;
 
   daemon_setup();
   ~daemon_setup();  // `openclawd stop`, then SIGKILL anything recorded that is still alive

@@ -363,6 +363,17 @@ TEST_CASE("sse_parser: an oversized event fails the parser instead of growing", 
   }
 }
 
+// Found by fuzz/fuzz_sse (corpus/sse/regression_bom_then_fail.bin): a partial BOM that turns
+// out to be content is consumed first, and a failure there used to let the rest of the same
+// chunk be parsed by the failed parser.
+TEST_CASE("sse_parser: failing on the bytes of a partial BOM ignores the rest of the chunk", "[sse]") {
+  sse_parser p(1);  // the two BOM bytes alone exceed it
+  CHECK(p.feed("\xEF\xBB:\n:\ndata\n\n").empty());
+  CHECK(p.failed());
+  CHECK(p.comments_seen() == 0);
+  CHECK_FALSE(p.mid_event());
+}
+
 TEST_CASE("sse_parser: the vector-filling feed appends", "[sse]") {
   sse_parser p;
   std::vector<sse_event> out;
