@@ -57,7 +57,12 @@ struct rig {
   std::filesystem::path db = dir / "conversations.db";
   std::optional<conversation_store> store;
   // A fresh io_context per start: a "crash" (halt) must leave nothing of the old channel to resume.
-  std::unique_ptr<asio::io_context> io;
+  // shutdown() destroys every suspended coroutine and pending handler but keeps the services,
+  // which the channel's timers need until the channel is gone (see halt()).
+  struct crash_io_context : asio::io_context {
+    using asio::execution_context::shutdown;
+  };
+  std::unique_ptr<crash_io_context> io;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::unique_ptr<channel> ch;
   std::thread thread;
@@ -110,7 +115,7 @@ struct rig {
       return {};
     };
     hooks.status_text = [] { return std::string("orchestrator: ready\nsubagent: ready"); };
-    io = std::make_unique<asio::io_context>();
+    io = std::make_unique<crash_io_context>();
     ch = std::make_unique<channel>(io->get_executor(), bot_api(http, fake.base_url(), token), *store, s, hooks);
     work.emplace(io->get_executor());
     asio::post(*io, [this] { ch->start(); });
@@ -123,8 +128,13 @@ struct rig {
     work.reset();
     io->stop();
     thread.join();
-    io.reset();  // destroys the suspended coroutines (they never run again), then the channel
+    // The suspended coroutines are destroyed (they never run again) while the channel they
+    // point into still exists; then the channel, whose timers must not outlive the io_context's
+    // timer service (destroying the io_context first was a heap-use-after-free under ASan);
+    // then the io_context.
+    io->shutdown();
     ch.reset();
+    io.reset();
     store.reset();
   }
 
