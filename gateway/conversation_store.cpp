@@ -440,9 +440,12 @@ result<conversation_store> conversation_store::open(const std::filesystem::path&
 }
 
 result<std::int64_t> conversation_store::append_turn(std::string_view chat_id, turn_role role,
-                                                     std::string_view content, std::string_view origin) {
+                                                     std::string_view content, std::string_view origin,
+                                                     durability when) {
   auto& d = *p_;
   if (chat_id.empty()) return d.invalid("empty chat id");
+  std::optional<impl::relaxed_sync> relaxed;
+  if (when == durability::deferred) relaxed.emplace(d);
   impl::transaction tx(d);
   if (auto r = tx.begin(); !r) return r.error();
   if (!origin.empty()) {  // already stored (a message handled again after a crash): same seq
@@ -662,8 +665,10 @@ result<std::vector<inbox_item>> conversation_store::inbox_open(std::string_view 
 
 namespace {
 template <class... Args>
-result<void> inbox_update(conversation_store::impl& d, sqlite3_stmt* s, std::string_view what, const Args&... args) {
-  conversation_store::impl::relaxed_sync relaxed(d);  // progress marks: see inbox_add()
+result<void> inbox_update(conversation_store::impl& d, durability when, sqlite3_stmt* s, std::string_view what,
+                          const Args&... args) {
+  std::optional<conversation_store::impl::relaxed_sync> relaxed;  // progress marks: see the header
+  if (when == durability::deferred) relaxed.emplace(d);
   statement_use use(s);
   if (!d.bind_all(s, args...)) return d.fail("bind");
   if (auto r = d.run(s, what); !r) return r;
@@ -673,19 +678,19 @@ result<void> inbox_update(conversation_store::impl& d, sqlite3_stmt* s, std::str
 }  // namespace
 
 result<void> conversation_store::inbox_set_reply(std::string_view channel, std::int64_t id, std::string_view reply) {
-  return inbox_update(*p_, p_->inbox_reply.get(), "inbox reply", channel, id, reply);
+  return inbox_update(*p_, durability::deferred, p_->inbox_reply.get(), "inbox reply", channel, id, reply);
 }
 
 result<void> conversation_store::inbox_parts_sent(std::string_view channel, std::int64_t id, int parts) {
-  return inbox_update(*p_, p_->inbox_part.get(), "inbox part", channel, id, static_cast<std::int64_t>(parts));
+  return inbox_update(*p_, durability::deferred, p_->inbox_part.get(), "inbox part", channel, id, static_cast<std::int64_t>(parts));
 }
 
 result<void> conversation_store::inbox_part_uncertain(std::string_view channel, std::int64_t id, int part) {
-  return inbox_update(*p_, p_->inbox_uncertain.get(), "inbox uncertain", channel, id, static_cast<std::int64_t>(part));
+  return inbox_update(*p_, durability::now, p_->inbox_uncertain.get(), "inbox uncertain", channel, id, static_cast<std::int64_t>(part));
 }
 
 result<void> conversation_store::inbox_done(std::string_view channel, std::int64_t id) {
-  return inbox_update(*p_, p_->inbox_finish.get(), "inbox done", channel, id, now_ms());
+  return inbox_update(*p_, durability::deferred, p_->inbox_finish.get(), "inbox done", channel, id, now_ms());
 }
 
 result<inbox_summary> conversation_store::inbox_summary_of(std::string_view channel) {

@@ -53,6 +53,15 @@ struct chat_info {
 // to their sender, with the reply and how much of it went out. Processing is keyed by the
 // channel's own id, so a restart resumes what was unanswered and never answers twice.
 enum class inbox_state { pending, replying, done };
+
+// How soon a write must survive a crash of the *machine*. A crash of the daemon never loses a
+// committed write (WAL: the commit is in the OS's page cache). `now` fsyncs before the call
+// returns. `deferred` skips that fsync: the write reaches the disk with the next `now` write
+// (the WAL is synced as a whole and in order), so a power cut can only roll back a suffix of
+// deferred writes, never a hole. For callers that make a `now` write before anything leaves
+// the machine (the Telegram channel: its inbox entry is synced before the update is
+// confirmed, the reply part's mark before it is sent).
+enum class durability { now, deferred };
 std::string_view to_string(inbox_state s) noexcept;
 
 struct inbox_entry {
@@ -108,11 +117,12 @@ class conversation_store {
   ~conversation_store();
 
   // Appends a turn (creating the chat on first use) and returns its seq. Once this returns, the
-  // turn is on disk: a crash of the daemon, or of the machine, does not lose it.
+  // turn survives a crash of the daemon, and with durability::now (the default) one of the
+  // machine too.
   // With an `origin` (the channel's id of the message, e.g. "telegram:815"), a turn already
   // stored with that origin is not stored again: its seq is returned.
   result<std::int64_t> append_turn(std::string_view chat_id, turn_role role, std::string_view content,
-                                   std::string_view origin = {});
+                                   std::string_view origin = {}, durability when = durability::now);
   // The turn stored with this origin, if any.
   result<std::optional<turn>> turn_by_origin(std::string_view chat_id, std::string_view origin);
 
@@ -150,9 +160,11 @@ class conversation_store {
   result<void> drop_token_counts(std::string_view model_key);
 
   // The inbox (one transaction, one fsync per batch). Returns the ids that were new: an id
-  // already stored (delivered twice) is ignored. The later calls record progress with a
-  // cheaper commit (no fsync: safe against a crash of the daemon, not of the machine, where
-  // the worst case is redoing a step, e.g. a reply that is re-sent).
+  // already stored (delivered twice) is ignored. The progress marks are durability::deferred
+  // (a power cut can only make the channel redo a step) except inbox_part_uncertain(), the
+  // mark made right before a part is sent: it syncs, so even after a power cut a part that
+  // may have gone out is never sent again, and everything written before it (the turns, the
+  // reply) is on disk before the user sees any of it.
   result<std::vector<std::int64_t>> inbox_add(std::string_view channel, std::span<const inbox_entry> entries);
   // Entries not done yet, oldest id first.
   result<std::vector<inbox_item>> inbox_open(std::string_view channel);

@@ -105,6 +105,8 @@ void pipeline::update_node(node_view v) {
   if (v.name != target.name) return;
   // Strikes count against one model; the fixed prompts' token counts are keyed by model_key.
   strikes_.erase(v.name);
+  if (v.model_key != target.model_key)  // the old model's counts are of no use any more
+    std::erase_if(summary_tokens_, [&](const auto& e) { return e.first.first == target.model_key; });
   target = std::move(v);
 }
 
@@ -153,8 +155,20 @@ asio::awaitable<std::optional<pipeline::history>> pipeline::load(const std::stri
   }
   // One transaction for all of them; a lost cache entry only costs a /tokenize later.
   if (!counted.empty()) (void)store_.cache_token_counts(chat, node.model_key, counted);
-  if (!h.summary.empty()) h.summary_tokens = co_await tokens_of(node, h.summary);
+  if (!h.summary.empty()) h.summary_tokens = co_await summary_tokens_of(node, chat, h.summary);
   co_return h;
+}
+
+asio::awaitable<int> pipeline::summary_tokens_of(const node_view& node, const std::string& chat,
+                                                 const std::string& summary) {
+  const std::size_t hash = std::hash<std::string>{}(summary);
+  auto key = std::make_pair(node.model_key, chat);
+  if (const auto it = summary_tokens_.find(key);
+      it != summary_tokens_.end() && it->second.hash == hash && it->second.length == summary.size())
+    co_return it->second.tokens;
+  const int tokens = co_await tokens_of(node, summary);
+  summary_tokens_[std::move(key)] = {hash, summary.size(), tokens};
+  co_return tokens;
 }
 
 std::vector<chat_message> pipeline::as_messages(const history& h, std::size_t first) const {
@@ -424,7 +438,8 @@ asio::awaitable<reply> pipeline::handle_once(std::string chat_id, std::string te
     }
   }
   // Durable first: whatever happens next, the message is not lost.
-  if (auto seq = store_.append_turn(chat_id, turn_role::user, text, options.origin); !seq) {
+  const durability when = options.deferred_sync ? durability::deferred : durability::now;
+  if (auto seq = store_.append_turn(chat_id, turn_role::user, text, options.origin, when); !seq) {
     out.text = "I could not save your message (" + store_.last_error() + "); please send it again.";
     co_return out;
   }
@@ -471,7 +486,7 @@ asio::awaitable<reply> pipeline::handle_once(std::string chat_id, std::string te
     }
     co_return out;
   }
-  if (auto s = store_.append_turn(chat_id, turn_role::assistant, *a, answer_origin); !s)
+  if (auto s = store_.append_turn(chat_id, turn_role::assistant, *a, answer_origin, when); !s)
     core::log_error("pipeline", "cannot store the answer: " + store_.last_error());
   out.text = std::move(*a);
   out.ok = true;

@@ -92,6 +92,10 @@ struct request_options {
   std::string origin;
   // `/search <query>`: search this, skipping the orchestrator's decision.
   std::optional<std::string> forced_query;
+  // The turns may be stored with durability::deferred: the caller already holds the message
+  // durably and syncs the store before anything leaves the machine (the Telegram channel's
+  // inbox). Saves two fsyncs per message.
+  bool deferred_sync = false;
 };
 
 // Counters for /metrics and the status page (the daemon's one thread reads them).
@@ -146,6 +150,16 @@ class pipeline {
   pipeline_config config_;
   std::map<std::string, int> fixed_tokens_;  // token counts of the fixed prompts, per model key
   std::map<std::string, int> strikes_;       // degenerate answers per node since its last switch
+  // A chat's summary is re-read with every message but changes only at a compaction: its
+  // token count per (model key, chat), checked against the text's hash and length, saves
+  // both nodes a /tokenize of the whole summary per message. One small entry per chat and
+  // model; a stale entry is recognized by the text, never used.
+  struct summary_count {
+    std::size_t hash = 0, length = 0;
+    int tokens = 0;
+  };
+  std::map<std::pair<std::string, std::string>, summary_count> summary_tokens_;
+  asio::awaitable<int> summary_tokens_of(const node_view& node, const std::string& chat, const std::string& summary);
   pipeline_stats stats_;
   asio::awaitable<reply> handle_once(std::string chat_id, std::string text, answer_sink& sink,
                                      const request_options& options);

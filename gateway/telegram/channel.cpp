@@ -569,6 +569,9 @@ asio::awaitable<void> channel::answer(const inbox_item& item, const message& m, 
   request_options opts;
   opts.origin = "telegram:" + std::to_string(item.id);
   opts.forced_query = std::move(forced_query);
+  // The update is already in the inbox (synced), and send_reply() syncs before each part goes
+  // out: the turns need no fsync of their own.
+  opts.deferred_sync = true;
   reply r;
   r.text = "No assistant is configured.";
   std::string key = chat_key(chat);
@@ -619,7 +622,9 @@ asio::awaitable<void> channel::send_reply(inbox_item item) {
       (void)store_.inbox_parts_sent(inbox_channel, item.id, i + 1);
       continue;
     }
-    (void)store_.inbox_part_uncertain(inbox_channel, item.id, i);  // in flight: see above
+    // In flight: see above. This mark is synced (durability::now), and with it everything
+    // stored before it: the turns and the reply are on disk before any of it is sent.
+    (void)store_.inbox_part_uncertain(inbox_channel, item.id, i);
     const auto outcome = co_await deliver(chat, parts[static_cast<std::size_t>(i)].get<std::string>(),
                                           i == 0 ? edit : std::nullopt,
                                           i == 0 && reply_to != 0 ? std::optional(reply_to) : std::nullopt);

@@ -37,10 +37,13 @@ class fake_orchestrator final : public llm_client {
     co_return co_await chat(std::move(req));
   }
   asio::awaitable<llm_result<int>> count_tokens(std::string text) override {
-    co_return static_cast<int>(text.size() / 4 + 1);
+    const int n = static_cast<int>(text.size() / 4 + 1);
+    tokenized.push_back(std::move(text));
+    co_return n;
   }
   asio::awaitable<llm_result<std::string>> apply_template(std::vector<chat_message>) override { co_return ""; }
   std::vector<chat_request> requests;
+  std::vector<std::string> tokenized;  // every text count_tokens() was asked about
 
  private:
   std::string decision_;
@@ -375,4 +378,36 @@ TEST_CASE("pipeline: a forced search skips the decision, a known origin is answe
   CHECK(p.stats().resumed == 1);
   CHECK(p.stats().searches == 1);
   CHECK(p.stats().in_flight == 0);
+}
+
+TEST_CASE("pipeline: a summary is counted once per model, a new summary again, a turn once", "[pipeline]") {
+  fixture f;
+  fake_orchestrator oc(R"({"action":"answer","query":"","brief":"Greet."})");
+  fake_orchestrator sc("An answer.");  // as the subagent: every chat answers this
+  pipeline p(f.store, {"orchestrator", &oc, 4096, 1, "o"}, {"subagent", &sc, 4096, 1, "s"}, nullptr, nullptr,
+             pipeline_config::defaults());
+  auto send = [&](const std::string& text) {
+    std::string shown;
+    int restarts = 0;
+    const auto r = test::run_one(f.io, p.handle("local:s", text, collect(shown, restarts)), test::deadline_short);
+    REQUIRE(r.ok);
+  };
+  auto times = [](const std::vector<std::string>& texts, const std::string& t) {
+    return std::count(texts.begin(), texts.end(), t);
+  };
+  send("first message");
+  REQUIRE(f.store.set_summary("local:s", "SUMMARY ONE", 3, 2).has_value());
+  for (int i = 0; i < 3; ++i) send("message " + std::to_string(i));
+  // The summary is read with every message but asked about once per model.
+  CHECK(times(oc.tokenized, "SUMMARY ONE") == 1);
+  CHECK(times(sc.tokenized, "SUMMARY ONE") == 1);
+  CHECK(times(oc.tokenized, "message 1") == 1);
+  CHECK(times(sc.tokenized, "message 1") == 1);
+  // A new summary (a compaction) is counted again.
+  REQUIRE(f.store.set_summary("local:s", "SUMMARY TWO, LONGER", 5, 4).has_value());
+  send("message 3");
+  send("message 4");
+  CHECK(times(oc.tokenized, "SUMMARY TWO, LONGER") == 1);
+  CHECK(times(sc.tokenized, "SUMMARY TWO, LONGER") == 1);
+  CHECK(times(oc.tokenized, "SUMMARY ONE") == 1);
 }
