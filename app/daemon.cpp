@@ -113,7 +113,9 @@ int run_daemon(const core::config& cfg, const state_paths& paths, const daemon_o
   // queue until the models can answer them.
   std::unique_ptr<gateway::telegram::channel> telegram;
   if (cfg.telegram.enabled) {
-    if (auto http = net::https_client::create()) {
+    // Keep-alive: the Bot API is called several times per message (typing, the answer, its
+    // parts); a kept connection spares each call a TCP and TLS handshake with Telegram.
+    if (auto http = net::https_client::create({}, net::keep_alive_options{})) {
       gateway::telegram::channel_hooks hooks;
       hooks.handle = [&pipe](std::string chat_id, std::string text, gateway::answer_sink sink,
                              gateway::request_options opts) {

@@ -9,6 +9,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <deque>
+#include <map>
+
+#include <sys/socket.h>
 
 namespace openclawd::net {
 namespace {
@@ -75,16 +80,20 @@ asio::awaitable<result<std::vector<tcp::endpoint>>> resolve_with_deadline(const 
   co_return std::move(st->endpoints);
 }
 
+// One request and its response on a connected stream. `reusable` (when not null) asks for
+// keep-alive and is set when the connection may carry another request: the server agreed and
+// the response ended by its length, not by the server closing.
 template <class Stream>
 asio::awaitable<result<https_response>> exchange(Stream& stream, const url& u, const https_request& req,
-                                                 const https_options& opt, clock::time_point end) {
+                                                 const https_options& opt, clock::time_point end,
+                                                 bool* reusable = nullptr) {
   http::request<http::string_body> msg{req.method, u.target, 11};
   msg.set(http::field::user_agent, "openclawd/" OPENCLAWD_VERSION);
   // Compressed bodies are not decoded here: ask for none.
   msg.set(http::field::accept_encoding, "identity");
   for (const auto& [name, value] : req.headers) msg.set(name, value);
   msg.set(http::field::host, u.authority());
-  msg.set(http::field::connection, "close");
+  if (reusable == nullptr) msg.set(http::field::connection, "close");  // HTTP/1.1 keeps it alive otherwise
   msg.body() = req.body;
   msg.prepare_payload();
 
@@ -105,6 +114,7 @@ asio::awaitable<result<https_response>> exchange(Stream& stream, const url& u, c
     co_return normalize(ec);
   }
 
+  if (reusable != nullptr) *reusable = parser.keep_alive() && !parser.need_eof();
   auto res = parser.release();
   https_response out;
   out.status = res.result_int();
@@ -115,7 +125,59 @@ asio::awaitable<result<https_response>> exchange(Stream& stream, const url& u, c
   co_return out;
 }
 
+// A kept connection is fit for another request only if the server has neither closed it nor
+// sent anything since the last response (a close_notify, an error page): peek without waiting.
+bool quiet_and_open(tcp::socket& s) {
+  if (!s.is_open()) return false;
+  char byte;
+  const auto n = ::recv(s.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+template <class Stream>
+struct idle_connection {
+  std::unique_ptr<Stream> stream;
+  clock::time_point since;
+};
+
+template <class Stream>
+using idle_list = std::map<std::string, std::deque<idle_connection<Stream>>>;  // by origin, newest last
+
 }  // namespace
+
+struct https_client::pool {
+  keep_alive_options options;
+  idle_list<beast::tcp_stream> plain;
+  idle_list<tls_stream> tls;
+
+  // The newest usable idle connection to `origin`; stale ones on the way are closed.
+  template <class Stream>
+  std::unique_ptr<Stream> take(idle_list<Stream>& list, const std::string& origin) {
+    const auto it = list.find(origin);
+    if (it == list.end()) return nullptr;
+    auto& q = it->second;
+    std::unique_ptr<Stream> found;
+    while (!q.empty() && !found) {
+      idle_connection<Stream> c = std::move(q.back());
+      q.pop_back();
+      if (clock::now() - c.since <= options.max_idle && quiet_and_open(beast::get_lowest_layer(*c.stream).socket()))
+        found = std::move(c.stream);
+    }
+    // Whatever is older than the newest is older still: drop what has expired.
+    std::erase_if(q, [&](const auto& c) { return clock::now() - c.since > options.max_idle; });
+    if (q.empty()) list.erase(it);
+    return found;
+  }
+
+  template <class Stream>
+  void give_back(idle_list<Stream>& list, const std::string& origin, std::unique_ptr<Stream> stream) {
+    if (options.max_idle_per_origin == 0) return;
+    beast::get_lowest_layer(*stream).expires_never();
+    auto& q = list[origin];
+    q.push_back({std::move(stream), clock::now()});
+    while (q.size() > options.max_idle_per_origin) q.pop_front();
+  }
+};
 
 std::optional<std::string_view> https_response::header(std::string_view name) const {
   for (const auto& [k, v] : headers) {
@@ -124,10 +186,23 @@ std::optional<std::string_view> https_response::header(std::string_view name) co
   return std::nullopt;
 }
 
-result<https_client> https_client::create(const tls_options& options) {
+result<https_client> https_client::create(const tls_options& options, std::optional<keep_alive_options> keep_alive) {
   auto ctx = make_client_tls_context(options);
   if (!ctx) return ctx.error();
-  return https_client(std::move(*ctx));
+  https_client c(std::move(*ctx));
+  if (keep_alive) {
+    c.pool_ = std::make_shared<pool>();
+    c.pool_->options = *keep_alive;
+  }
+  return c;
+}
+
+https_client_stats https_client::stats() const { return *stats_; }
+
+void https_client::close_idle() const {
+  if (!pool_) return;
+  pool_->plain.clear();
+  pool_->tls.clear();
 }
 
 asio::awaitable<result<https_response>> https_client::request(https_request req, https_options opt) const {
@@ -138,7 +213,29 @@ asio::awaitable<result<https_response>> https_client::request(https_request req,
   for (const auto& [name, value] : req.headers) {
     if (name.empty() || !header_ok(name) || !header_ok(value)) co_return make_error_code(net_errc::bad_header);
   }
-  const std::string what = std::string(http::to_string(req.method)) + " " + u->origin();
+  const std::string origin = u->origin();
+  const std::string what = std::string(http::to_string(req.method)) + " " + origin;
+
+  // A kept connection: no lookup, no connect, no handshake.
+  if (pool_) {
+    if (!u->is_https()) {
+      if (auto kept = pool_->take(pool_->plain, origin)) {
+        ++stats_->connections_reused;
+        bool reusable = false;
+        auto res = co_await exchange(*kept, *u, req, opt, end, &reusable);
+        if (res && reusable) pool_->give_back(pool_->plain, origin, std::move(kept));
+        if (!res) core::log_debug("net", what + " (kept connection): " + res.error().message());
+        co_return res;
+      }
+    } else if (auto kept = pool_->take(pool_->tls, origin)) {
+      ++stats_->connections_reused;
+      bool reusable = false;
+      auto res = co_await exchange(*kept, *u, req, opt, end, &reusable);
+      if (res && reusable) pool_->give_back(pool_->tls, origin, std::move(kept));
+      if (!res) core::log_debug("net", what + " (kept connection): " + res.error().message());
+      co_return res;
+    }
+  }
 
   auto endpoints = co_await resolve_with_deadline(*u, step_budget(opt.timeouts.resolve, end));
   if (!endpoints) {
@@ -151,20 +248,27 @@ asio::awaitable<result<https_response>> https_client::request(https_request req,
     // "localhost" is a name: make sure it did not resolve off the machine.
     std::erase_if(*endpoints, [](const tcp::endpoint& e) { return !e.address().is_loopback(); });
     if (endpoints->empty()) co_return make_error_code(net_errc::not_loopback);
-    beast::tcp_stream stream(ex);
-    stream.expires_after(step_budget(opt.timeouts.connect, end));
-    if (auto [ec, ep] = co_await stream.async_connect(*endpoints, asio::as_tuple(asio::use_awaitable)); ec) {
+    auto stream = std::make_unique<beast::tcp_stream>(ex);
+    stream->expires_after(step_budget(opt.timeouts.connect, end));
+    if (auto [ec, ep] = co_await stream->async_connect(*endpoints, asio::as_tuple(asio::use_awaitable)); ec) {
       core::log_debug("net", what + ": connect failed: " + ec.message());
       co_return normalize(ec);
     }
-    auto res = co_await exchange(stream, *u, req, opt, end);
+    ++stats_->connections_opened;
+    bool reusable = false;
+    auto res = co_await exchange(*stream, *u, req, opt, end, pool_ ? &reusable : nullptr);
+    if (res && reusable) {
+      pool_->give_back(pool_->plain, origin, std::move(stream));
+      co_return res;
+    }
     beast::error_code ignored;  // the peer may have closed first; nothing to do about it
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
     if (!res) core::log_debug("net", what + ": " + res.error().message());
     co_return res;
   }
 
-  tls_stream stream(ex, *tls_);
+  auto owned = std::make_unique<tls_stream>(ex, *tls_);
+  tls_stream& stream = *owned;
   if (auto ec = prepare_tls_stream(stream, u->host)) co_return ec;
   auto& tcp_layer = beast::get_lowest_layer(stream);
   tcp_layer.expires_after(step_budget(opt.timeouts.connect, end));
@@ -178,9 +282,15 @@ asio::awaitable<result<https_response>> https_client::request(https_request req,
     core::log_debug("net", what + ": TLS handshake failed: " + ec.message());
     co_return normalize(ec);
   }
-  auto res = co_await exchange(stream, *u, req, opt, end);
+  ++stats_->connections_opened;
+  bool reusable = false;
+  auto res = co_await exchange(stream, *u, req, opt, end, pool_ ? &reusable : nullptr);
   if (!res) {
     core::log_debug("net", what + ": " + res.error().message());
+    co_return res;
+  }
+  if (reusable) {
+    pool_->give_back(pool_->tls, origin, std::move(owned));
     co_return res;
   }
   // A polite close_notify, bounded: the whole response is already in hand, so a peer that

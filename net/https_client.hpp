@@ -1,8 +1,10 @@
 // An HTTP/1.1 client for remote hosts over TLS (and plain http:// to loopback only): the
-// web-search tool's fetcher, and later the Telegram channel's. One request per connection
-// (`Connection: close`); a deadline on every step (resolve, connect, TLS handshake, write,
-// read) and on the whole exchange; response bodies capped. Coroutine-based: call request()
-// from the io_context's thread. A client is cheap to copy (it shares one TLS context).
+// web-search tool's fetcher and the Telegram channel's. By default one request per connection
+// (`Connection: close`); with keep_alive_options, idle connections are kept per origin and
+// reused, which saves a TCP and TLS handshake (and their round trips) per request. A deadline
+// on every step (resolve, connect, TLS handshake, write, read) and on the whole exchange;
+// response bodies capped. Coroutine-based: call request() from the io_context's thread. A
+// client is cheap to copy (copies share the TLS context and the idle connections).
 #pragma once
 
 #include "core/error.hpp"
@@ -60,10 +62,29 @@ struct https_response {
   std::optional<std::string_view> header(std::string_view name) const;
 };
 
+// Reusing connections. A request on a reused connection that fails is handled like any
+// other failure (a written request is ambiguous, see https_options::request_written), so the
+// one new risk is a server closing an idle connection just as a request is written on it.
+// Two rules make that rare: a connection idle for longer than max_idle is closed, not reused
+// (servers time idle connections out after tens of seconds: nginx 75 s), and before reuse the
+// socket is checked for a close or stray bytes from the server (either: it is not reused).
+struct keep_alive_options {
+  std::size_t max_idle_per_origin = 4;  // more idle connections than this: the oldest is closed
+  std::chrono::milliseconds max_idle{std::chrono::seconds(15)};
+};
+
+// Counters, for tests and metrics.
+struct https_client_stats {
+  std::uint64_t connections_opened = 0;  // TCP connects (each with a TLS handshake for https)
+  std::uint64_t connections_reused = 0;  // requests sent on a kept connection
+};
+
 class https_client {
  public:
-  // Builds the TLS context (system roots + options.extra_ca_pem) once.
-  static result<https_client> create(const tls_options& options = {});
+  // Builds the TLS context (system roots + options.extra_ca_pem) once. Without keep_alive,
+  // every request has a connection of its own.
+  static result<https_client> create(const tls_options& options = {},
+                                     std::optional<keep_alive_options> keep_alive = std::nullopt);
   explicit https_client(std::shared_ptr<asio::ssl::context> tls) : tls_(std::move(tls)) {}
 
   // Sends one request and reads the whole response. Any HTTP status is a response, not an
@@ -72,8 +93,16 @@ class https_client {
   // and socket, TLS (e.g. certificate verify failed) and Beast codes (body_limit) as-is.
   asio::awaitable<result<https_response>> request(https_request req, https_options options = {}) const;
 
+  https_client_stats stats() const;
+  // Closes the kept connections (they hold sockets of the io_context). Also done when the
+  // last copy of the client is destroyed.
+  void close_idle() const;
+
  private:
+  struct pool;
   std::shared_ptr<asio::ssl::context> tls_;
+  std::shared_ptr<pool> pool_;  // null: no keep-alive
+  std::shared_ptr<https_client_stats> stats_ = std::make_shared<https_client_stats>();
 };
 
 }  // namespace openclawd::net

@@ -5,12 +5,14 @@
 #include "net/https_client.hpp"
 #include "net/net_error.hpp"
 #include "net/url.hpp"
+#include "tests/support/harness.hpp"
 #include "tests/support/local_http_server.hpp"
 #include "tests/support/run_coro.hpp"
 #include "tests/support/test_certs.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 
 using namespace openclawd;
@@ -221,4 +223,84 @@ TEST_CASE("https client: bodies larger than the cap are an error", "[net][https]
   res = run_one(ioc, system_roots_only().request({http::verb::get, server.url("/"), {}, {}}, o));
   REQUIRE(res.has_value());
   CHECK(res->body.size() == 100 * 1024);
+}
+
+// Keep-alive (the Telegram channel's client): one connection carries many requests, a
+// connection the server closed is noticed before it is used, a connection idle too long is
+// not reused, and without keep-alive nothing changes.
+TEST_CASE("https client: keep-alive reuses a connection, notices a closed one, respects max_idle",
+          "[net][https]") {
+  const bool tls = GENERATE(false, true);
+  const auto id = test_pki().issue({"localhost"}, {"127.0.0.1"});
+  test::server_options so = tls ? tls_server(id) : test::server_options{};
+  so.keep_alive = true;
+  std::atomic<bool> close_next{false};
+  local_http_server server(
+      [&](const test::recorded_request&) {
+        canned_response c{200, {{"Content-Type", "application/json"}}, R"({"ok":true})"};
+        c.close_after = close_next.exchange(false);
+        return c;
+      },
+      so);
+  auto made = net::https_client::create(net::tls_options{test_pki().ca.cert_pem}, net::keep_alive_options{});
+  REQUIRE(made.has_value());
+  const net::https_client client = *made;
+  const std::string url = tls ? server.url("/x") : "http://127.0.0.1:" + std::to_string(server.port()) + "/x";
+  asio::io_context io;
+  auto get = [&] {
+    net::https_request req;
+    req.url = url;
+    auto r = run_one(io, client.request(req));
+    REQUIRE(r.has_value());
+    CHECK(r->status == 200);
+  };
+
+  for (int i = 0; i < 5; ++i) get();
+  CHECK(server.connection_count() == 1);
+  CHECK(client.stats().connections_opened == 1);
+  CHECK(client.stats().connections_reused == 4);
+  // Keep-alive is HTTP/1.1's default: no "Connection: close" went out.
+  for (const auto& r : server.requests()) CHECK_FALSE(r.header("Connection").has_value());
+
+  // The server answers and then closes (its idle timeout): the next request sees the close
+  // before writing anything, and takes a new connection.
+  close_next = true;
+  get();
+  // Once the FIN is sent, the peek sees it (loopback delivers at once); a request written
+  // before it arrived would be the race the peek cannot close, which this test does not show.
+  REQUIRE(test::wait_until([&] { return server.closed_after_answer() == 1; }));
+  get();
+  CHECK(server.connection_count() == 2);
+  CHECK(server.request_count() == 7);
+
+  // max_idle 0: every request on a new connection, kept ones are closed.
+  auto strict = net::https_client::create(net::tls_options{test_pki().ca.cert_pem},
+                                          net::keep_alive_options{4, std::chrono::milliseconds(0)});
+  REQUIRE(strict.has_value());
+  const auto before = server.connection_count();
+  for (int i = 0; i < 3; ++i) {
+    net::https_request req;
+    req.url = url;
+    auto r = run_one(io, strict->request(req));
+    REQUIRE(r.has_value());
+  }
+  CHECK(server.connection_count() == before + 3);
+  CHECK(strict->stats().connections_reused == 0);
+  client.close_idle();
+  strict->close_idle();
+}
+
+TEST_CASE("https client: without keep-alive every request has its own connection", "[net][https]") {
+  test::server_options so;
+  so.keep_alive = true;  // the server would keep it: the client says no
+  local_http_server server([](const test::recorded_request&) { return canned_response{200, {}, "ok"}; }, so);
+  const auto client = system_roots_only();
+  asio::io_context io;
+  for (int i = 0; i < 3; ++i) {
+    net::https_request req;
+    req.url = "http://127.0.0.1:" + std::to_string(server.port()) + "/";
+    REQUIRE(run_one(io, client.request(req)).has_value());
+  }
+  CHECK(server.connection_count() == 3);
+  for (const auto& r : server.requests()) CHECK(r.header("Connection") == std::optional<std::string>("close"));
 }

@@ -27,6 +27,7 @@ struct local_http_server::impl {
   tcp::acceptor acceptor{ioc};
   local_http_server* owner = nullptr;
   bool silent = false;
+  bool keep_alive = false;
 
   canned_response answer(const recorded_request& r) {
     handler h;
@@ -44,13 +45,17 @@ struct local_http_server::impl {
     (void)co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 
+  struct served {
+    bool written = false;  // an answer went out
+    bool again = false;    // and the connection may carry another request (keep-alive)
+  };
+
   template <class Stream>
-  asio::awaitable<bool> serve_one(Stream& stream, const std::string& sni) {
-    beast::flat_buffer buffer;
+  asio::awaitable<served> serve_one(Stream& stream, beast::flat_buffer& buffer, const std::string& sni) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(64 * 1024 * 1024);
     auto [ec, n] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
-    if (ec) co_return false;
+    if (ec) co_return served{};
     const auto& req = parser.get();
     recorded_request r;
     r.method = std::string(req.method_string());
@@ -66,11 +71,12 @@ struct local_http_server::impl {
     if (c.never_answer) {
       co_await idle_forever();
       --owner->active_;
-      co_return false;
+      co_return served{};
     }
     http::response<http::string_body> res{static_cast<http::status>(c.status), 11};
     for (const auto& [k, v] : c.headers) res.set(k, v);
-    res.set(http::field::connection, "close");
+    const bool again = keep_alive && req.keep_alive() && !c.close_after;
+    res.keep_alive(keep_alive && req.keep_alive());
     res.body() = std::move(c.body);
     if (c.chunked) {
       res.chunked(true);
@@ -79,7 +85,25 @@ struct local_http_server::impl {
     }
     --owner->active_;
     auto [wec, wn] = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
-    co_return !wec;
+    if (c.close_after) {  // no close_notify either: the client sees FIN, as after a reset
+      beast::error_code ignored;
+      beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ignored);
+      ++owner->closed_after_answer_;
+    }
+    served out;
+    out.written = !wec && !c.close_after;
+    out.again = !wec && again;
+    co_return out;
+  }
+
+  // Requests on one connection, in order; true when the last answer was written.
+  template <class Stream>
+  asio::awaitable<bool> serve(Stream& stream, const std::string& sni) {
+    beast::flat_buffer buffer;
+    for (;;) {
+      const served s = co_await serve_one(stream, buffer, sni);
+      if (!s.again) co_return s.written;
+    }
   }
 
   asio::awaitable<void> session(tcp::socket socket) {
@@ -90,7 +114,7 @@ struct local_http_server::impl {
     }
     if (!tls) {
       beast::tcp_stream stream(std::move(socket));
-      co_await serve_one(stream, "");
+      co_await serve(stream, "");
       beast::error_code ignored;
       stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
       co_return;
@@ -101,8 +125,7 @@ struct local_http_server::impl {
     if (hec) co_return;  // e.g. the client refused our certificate: nothing was sent
     beast::get_lowest_layer(stream).expires_never();
     const char* name = SSL_get_servername(stream.native_handle(), TLSEXT_NAMETYPE_host_name);
-    const bool ok = co_await serve_one(stream, name != nullptr ? name : "");
-    if (ok) {
+    if (co_await serve(stream, name != nullptr ? name : "")) {
       beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
       (void)co_await stream.async_shutdown(asio::as_tuple(asio::use_awaitable));
     }
@@ -132,6 +155,7 @@ local_http_server::local_http_server(handler h, server_options options)
     : impl_(std::make_unique<impl>()), handler_(std::move(h)) {
   impl_->owner = this;
   impl_->silent = options.silent;
+  impl_->keep_alive = options.keep_alive;
   if (options.tls_cert_pem && options.tls_key_pem) {
     tls_ = true;
     impl_->tls.emplace(asio::ssl::context::tls_server);

@@ -36,12 +36,18 @@ struct canned_response {
   std::string body;
   bool chunked = false;       // Transfer-Encoding: chunked instead of Content-Length
   bool never_answer = false;  // read the request, then keep the connection open in silence
+  // With server_options::keep_alive: answer with keep-alive, then close the connection anyway
+  // (what a server's idle timeout does to a kept connection, at once).
+  bool close_after = false;
 };
 
 struct server_options {
   std::optional<std::string> tls_cert_pem;  // with tls_key_pem: serve HTTPS
   std::optional<std::string> tls_key_pem;
   bool silent = false;  // accept TCP connections, never read or answer (no TLS handshake either)
+  // Serve further requests on a connection while the client asks for keep-alive (default:
+  // one request per connection, answered with Connection: close).
+  bool keep_alive = false;
 };
 
 class local_http_server {
@@ -61,6 +67,8 @@ class local_http_server {
   std::vector<recorded_request> requests() const;
   std::size_t request_count() const;
   std::size_t connection_count() const { return connections_.load(); }
+  // Connections closed by canned_response::close_after (the FIN has been sent).
+  std::size_t closed_after_answer() const { return closed_after_answer_.load(); }
   int max_concurrent_requests() const { return max_concurrent_.load(); }
 
   struct impl;
@@ -69,6 +77,7 @@ class local_http_server {
   std::unique_ptr<impl> impl_;
   unsigned short port_ = 0;
   std::atomic<std::size_t> connections_{0};
+  std::atomic<std::size_t> closed_after_answer_{0};
   std::atomic<int> active_{0};
   std::atomic<int> max_concurrent_{0};
   mutable std::mutex mutex_;
