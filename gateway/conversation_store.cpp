@@ -124,7 +124,7 @@ struct conversation_store::impl {
   // Prepared once at open, reused for the store's lifetime.
   stmt_ptr begin, commit, rollback;
   stmt_ptr ensure_chat, bump_seq, insert_turn;
-  stmt_ptr select_turns_from, select_recent, select_chat;
+  stmt_ptr select_turns_from, select_recent, select_chat, count_turns;
   stmt_ptr chat_last_seq, update_summary, delete_turns, clear_summary;
   stmt_ptr upsert_count, select_count, delete_counts_for_model;
   stmt_ptr select_origin, select_by_origin;
@@ -325,8 +325,9 @@ struct conversation_store::impl {
          " LEFT JOIN token_counts tc ON tc.turn_id = t.id AND tc.model_key = ?3"
          " WHERE t.chat_id = ?1 ORDER BY t.seq DESC LIMIT ?2"},
         {&select_chat,
-         "SELECT created_at, summary, summary_tokens, summary_covers_up_to_seq, last_seq,"
-         " (SELECT count(*) FROM turns WHERE chat_id = ?1) FROM chats WHERE id = ?1"},
+         "SELECT created_at, summary, summary_tokens, summary_covers_up_to_seq, last_seq FROM chats WHERE id = ?1"},
+        // An index scan over the whole chat: kept out of select_chat, which runs with every message.
+        {&count_turns, "SELECT count(*) FROM turns WHERE chat_id = ?1"},
         {&chat_last_seq, "SELECT last_seq FROM chats WHERE id = ?1"},
         {&update_summary,
          "UPDATE chats SET summary = ?2, summary_tokens = ?3, summary_covers_up_to_seq = ?4 WHERE id = ?1"},
@@ -431,6 +432,10 @@ result<conversation_store> conversation_store::open(const std::filesystem::path&
   if (auto r = p->exec("PRAGMA fullfsync = ON; PRAGMA checkpoint_fullfsync = ON"); !r) return fail_open(r.error());
 #endif
   if (auto r = p->exec("PRAGMA foreign_keys = ON"); !r) return fail_open(r.error());
+  // SQLite's own page cache (default 2 MiB) on top of the OS's: the hot pages are a chat's
+  // recent turns and the inbox's newest rows, a few hundred KiB. A smaller cache keeps the
+  // daemon's memory flat as the file grows; misses are reads from the OS page cache.
+  if (auto r = p->exec("PRAGMA cache_size = -512"); !r) return fail_open(r.error());
   // Schema-defined functions and views from a tampered file cannot run with our privileges.
   if (auto r = p->exec("PRAGMA trusted_schema = OFF"); !r) return fail_open(r.error());
   if (auto r = p->prepare_transactions(); !r) return fail_open(r.error());
@@ -513,8 +518,15 @@ result<chat_info> conversation_store::chat(std::string_view chat_id) {
   info.summary_tokens = sqlite3_column_int64(s, 2);
   info.summary_covers_up_to_seq = sqlite3_column_int64(s, 3);
   info.last_seq = sqlite3_column_int64(s, 4);
-  info.turn_count = sqlite3_column_int64(s, 5);
   return info;
+}
+
+result<std::int64_t> conversation_store::turn_count(std::string_view chat_id) {
+  auto& d = *p_;
+  statement_use use(d.count_turns.get());
+  if (!d.bind_all(d.count_turns.get(), chat_id)) return d.fail("bind");
+  if (sqlite3_step(d.count_turns.get()) != SQLITE_ROW) return d.fail("count turns");
+  return sqlite3_column_int64(d.count_turns.get(), 0);
 }
 
 result<void> conversation_store::set_summary(std::string_view chat_id, std::string_view text, std::int64_t tokens,

@@ -46,7 +46,6 @@ struct chat_info {
   std::int64_t summary_tokens = 0;  // as the caller measured it when it wrote the summary
   std::int64_t summary_covers_up_to_seq = 0;
   std::int64_t last_seq = 0;    // the highest seq ever given in this chat
-  std::int64_t turn_count = 0;  // turns stored now (covered ones included)
 };
 
 // A channel's received messages (Telegram updates), stored before the channel confirms them
@@ -134,7 +133,10 @@ class conversation_store {
   result<std::vector<turn>> recent_turns(std::string_view chat_id, std::size_t limit,
                                          std::string_view model_key = {});
   // A chat's summary and counters; a chat never written answers exists = false, not an error.
+  // Cheap (one row by key): the pipeline reads it with every message.
   result<chat_info> chat(std::string_view chat_id);
+  // The turns stored now, covered ones included (an index scan over the chat).
+  result<std::int64_t> turn_count(std::string_view chat_id);
 
   // Records a compaction: `text` summarizes every turn up to covers_up_to_seq (which must be
   // between 0 and the chat's last seq). Covered turns stay in the table, flagged.
