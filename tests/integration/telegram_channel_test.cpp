@@ -511,3 +511,84 @@ TEST_CASE("telegram decode: malformed updates are counted and skipped, never a c
   CHECK_FALSE(decode_updates(nlohmann::json::object()).has_value());
   CHECK_FALSE(parse_update("{not json").has_value());
 }
+
+// Found by fuzz/fuzz_telegram_updates: `is_bot` was read with json::value(), which throws
+// type_error when the field is there but not a boolean. The exception left decode_updates(),
+// stopped the channel's polling, and the unconfirmed update stopped it again after a restart.
+TEST_CASE("telegram decode: a field of the wrong type is read as absent and never throws", "[telegram]") {
+  // The input the fuzzer found, minimized (fuzz/corpus/telegram_updates/regression_is_bot_not_boolean.json).
+  const auto found = decode_response(
+      200, R"({"ok":true,"result":[{"message":{"chat":{"id":0},"from":{"id":0,"is_bot":0}},"update_id":0}]})");
+  REQUIRE(found.has_value());
+  auto one = decode_updates(*found);
+  REQUIRE(one.has_value());
+  CHECK(one->updates.size() == 1);
+
+  const auto j = nlohmann::json::parse(R"([
+    {"update_id":3,"message":{"message_id":1,"chat":{"id":7,"type":"private"},"text":"a",
+                              "from":{"id":7,"is_bot":"yes","first_name":5,"username":null}}},
+    {"update_id":4,"message":{"message_id":2,"chat":{"id":7,"type":"private"},"text":"b",
+                              "from":{"id":7,"is_bot":null},
+                              "reply_to_message":{"message_id":1,"chat":{"id":7},"from":{"id":99,"is_bot":[true]}}}},
+    {"update_id":5,"message":{"message_id":3,"chat":{"id":7,"type":"private"},"text":"c",
+                              "from":{"id":8,"is_bot":true}}}])");
+  auto batch = decode_updates(j);
+  REQUIRE(batch.has_value());
+  REQUIRE(batch->updates.size() == 3);
+  CHECK(batch->undecodable == 0);
+  CHECK(batch->max_update_id == 5);
+  const auto& first = batch->updates[0];
+  REQUIRE(first.msg.has_value());
+  REQUIRE(first.msg->from.has_value());
+  CHECK_FALSE(first.msg->from->is_bot);  // not a boolean: as if absent
+  CHECK(first.msg->from->first_name.empty());
+  CHECK(first.msg->text == "a");
+  const auto& second = batch->updates[1];
+  REQUIRE(second.msg.has_value());
+  CHECK_FALSE(second.msg->from.value().is_bot);
+  CHECK(second.msg->reply_to_from_id == 99);
+  CHECK(batch->updates[2].msg.value().from.value().is_bot);  // a real boolean is still read
+  // The inbox reads the stored update again after a restart: same answer, no exception.
+  const auto again = parse_update(first.raw);
+  REQUIRE(again.has_value());
+  CHECK_FALSE(again->msg.value().from.value().is_bot);
+}
+
+// dump(), which writes an update's `raw`, recurses once per level of nesting: an update nested
+// a million deep (a 2 MB body; getUpdates bodies may have 8 MB) overflowed the stack.
+TEST_CASE("telegram decode: an update nested too deep is undecodable but still confirmed", "[telegram]") {
+  constexpr int depth = 1'000'000;
+  std::string body = R"({"ok":true,"result":[{"update_id":41,"message":{"message_id":1,"chat":{"id":7},"text":"a"}},)";
+  body += R"({"update_id":42,"message":{"message_id":2,"chat":{"id":7},"text":"b","x":)";
+  body += std::string(depth, '[') + std::string(depth, ']') + "}}]}";
+  auto r = decode_response(200, body);
+  REQUIRE(r.has_value());
+  auto batch = decode_updates(*r);
+  REQUIRE(batch.has_value());
+  REQUIRE(batch->updates.size() == 1);
+  CHECK(batch->updates[0].update_id == 41);
+  CHECK(batch->undecodable == 1);
+  CHECK(batch->max_update_id == 42);  // the next offset confirms it: it never comes back
+  CHECK_FALSE(parse_update(R"({"update_id":1,"x":)" + std::string(depth, '[') + std::string(depth, ']') + "}").has_value());
+  // The nesting of real updates is far from the limit (the recorded ones go 5 deep).
+  std::string nested = R"({"update_id":1,"message":{"message_id":1,"chat":{"id":7},"x":)";
+  nested += std::string(40, '[') + std::string(40, ']') + "}}";
+  CHECK(parse_update(nested).has_value());
+}
+
+// An error_code that does not fit an int was truncated: 4294967725 read as 429 (rate limited),
+// 4294967705 as 409 (another poller). Such a code is not Telegram's; the status stands instead.
+TEST_CASE("telegram decode: an error_code out of the int range is not read as another code", "[telegram]") {
+  const auto r = decode_response(500, R"({"ok":false,"error_code":4294967725,"description":"x"})");
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().error_code == 500);
+  CHECK_FALSE(r.error().is(429));
+  const auto huge = decode_response(502, R"({"ok":false,"error_code":18446744073709551615,"description":"x"})");
+  REQUIRE_FALSE(huge.has_value());
+  CHECK(huge.error().error_code == 502);
+  const auto normal = decode_response(429, R"({"ok":false,"error_code":429,"parameters":{"retry_after":99999}})");
+  REQUIRE_FALSE(normal.has_value());
+  CHECK(normal.error().is(429));
+  CHECK(normal.error().retry_after == std::chrono::seconds(3600));
+  CHECK_FALSE(normal.error().to_string().empty());
+}
