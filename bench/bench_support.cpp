@@ -126,10 +126,10 @@ pid_t fork_exec(const std::vector<std::string>& argv_s, int out, int err, const 
 }  // namespace
 
 pid_t spawn_command(const std::vector<std::string>& argv, const std::filesystem::path& out,
-                    const std::filesystem::path& err) {
+                    const std::filesystem::path& err, const std::map<std::string, std::string>& env) {
   const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  const pid_t pid = fork_exec(argv, o, e, {});
+  const pid_t pid = fork_exec(argv, o, e, env);
   ::close(o);
   ::close(e);
   return pid;

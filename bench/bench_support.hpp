@@ -51,7 +51,7 @@ command_result run_command(const std::vector<std::string>& argv,
                            const std::map<std::string, std::string>& env = {});
 // Starts argv in the background with stdout/stderr to files; the caller reaps it (wait_exit).
 pid_t spawn_command(const std::vector<std::string>& argv, const std::filesystem::path& out,
-                    const std::filesystem::path& err);
+                    const std::filesystem::path& err, const std::map<std::string, std::string>& env = {});
 // Waits for a child started by spawn_command; nullopt if the deadline passed (it keeps running).
 std::optional<int> wait_exit(pid_t pid, std::chrono::milliseconds deadline);
 

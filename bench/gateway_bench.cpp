@@ -10,17 +10,20 @@
 //   cpu         the daemon's utime + stime (/proc/<pid>/stat) over a phase, per message
 //   memory      VmRSS / VmHWM (/proc/<pid>/status): idle, after a warm-up, every 25 messages
 //   first poll  `openclawd start` → the first getUpdates, while both nodes still answer 503
-//               "Loading model"; with --first-poll-spawned N also with real llama-server
-//               nodes being spawned and loaded (tiny models)
+//               "Loading model" (every run, fresh state folder); with --first-poll-runs N also
+//               N times on a fresh folder and again after a stop, with instant url: nodes that
+//               are loading and with two real llama-server nodes being spawned (tiny models)
 //
 //   openclawd-bench-gateway --openclawd PATH [--llama-server PATH] [--state-base DIR]
 //       [--messages 1000] [--warmup 50] [--chats 200] [--rounds 5] [--streaming off|auto]
-//       [--first-poll-spawned N] [--trace on] [--json FILE]
+//       [--orchestrator-ctx 4096] [--subagent-ctx 4096] [--telegram-tls on] [--first-poll-runs N]
+//       [--trace on] [--json FILE]
 // Binds 127.0.0.1 only; nothing leaves the machine. Not a test: it measures and writes JSON.
 #include "bench/bench_support.hpp"
 #include "bench/instant_llm.hpp"
 #include "core/gguf.hpp"
 #include "tests/support/fake_telegram.hpp"
+#include "tests/support/test_certs.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -32,8 +35,12 @@
 #include <thread>
 
 #include <csignal>
-#include <sys/vfs.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/vfs.h>
+#else
+#include <sys/mount.h>  // statfs on macOS and the BSDs
+#endif
 
 using namespace openclawd;
 using namespace openclawd::bench;
@@ -49,7 +56,15 @@ constexpr std::int64_t first_crowd_user = 2;  // the concurrent phase: users 2 .
 
 struct options {
   std::string openclawd, llama_server, state_base = "/var/tmp", json_out, streaming = "off";
-  int messages = 1000, warmup = 50, chats = 200, rounds = 5, first_poll_spawned = 0;
+  int messages = 1000, warmup = 50, chats = 200, rounds = 5, first_poll_runs = 0;
+  // The nodes' context sizes: they bound the history each message carries (compaction keeps the
+  // orchestrator's prompt under 85 %). The bench's messages are short (~10 tokens a turn), so
+  // 4,096 holds ~250 turns, about what 32,768 holds with real messages and answers.
+  int orchestrator_ctx = 4096, subagent_ctx = 4096;
+  // Telegram over TLS, as in production: the fake serves HTTPS with a certificate from a CA
+  // made for the run, which the daemon trusts through SSL_CERT_FILE (OpenSSL's default
+  // verify paths read it). Every Bot API call is then a TLS handshake (one request per connection).
+  bool telegram_tls = false;
   bool trace = false;  // print the timeline of the last one-chat message (where the time goes)
 };
 
@@ -61,6 +76,7 @@ struct options {
 std::string fs_type(const std::filesystem::path& p) {
   struct statfs s {};
   if (::statfs(p.c_str(), &s) != 0) return "unknown";
+#ifdef __linux__
   switch (static_cast<unsigned long>(s.f_type)) {
     case 0x01021994: return "tmpfs";
     case 0xEF53: return "ext4";
@@ -72,6 +88,9 @@ std::string fs_type(const std::filesystem::path& p) {
   char b[32];
   std::snprintf(b, sizeof b, "0x%lx", static_cast<unsigned long>(s.f_type));
   return b;
+#else
+  return s.f_fstypename;
+#endif
 }
 
 // A temporary folder on the storage being measured (disk or tmpfs), removed at the end.
@@ -134,44 +153,84 @@ json summary(const std::vector<double>& lat, double cpu_ms, std::size_t n) {
           {"cpu_ms_per_message", n ? cpu_ms / static_cast<double>(n) : 0.0}};
 }
 
-// ---- first poll with real llama-server nodes that are still loading ------------------------
+// ---- start -> first getUpdates while the nodes are still loading ---------------------------
 
-json first_poll_spawned(const options& o, int runs) {
-  std::vector<double> first, ready;
-  int before_ready = 0;
+// `openclawd start` until the fake sees the first getUpdates, twice per run: on a fresh state
+// folder (the database is created), then again after a stop (the usual start). With
+// spawned = false both nodes are instant `url:` servers answering 503 "Loading model" until
+// that first getUpdates has been seen; with spawned = true they are two real llama-server
+// processes with tiny models, started by the daemon.
+json first_poll(const options& o, int runs, bool spawned) {
+  std::vector<double> fresh, again, ready;
+  int before_ready = 0, measured = 0;
   for (int i = 0; i < runs; ++i) {
     work_dir wd(o.state_base);
-    for (const char* n : {"orchestrator", "subagent"}) {
-      if (!core::write_tiny_model(wd.path / (std::string(n) + ".gguf"), core::tiny_model_kind::hello))
-        die("cannot write a tiny model");
-    }
     test::fake_telegram fake(token);
+    std::optional<instant_llm> orchestrator, subagent;
+    std::string nodes;
+    if (spawned) {
+      for (const char* n : {"orchestrator", "subagent"}) {
+        if (!core::write_tiny_model(wd.path / (std::string(n) + ".gguf"), core::tiny_model_kind::hello))
+          die("cannot write a tiny model");
+      }
+      nodes = "llama_server: " + o.llama_server + "\n"
+              "nodes:\n"
+              "  orchestrator: {model: " + (wd.path / "orchestrator.gguf").string() +
+              ", ctx: 4096, port: " + std::to_string(free_port()) + ", parallel: 1, threads: 1}\n"
+              "  subagent: {model: " + (wd.path / "subagent.gguf").string() +
+              ", ctx: 2048, port: " + std::to_string(free_port()) + ", parallel: 1, threads: 1}\n";
+    } else {
+      orchestrator.emplace("instant-orchestrator");
+      subagent.emplace("instant-subagent");
+      nodes = "nodes:\n"
+              "  orchestrator: {url: " + orchestrator->url() + ", ctx: 4096}\n"
+              "  subagent: {url: " + subagent->url() + ", ctx: 4096}\n";
+    }
     const auto config = wd.path / "openclawd.yaml";
-    write_file(config, "llama_server: " + o.llama_server + "\n"
-                       "state_dir: " + (wd.path / "state").string() + "\n"
-                       "nodes:\n"
-                       "  orchestrator: {model: " + (wd.path / "orchestrator.gguf").string() +
-                       ", ctx: 4096, port: " + std::to_string(free_port()) + ", parallel: 1, threads: 1}\n"
-                       "  subagent: {model: " + (wd.path / "subagent.gguf").string() +
-                       ", ctx: 2048, port: " + std::to_string(free_port()) + ", parallel: 1, threads: 1}\n" +
-                       telegram_yaml(fake, write_token(wd.path), 1, o.streaming));
-    const auto t0 = clock_type::now();
-    const pid_t starter = spawn_command({o.openclawd, "start", "--config", config.string()}, wd.path / "start.out",
-                                        wd.path / "start.err");
-    if (!fake.wait_for([&] { return fake.calls("getUpdates") > 0; }, 60s)) die("no getUpdates within 60 s");
-    const auto code = wait_exit(starter, 120s);
-    const auto t_ready = clock_type::now();
-    if (code != 0) die("openclawd start failed: " + slurp(wd.path / "start.err"));
-    const double f = ms_between(t0, *first_call(fake, "getUpdates"));
-    first.push_back(f);
-    ready.push_back(ms_between(t0, t_ready));
-    if (f < ready.back()) ++before_ready;
-    stop_daemon(o, config);
+    write_file(config, "state_dir: " + (wd.path / "state").string() + "\n" + nodes +
+                           telegram_yaml(fake, write_token(wd.path), 1, o.streaming));
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (orchestrator) {
+        orchestrator->set_loading(true);
+        subagent->set_loading(true);
+      }
+      const std::size_t polls_before = fake.calls("getUpdates");
+      const auto t0 = clock_type::now();
+      const pid_t starter = spawn_command({o.openclawd, "start", "--config", config.string()}, wd.path / "start.out",
+                                          wd.path / "start.err");
+      if (!fake.wait_for([&] { return fake.calls("getUpdates") > polls_before; }, 60s))
+        die("no getUpdates within 60 s of `openclawd start`: " + slurp(wd.path / "start.err"));
+      if (orchestrator) {
+        orchestrator->set_loading(false);
+        subagent->set_loading(false);
+      }
+      const auto code = wait_exit(starter, 120s);
+      const auto t_ready = clock_type::now();
+      if (code != 0) die("openclawd start failed: " + slurp(wd.path / "start.err"));
+      // The first getUpdates of this start.
+      std::optional<clock_type::time_point> first;
+      for (const auto& c : fake.requests())
+        if (c.method == "getUpdates" && c.time >= t0) {
+          first = c.time;
+          break;
+        }
+      const double f = ms_between(t0, *first);
+      (attempt == 0 ? fresh : again).push_back(f);
+      if (spawned) {
+        ready.push_back(ms_between(t0, t_ready));
+        if (f < ready.back()) ++before_ready;
+        ++measured;
+      }
+      stop_daemon(o, config);
+    }
   }
-  return {{"runs", runs},
-          {"first_poll_ms", percentile(first, 0.5)},
-          {"start_to_ready_ms", percentile(ready, 0.5)},
-          {"polled_before_ready", before_ready}};
+  json out{{"runs", runs}, {"fresh_state_ms", percentile(fresh, 0.5)}, {"restart_ms", percentile(again, 0.5)},
+           {"fresh_state_all_ms", fresh}, {"restart_all_ms", again}};
+  if (spawned) {
+    out["start_to_ready_ms"] = percentile(ready, 0.5);
+    out["polled_before_ready"] = std::to_string(before_ready) + " of " + std::to_string(measured);
+  }
+  return out;
 }
 
 // ---- one run: start, idle, one chat, many chats ---------------------------------------------
@@ -181,28 +240,40 @@ json run(const options& o) {
   instant_llm orchestrator("instant-orchestrator"), subagent("instant-subagent");
   orchestrator.set_loading(true);  // "Loading model" until the first getUpdates has been seen
   subagent.set_loading(true);
-  test::fake_telegram fake(token);
+  test::fake_telegram_options fake_options;
+  std::map<std::string, std::string> daemon_env;
+  if (o.telegram_tls) {
+    const auto ca = test::make_test_ca("openclawd bench CA");
+    fake_options.tls = ca.issue({"localhost"}, {"127.0.0.1"});
+    write_file(wd.path / "ca.pem", ca.ca.cert_pem);
+    daemon_env["SSL_CERT_FILE"] = (wd.path / "ca.pem").string();
+  }
+  test::fake_telegram fake(token, fake_options);
   const auto config = wd.path / "openclawd.yaml";
   const auto state = wd.path / "state";
   const int users = 1 + o.chats;
   write_file(config, "state_dir: " + state.string() + "\n"
                      "nodes:\n"
-                     "  orchestrator: {url: " + orchestrator.url() + ", ctx: 32768, parallel: 1}\n"
-                     "  subagent: {url: " + subagent.url() + ", ctx: 8192, parallel: 1}\n" +
+                     "  orchestrator: {url: " + orchestrator.url() + ", ctx: " + std::to_string(o.orchestrator_ctx) +
+                     ", parallel: 1}\n"
+                     "  subagent: {url: " + subagent.url() + ", ctx: " + std::to_string(o.subagent_ctx) +
+                     ", parallel: 1}\n" +
                      telegram_yaml(fake, write_token(wd.path), users, o.streaming));
 
   json out;
   out["storage"] = {{"path", o.state_base}, {"fs", fs_type(wd.path)}};
   out["streaming"] = o.streaming;
+  out["telegram_tls"] = o.telegram_tls;
+  out["ctx"] = {{"orchestrator", o.orchestrator_ctx}, {"subagent", o.subagent_ctx}};
   out["load_avg_1m_start"] = load_average();
 
   // Start: polling must begin while both nodes are still loading.
   const auto t0 = clock_type::now();
-  const pid_t starter =
-      spawn_command({o.openclawd, "start", "--config", config.string()}, wd.path / "start.out", wd.path / "start.err");
+  const pid_t starter = spawn_command({o.openclawd, "start", "--config", config.string()}, wd.path / "start.out",
+                                      wd.path / "start.err", daemon_env);
   if (!fake.wait_for([&] { return fake.calls("getUpdates") > 0; }, 30s))
     die("no getUpdates within 30 s of `openclawd start`: " + slurp(wd.path / "start.err"));
-  out["first_poll_ms"] = ms_between(t0, *first_call(fake, "getUpdates"));
+  out["first_poll_fresh_ms"] = ms_between(t0, *first_call(fake, "getUpdates"));
   out["first_getme_ms"] = ms_between(t0, *first_call(fake, "getMe"));
   orchestrator.set_loading(false);
   subagent.set_loading(false);
@@ -224,6 +295,7 @@ json run(const options& o) {
 
   // One chat, one message at a time: the next is pushed once the previous answer has arrived
   // and a getUpdates is held again.
+  clock_type::time_point last_push, last_sent;  // of the latest one-chat message (--trace)
   auto one_chat = [&](int n, std::vector<double>* latencies, const char* phase) {
     for (int i = 0; i < n; ++i) {
       if (!fake.wait_for([&] { return fake.pending_poll(); }, 30s)) die("the daemon stopped polling");
@@ -234,6 +306,8 @@ json run(const options& o) {
         die("no answer within 30 s (message " + std::to_string(i) + ")");
       const auto got = fake.sent_since(base);
       base += got.size();
+      last_push = t;
+      last_sent = got.back().time;
       if (latencies) latencies->push_back(ms_between(t, got.back().time));
       ++handled;
       if (handled % 25 == 0) note_memory(phase);
@@ -249,16 +323,18 @@ json run(const options& o) {
   one_chat(o.messages, &single, "one chat");
   const auto after_single = sample_process(pid);
   if (o.trace) {
-    // The last message's path: every Telegram and node request after its push, in order.
-    const auto t_last = clock_type::now() - std::chrono::milliseconds(static_cast<long>(single.back() + 50));
-    std::vector<std::pair<clock_type::time_point, std::string>> events;
+    // The last message's path: every Telegram and node request between its push and its
+    // answer, in order (request arrival times at the fakes).
+    std::vector<std::pair<clock_type::time_point, std::string>> events{{last_push, "update handed to the held getUpdates"}};
     for (const auto& c : fake.requests())
-      if (c.time >= t_last) events.emplace_back(c.time, "telegram " + c.method);
+      if (c.time >= last_push && c.time <= last_sent) events.emplace_back(c.time, "telegram " + c.method);
     for (const auto* node : {&orchestrator, &subagent})
       for (const auto& [t, what] : node->recent())
-        if (t >= t_last) events.emplace_back(t, std::string(node == &orchestrator ? "orchestrator " : "subagent ") + what);
+        if (t >= last_push && t <= last_sent)
+          events.emplace_back(t, std::string(node == &orchestrator ? "orchestrator " : "subagent ") + what);
     std::sort(events.begin(), events.end());
-    for (const auto& [t, what] : events) std::printf("  %8.3f ms  %s\n", ms_between(events.front().first, t), what.c_str());
+    std::printf("the last message, step by step:\n");
+    for (const auto& [t, what] : events) std::printf("  %8.3f ms  %s\n", ms_between(last_push, t), what.c_str());
   }
   out["one_chat"] = summary(single, after_single.cpu_ms - cpu0, single.size());
   out["one_chat"]["latencies_ms"] = single;
@@ -290,6 +366,9 @@ json run(const options& o) {
   out["many_chats"]["rounds"] = o.rounds;
   out["many_chats"]["latencies_ms"] = crowd;
   out["after_many_chats"] = sample_json(after_crowd);
+  std::this_thread::sleep_for(5s);  // the typing loops end, connections close: idle again
+  out["end_idle"] = sample_json(sample_process(pid));
+  note_memory("end idle");
   out["memory_series"] = series;
   out["llm_requests"] = orchestrator.requests() + subagent.requests();
   out["telegram_requests"] = fake.requests().size();
@@ -321,30 +400,45 @@ int main(int argc, char** argv) {
     else if (a == "--warmup") o.warmup = std::stoi(v);
     else if (a == "--chats") o.chats = std::stoi(v);
     else if (a == "--rounds") o.rounds = std::stoi(v);
-    else if (a == "--first-poll-spawned") o.first_poll_spawned = std::stoi(v);
+    else if (a == "--first-poll-runs") o.first_poll_runs = std::stoi(v);
+    else if (a == "--orchestrator-ctx") o.orchestrator_ctx = std::stoi(v);
+    else if (a == "--subagent-ctx") o.subagent_ctx = std::stoi(v);
+    else if (a == "--telegram-tls") o.telegram_tls = v == "1" || v == "yes" || v == "on";
     else if (a == "--trace") o.trace = v == "1" || v == "yes" || v == "on";
     else die("unknown option " + a);
   }
   if (o.openclawd.empty()) die("--openclawd PATH is required");
-  if (o.first_poll_spawned > 0 && o.llama_server.empty()) die("--first-poll-spawned needs --llama-server PATH");
+  if (o.first_poll_runs > 0 && o.llama_server.empty()) die("--first-poll-runs needs --llama-server PATH");
 
   json out = run(o);
-  if (o.first_poll_spawned > 0) out["first_poll_spawned"] = first_poll_spawned(o, o.first_poll_spawned);
+  if (o.first_poll_runs > 0) {
+    out["first_poll"] = {{"url_nodes_loading", first_poll(o, o.first_poll_runs, false)},
+                         {"spawned_llama_server", first_poll(o, o.first_poll_runs, true)}};
+    const auto& f = out["first_poll"];
+    std::printf("start -> first getUpdates (median of %d): url nodes loading %.1f ms (fresh state %.1f); "
+                "spawning llama-server %.1f ms (fresh %.1f), polled before ready %s\n",
+                o.first_poll_runs, f["url_nodes_loading"]["restart_ms"].get<double>(),
+                f["url_nodes_loading"]["fresh_state_ms"].get<double>(),
+                f["spawned_llama_server"]["restart_ms"].get<double>(),
+                f["spawned_llama_server"]["fresh_state_ms"].get<double>(),
+                f["spawned_llama_server"]["polled_before_ready"].get<std::string>().c_str());
+  }
   out["machine"] = machine_info();
 
   const auto& one = out["one_chat"];
   const auto& many = out["many_chats"];
-  std::printf("storage %s (%s), streaming %s, load %.1f\n", o.state_base.c_str(),
-              out["storage"]["fs"].get<std::string>().c_str(), o.streaming.c_str(), load_average());
+  std::printf("storage %s (%s), streaming %s, Telegram over %s, load %.1f\n", o.state_base.c_str(),
+              out["storage"]["fs"].get<std::string>().c_str(), o.streaming.c_str(),
+              o.telegram_tls ? "TLS" : "plain HTTP", load_average());
   std::printf("  1 chat:    p50 %7.2f ms  p99 %7.2f ms  cpu %5.2f ms/msg  (%d messages)\n", one["p50_ms"].get<double>(),
               one["p99_ms"].get<double>(), one["cpu_ms_per_message"].get<double>(), o.messages);
   std::printf("  %d chats: p50 %7.2f ms  p99 %7.2f ms  cpu %5.2f ms/msg  (%d rounds)\n", o.chats,
               many["p50_ms"].get<double>(), many["p99_ms"].get<double>(),
               many["cpu_ms_per_message"].get<double>(), o.rounds);
-  std::printf("  rss idle %.1f MiB, after warm-up %.1f, after %d more %.1f, after the chats %.1f (peak %.1f); first poll %.1f ms\n",
+  std::printf("  rss idle %.1f MiB, after warm-up %.1f, after %d more %.1f, after the chats %.1f (peak %.1f); first poll %.1f ms (fresh state)\n",
               out["idle"]["rss_mib"].get<double>(), out["after_warmup"]["rss_mib"].get<double>(), o.messages,
               out["after_one_chat"]["rss_mib"].get<double>(), out["after_many_chats"]["rss_mib"].get<double>(),
-              out["after_many_chats"]["hwm_mib"].get<double>(), out["first_poll_ms"].get<double>());
+              out["after_many_chats"]["hwm_mib"].get<double>(), out["first_poll_fresh_ms"].get<double>());
   if (!o.json_out.empty()) {
     std::filesystem::create_directories(std::filesystem::path(o.json_out).parent_path());
     std::ofstream(o.json_out) << out.dump(1) << "\n";

@@ -36,17 +36,6 @@ json timings(std::size_t prompt_tokens, int predicted) {
   return t;
 }
 
-std::size_t prompt_bytes(const json& request) {
-  std::size_t n = 0;
-  if (request.contains("messages") && request["messages"].is_array()) {
-    for (const auto& m : request["messages"]) {
-      if (m.is_object() && m.contains("content") && m["content"].is_string())
-        n += m["content"].get_ref<const std::string&>().size() + 16;  // + the chat template's markers
-    }
-  }
-  return n;
-}
-
 json chunk(const json& delta, const json& finish_reason, const std::string& model) {
   json c;
   json choice;
@@ -86,16 +75,15 @@ struct instant_llm::impl {
   }
 
   response chat_completion(const http::request<http::string_body>& req) {
-    const json body = json::parse(req.body(), nullptr, false);
-    if (!body.is_object()) {
-      return make(http::status::internal_server_error,
-                  R"({"error":{"code":500,"message":"[json.exception.parse_error]","type":"server_error"}})");
-    }
-    const std::size_t prompt = tokens_in(prompt_bytes(body));
-    const bool stream = body.value("stream", false);
+    // Not parsed: a long conversation's JSON would cost this server more than the gateway,
+    // on the same cores. The client writes compact JSON (nlohmann's dump).
+    const std::string& body = req.body();
+    const std::size_t prompt = tokens_in(body.size());
+    const bool stream = body.find(R"("stream":true)") != std::string::npos;
     if (!stream) {
       // A decision when a schema is asked for (the orchestrator); otherwise a summary.
-      const std::string content = body.contains("response_format") ? decision_text : "A short summary.";
+      const bool schema = body.find(R"("response_format")") != std::string::npos;
+      const std::string content = schema ? decision_text : "A short summary.";
       json out;
       json choice;
       choice["finish_reason"] = "stop";
@@ -182,8 +170,10 @@ struct instant_llm::impl {
       const auto req = parser.release();
       {
         std::lock_guard lock(mutex);
-        recent.emplace_back(std::chrono::steady_clock::now(),
-                            std::string(req.method_string()) + " " + std::string(req.target()));
+        // What was asked, with the start of a /tokenize text (which text costs a round trip).
+        std::string what = std::string(req.method_string()) + " " + std::string(req.target());
+        if (req.target() == "/tokenize") what += " " + req.body().substr(0, 48);
+        recent.emplace_back(std::chrono::steady_clock::now(), std::move(what));
         if (recent.size() > 64) recent.pop_front();
       }
       response res = answer(req);

@@ -2,9 +2,10 @@
 """`make bench`: every benchmark of issue 7, medians of several runs, one table, one JSON, one plot.
 
   gateway    bench/gateway_bench.cpp: the real daemon, the fake Bot API, instant `url:` nodes;
-             --runs runs with the state on the normal disk, --runs on tmpfs (/dev/shm), and one
-             with `streaming: auto`; p50/p99 latency and CPU per message over 1 chat and over
-             200 concurrent chats, RSS idle / after 1,000 messages, start -> first getUpdates
+             --runs runs each with the state on the normal disk, on tmpfs (/dev/shm), and on disk
+             with Telegram over TLS; one with `streaming: auto`; p50/p99 latency and CPU per
+             message over 1 chat and over 200 concurrent chats, RSS idle / after 1,000
+             messages, start -> first getUpdates
   prompt     bench/prompt_cache_bench.cpp: 30 turns against the real llama-server
   recovery   bench/supervisor_times.py: SIGKILL of a node -> detected -> ready again
 
@@ -82,7 +83,7 @@ def med(values):
     return round(statistics.median(values), 3) if values else None
 
 
-def gateway(build, a, storage, streaming, runs, label, first_poll_spawned=0):
+def gateway(build, a, storage, streaming, runs, label, first_poll_runs=0, tls=False):
     out = []
     for i in range(runs):
         path = results / f"gateway-{label}-{i + 1}.json"
@@ -90,8 +91,10 @@ def gateway(build, a, storage, streaming, runs, label, first_poll_spawned=0):
                "--llama-server", str(server), "--state-base", storage, "--streaming", streaming,
                "--messages", str(a.messages), "--warmup", str(a.warmup), "--chats", str(a.chats),
                "--rounds", str(a.rounds), "--json", str(path)]
-        if i == 0 and first_poll_spawned:
-            cmd += ["--first-poll-spawned", str(first_poll_spawned)]
+        if tls:
+            cmd += ["--telegram-tls", "on"]
+        if i == 0 and first_poll_runs:
+            cmd += ["--first-poll-runs", str(first_poll_runs)]
         print(f"-- gateway, {label}, run {i + 1}/{runs}", flush=True)
         subprocess.run(cmd, check=True)
         out.append(json.loads(path.read_text()))
@@ -116,11 +119,12 @@ def summarize(runs):
     s["after_warmup_rss_mib"] = pick("after_warmup", "rss_mib")
     s["after_one_chat_rss_mib"] = pick("after_one_chat", "rss_mib")
     s["after_many_chats_rss_mib"] = pick("after_many_chats", "rss_mib")
-    s["peak_rss_mib"] = pick("after_many_chats", "hwm_mib")
+    s["end_idle_rss_mib"] = pick("end_idle", "rss_mib")
+    s["peak_rss_mib"] = pick("end_idle", "hwm_mib")
     s["fds_idle"] = pick("idle", "fds")
-    s["fds_end"] = pick("after_many_chats", "fds")
-    s["first_poll_ms"] = pick("first_poll_ms")
-    s["first_getme_ms"] = pick("first_getme_ms")
+    s["fds_end_idle"] = pick("end_idle", "fds")
+    s["first_poll_fresh_ms"] = pick("first_poll_fresh_ms")
+    s["first_getme_fresh_ms"] = pick("first_getme_ms")
     s["daemon_log_warnings"] = max(r.get("daemon_log_warnings", 0) for r in runs)
     s["load_avg_1m"] = [r.get("load_avg_1m_start") for r in runs]
     return s
@@ -191,6 +195,7 @@ def main():
     ap.add_argument("--chats", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--supervisor-runs", type=int, default=5)
+    ap.add_argument("--first-poll-runs", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="a short smoke run (1 run, 200 messages, 2 rounds)")
     ap.add_argument("--disk", default=os.environ.get("BENCH_DISK_DIR", "/var/tmp"),
                     help="a folder on the normal disk for the state (default /var/tmp)")
@@ -198,7 +203,7 @@ def main():
                     help="a folder on tmpfs for the state (default /dev/shm; skipped if absent)")
     a = ap.parse_args()
     if a.quick:
-        a.runs, a.messages, a.rounds, a.supervisor_runs = 1, 200, 2, 2
+        a.runs, a.messages, a.rounds, a.supervisor_runs, a.first_poll_runs = 1, 200, 2, 2, 2
     build = pathlib.Path(a.build).resolve()
     results.mkdir(parents=True, exist_ok=True)
     info = {"machine": machine(), "build": build_info(build), "load_avg_1m_start": load_avg(),
@@ -207,8 +212,9 @@ def main():
     print(f"machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, {m['os']} ({m['kernel']})")
     print(f"build:   {b['build_type']}, {b['compiler']}, commit {b['commit']}; load average {info['load_avg_1m_start']}")
 
-    disk_runs = gateway(build, a, a.disk, "off", a.runs, "disk", first_poll_spawned=5)
+    disk_runs = gateway(build, a, a.disk, "off", a.runs, "disk", first_poll_runs=a.first_poll_runs)
     tmpfs_runs = gateway(build, a, a.tmpfs, "off", a.runs, "tmpfs") if os.path.isdir(a.tmpfs) else []
+    tls_runs = gateway(build, a, a.disk, "off", a.runs, "disk-tls", tls=True)
     auto_runs = gateway(build, a, a.disk, "auto", 1, "disk-streaming-auto")
 
     print("-- prompt cache (30 turns, real llama-server)", flush=True)
@@ -224,7 +230,10 @@ def main():
     disk = summarize(disk_runs)
     tmpfs = summarize(tmpfs_runs) if tmpfs_runs else None
     auto = summarize(auto_runs)
-    spawned = disk_runs[0].get("first_poll_spawned", {})
+    tls = summarize(tls_runs)
+    first_poll = disk_runs[0].get("first_poll", {})
+    url_poll = first_poll.get("url_nodes_loading", {})
+    spawned = first_poll.get("spawned_llama_server", {})
     info["load_avg_1m_end"] = load_avg()
     latest = {
         # The keys of issue 7 (1 chat, state on the normal disk, streaming off).
@@ -233,7 +242,7 @@ def main():
         "cpu_ms_per_message": disk["one_chat"]["cpu_ms_per_message"],
         "idle_rss_mib": disk["idle_rss_mib"],
         "rss_after_1000_mib": disk["after_one_chat_rss_mib"],
-        "first_poll_ms": disk["first_poll_ms"],
+        "first_poll_ms": url_poll.get("restart_ms"),
         "cache_eval_ratio": round(cache["cache_eval_ratio"], 3),
         "crash_detect_ms": sup["crash_detect_ms"]["median"],
         # More of the same.
@@ -243,12 +252,17 @@ def main():
         "overhead_p50_ms_tmpfs": tmpfs["one_chat"]["p50_ms"] if tmpfs else None,
         "overhead_p99_ms_tmpfs": tmpfs["one_chat"]["p99_ms"] if tmpfs else None,
         "cpu_ms_per_message_tmpfs": tmpfs["one_chat"]["cpu_ms_per_message"] if tmpfs else None,
-        "rss_growth_mib": round(disk["after_many_chats_rss_mib"] - disk["after_warmup_rss_mib"], 3),
+        "overhead_p50_ms_tls": tls["one_chat"]["p50_ms"],
+        "overhead_p99_ms_tls": tls["one_chat"]["p99_ms"],
+        "cpu_ms_per_message_tls": tls["one_chat"]["cpu_ms_per_message"],
+        "rss_end_idle_mib": disk["end_idle_rss_mib"],
         "peak_rss_mib": disk["peak_rss_mib"],
-        "first_poll_spawned_ms": spawned.get("first_poll_ms"),
+        "first_poll_fresh_state_ms": url_poll.get("fresh_state_ms"),
+        "first_poll_spawned_ms": spawned.get("restart_ms"),
         "crash_to_ready_ms": sup["crash_to_ready_ms"]["median"],
         "first_turn_prompt_tokens": cache["turns"][0]["prompt"] if cache.get("turns") else None,
-        "gateway": {"disk": disk, "tmpfs": tmpfs, "disk_streaming_auto": auto, "first_poll_spawned": spawned},
+        "gateway": {"disk": disk, "tmpfs": tmpfs, "disk_telegram_tls": tls, "disk_streaming_auto": auto,
+                    "first_poll": first_poll},
         "prompt_cache": {k: v for k, v in cache.items() if k != "turns"},
         "supervisor": sup,
         "openclaw_for_scale": OPENCLAW,
@@ -272,13 +286,18 @@ def main():
             ("CPU per message, 200 chats, tmpfs", fmt(tmpfs["many_chats"]["cpu_ms_per_message"], " ms"), "", ""),
         ]
     rows += [
+        ("gateway overhead p50, 1 chat, disk, TLS", fmt(tls["one_chat"]["p50_ms"], " ms"), "", ""),
+        ("gateway overhead p99, 1 chat, disk, TLS", fmt(tls["one_chat"]["p99_ms"], " ms"), "", ""),
+        ("CPU per message, 1 chat, disk, TLS", fmt(tls["one_chat"]["cpu_ms_per_message"], " ms"), "", ""),
+        ("CPU per message, 200 chats, disk, TLS", fmt(tls["many_chats"]["cpu_ms_per_message"], " ms"), "", ""),
         ("p50 / p99, 1 chat, disk, streaming: auto", f"{fmt(auto['one_chat']['p50_ms'])} / {fmt(auto['one_chat']['p99_ms'], ' ms')}", "", ""),
         ("daemon RSS idle", fmt(disk["idle_rss_mib"], " MiB", 1), "< 16 MiB", "936 MiB"),
         ("daemon RSS after 1,000 messages", fmt(disk["after_one_chat_rss_mib"], " MiB", 1), "no growth", "1,447 MiB (20 msgs)"),
-        ("daemon RSS after the 200-chat rounds (peak)",
-         f"{fmt(disk['after_many_chats_rss_mib'], ' MiB', 1)} ({fmt(disk['peak_rss_mib'], ' MiB', 1)})", "", ""),
-        ("start -> first getUpdates, nodes loading", fmt(disk["first_poll_ms"], " ms", 1), "< 100 ms", "~23 s"),
-        ("  the same, spawning 2 llama-server", fmt(spawned.get("first_poll_ms"), " ms", 1), "< 100 ms", ""),
+        ("daemon RSS idle after 200-chat rounds (peak)",
+         f"{fmt(disk['end_idle_rss_mib'], ' MiB', 1)} ({fmt(disk['peak_rss_mib'], ' MiB', 1)})", "", ""),
+        ("start -> first getUpdates, nodes loading", fmt(url_poll.get("restart_ms"), " ms", 1), "< 100 ms", "~23 s"),
+        ("  the same, first start (database created)", fmt(url_poll.get("fresh_state_ms"), " ms", 1), "", ""),
+        ("  the same, spawning 2 llama-server", fmt(spawned.get("restart_ms"), " ms", 1), "< 100 ms", ""),
         ("prompt cache: evaluated / new tokens", fmt(cache["cache_eval_ratio"], "", 3), "~1.0", ""),
         ("  first turn prompt", fmt(latest["first_turn_prompt_tokens"], " tokens", 0), "few hundred", "~11,000"),
         ("node SIGKILL -> detected", fmt(sup["crash_detect_ms"]["median"], " ms", 1), "< 100 ms", ""),
