@@ -169,6 +169,23 @@ struct https_client::pool {
     return found;
   }
 
+  // The request on a kept connection to `origin`, if there is one (nullopt: there is none).
+  template <class Stream>
+  asio::awaitable<std::optional<result<https_response>>> send_on_kept(idle_list<Stream>& list,
+                                                                      const std::string& origin, const url& u,
+                                                                      const https_request& req,
+                                                                      const https_options& opt,
+                                                                      clock::time_point end,
+                                                                      https_client_stats& stats) {
+    auto kept = take(list, origin);
+    if (!kept) co_return std::nullopt;
+    ++stats.connections_reused;
+    bool reusable = false;
+    auto res = co_await exchange(*kept, u, req, opt, end, &reusable);
+    if (res && reusable) give_back(list, origin, std::move(kept));
+    co_return res;
+  }
+
   template <class Stream>
   void give_back(idle_list<Stream>& list, const std::string& origin, std::unique_ptr<Stream> stream) {
     if (options.max_idle_per_origin == 0) return;
@@ -218,22 +235,12 @@ asio::awaitable<result<https_response>> https_client::request(https_request req,
 
   // A kept connection: no lookup, no connect, no handshake.
   if (pool_) {
-    if (!u->is_https()) {
-      if (auto kept = pool_->take(pool_->plain, origin)) {
-        ++stats_->connections_reused;
-        bool reusable = false;
-        auto res = co_await exchange(*kept, *u, req, opt, end, &reusable);
-        if (res && reusable) pool_->give_back(pool_->plain, origin, std::move(kept));
-        if (!res) core::log_debug("net", what + " (kept connection): " + res.error().message());
-        co_return res;
-      }
-    } else if (auto kept = pool_->take(pool_->tls, origin)) {
-      ++stats_->connections_reused;
-      bool reusable = false;
-      auto res = co_await exchange(*kept, *u, req, opt, end, &reusable);
-      if (res && reusable) pool_->give_back(pool_->tls, origin, std::move(kept));
-      if (!res) core::log_debug("net", what + " (kept connection): " + res.error().message());
-      co_return res;
+    std::optional<result<https_response>> kept;
+    if (u->is_https()) kept = co_await pool_->send_on_kept(pool_->tls, origin, *u, req, opt, end, *stats_);
+    else kept = co_await pool_->send_on_kept(pool_->plain, origin, *u, req, opt, end, *stats_);
+    if (kept) {
+      if (!*kept) core::log_debug("net", what + " (kept connection): " + kept->error().message());
+      co_return std::move(*kept);
     }
   }
 
