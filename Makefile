@@ -78,7 +78,7 @@ demo-stop:
 ASAN_BUILD ?= build-asan
 test-sanitize: setup
 	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DOPENCLAWD_SANITIZE=address,undefined \
-	  -DOPENCLAWD_WERROR=$(WERROR) $(CMAKE_ARGS)
+	  -DOPENCLAWD_BUILD_BENCH=OFF -DOPENCLAWD_WERROR=$(WERROR) $(CMAKE_ARGS)
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	tests/sanitizers/run_ctest.sh $(ASAN_BUILD) address -j $(JOBS) --output-on-failure
 
@@ -88,7 +88,7 @@ TSAN_BUILD ?= build-tsan
 TSAN_TESTS := openclawd_supervisor_tests openclawd_pipeline_tests openclawd_tools_tests openclawd_telegram_tests
 test-tsan: setup
 	cmake -S . -B $(TSAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DOPENCLAWD_SANITIZE=thread \
-	  -DOPENCLAWD_WERROR=$(WERROR) $(CMAKE_ARGS)
+	  -DOPENCLAWD_BUILD_BENCH=OFF -DOPENCLAWD_WERROR=$(WERROR) $(CMAKE_ARGS)
 	cmake --build $(TSAN_BUILD) -j $(JOBS) --target $(TSAN_TESTS) openclawd openclawd_test_child
 	tests/sanitizers/run_ctest.sh $(TSAN_BUILD) thread -j $(JOBS) --output-on-failure \
 	  -R '^(supervisor|pipeline|tools|telegram): '
