@@ -48,6 +48,8 @@ run_one() {
   local args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
               -artifact_prefix="$work/artifacts/" "$work/corpus")
   [ -d "$seeds" ] && args+=("$seeds")
+  # The tests' recorded pages are seeds too, read where they are rather than copied.
+  [ "$short" = ddg ] && args+=("$repo_root/tests/fixtures/ddg")
   [ -f "$dict" ] && args=(-dict="$dict" "${args[@]}")
   "$bin" "${args[@]}" >"$work/log" 2>&1
 }
