@@ -12,6 +12,15 @@ using namespace std::chrono_literals;
 // that the budget stays on the safe side.
 int estimate_tokens(const std::string& text) { return static_cast<int>(text.size() / 2 + 1); }
 
+// At most this many tokens, without asking the node: every token of a byte-level BPE or
+// SentencePiece vocabulary stands for at least one byte of the text, and SentencePiece puts
+// one space in front (+1, and +1 to spare). Real text is 3-4 bytes a token, so the bound is
+// loose, but while a chat's history fits even counted this way no /tokenize round trip is
+// needed; the exact counts are fetched once it does not. A tokenizer that normalizes text
+// into more bytes (NFKC in T5-style vocabularies, rare characters only) can exceed it: the
+// node then refuses the prompt, and the retry counts exactly.
+int token_bound(const std::string& text) { return static_cast<int>(text.size()) + 2; }
+
 std::string role_label(turn_role r) { return r == turn_role::user ? "User" : "Assistant"; }
 
 // Keeps the beginning and the end of a message too long for a model's whole context,
@@ -144,19 +153,33 @@ asio::awaitable<std::optional<pipeline::history>> pipeline::load(const std::stri
   h.covered_up_to = info->summary_covers_up_to_seq;
   auto turns = store_.turns(chat, h.covered_up_to + 1, node.model_key);
   if (!turns) co_return std::nullopt;
-  std::vector<std::pair<std::int64_t, std::int64_t>> counted;  // (seq, tokens) new to the cache
   for (auto& t : *turns) {
     if (t.role == turn_role::system_note) continue;
-    if (!t.tokens) {
-      t.tokens = co_await tokens_of(node, t.content);
-      counted.emplace_back(t.seq, *t.tokens);
-    }
+    h.exact = h.exact && t.tokens.has_value();
     h.turns.push_back(std::move(t));
   }
-  // One transaction for all of them; a lost cache entry only costs a /tokenize later.
-  if (!counted.empty()) (void)store_.cache_token_counts(chat, node.model_key, counted);
   if (!h.summary.empty()) h.summary_tokens = co_await summary_tokens_of(node, chat, h.summary);
   co_return h;
+}
+
+std::vector<int> pipeline::token_counts(const history& h) {
+  std::vector<int> counts;
+  counts.reserve(h.turns.size());
+  for (const auto& t : h.turns) counts.push_back(t.tokens ? static_cast<int>(*t.tokens) : token_bound(t.content));
+  return counts;
+}
+
+asio::awaitable<void> pipeline::count_exactly(const std::string& chat, history& h, const node_view& node) {
+  if (h.exact) co_return;
+  std::vector<std::pair<std::int64_t, std::int64_t>> counted;  // (seq, tokens) new to the cache
+  for (auto& t : h.turns) {
+    if (t.tokens) continue;
+    t.tokens = co_await tokens_of(node, t.content);
+    counted.emplace_back(t.seq, *t.tokens);
+  }
+  h.exact = true;
+  // One transaction for all of them; a lost cache entry only costs a /tokenize later.
+  if (!counted.empty()) (void)store_.cache_token_counts(chat, node.model_key, counted);
 }
 
 asio::awaitable<int> pipeline::summary_tokens_of(const node_view& node, const std::string& chat,
@@ -249,10 +272,15 @@ asio::awaitable<decision> pipeline::decide(const std::string& chat, reply& out) 
   for (int attempt = 0; attempt < 3; ++attempt) {
     auto h = co_await load(chat, orchestrator_);
     if (!h || h->turns.empty()) co_return unusable;
-    std::vector<int> counts;
-    for (const auto& t : h->turns) counts.push_back(static_cast<int>(*t.tokens));
-    prompt_parts parts{orchestrator_.ctx, config_.decision_max_tokens, fixed, h->summary_tokens, counts};
+    // After a refusal the bounds are not to be trusted: count what is not counted yet.
+    if (attempt >= 1) co_await count_exactly(chat, *h, orchestrator_);
+    prompt_parts parts{orchestrator_.ctx, config_.decision_max_tokens, fixed, h->summary_tokens, token_counts(*h)};
     auto plan = plan_compaction(parts, config_.budget);
+    if (plan.needed && !h->exact) {  // the bounds do not fit: compact only if the exact counts say so
+      co_await count_exactly(chat, *h, orchestrator_);
+      parts.turns = token_counts(*h);
+      plan = plan_compaction(parts, config_.budget);
+    }
     if (attempt >= 1) {  // the node said the prompt does not fit: keep only the newest turn
       plan.needed = true;
       plan.fold = h->turns.size() - 1;
@@ -261,9 +289,7 @@ asio::awaitable<decision> pipeline::decide(const std::string& chat, reply& out) 
       if (co_await compact(chat, *h, plan.fold, out)) {
         h = co_await load(chat, orchestrator_);
         if (!h || h->turns.empty()) co_return unusable;
-        counts.clear();
-        for (const auto& t : h->turns) counts.push_back(static_cast<int>(*t.tokens));
-        parts = {orchestrator_.ctx, config_.decision_max_tokens, fixed, h->summary_tokens, counts};
+        parts = {orchestrator_.ctx, config_.decision_max_tokens, fixed, h->summary_tokens, token_counts(*h)};
       }
     }
     out.orchestrator_prompt_tokens = prompt_tokens(parts, config_.budget);
@@ -300,8 +326,10 @@ asio::awaitable<decision> pipeline::decide(const std::string& chat, reply& out) 
       core::log_warn("pipeline", "orchestrator: " + r.error().to_string() +
                                      (attempt == 0 ? "; compacting harder" : "; shortening the message"));
       // After folding everything else, only the message itself can be too long.
-      if (attempt == 1 || h->turns.size() == 1)
+      if (attempt == 1 || h->turns.size() == 1) {
+        co_await count_exactly(chat, *h, orchestrator_);
         shorten = fitting_share(r.error(), static_cast<int>(*h->turns.back().tokens), config_.decision_max_tokens);
+      }
       if (h->turns.size() == 1) ++attempt;  // nothing to fold: go straight to shortening
       ++out.retries;
       continue;
@@ -313,21 +341,28 @@ asio::awaitable<decision> pipeline::decide(const std::string& chat, reply& out) 
   co_return unusable;
 }
 
+asio::awaitable<void> pipeline::count_notes(notes_budget& nb) {
+  if (nb.exact) co_return;
+  nb.tokens = co_await tokens_of(subagent_, nb.text);
+  nb.exact = true;
+  if (nb.tokens > nb.room) {
+    nb.text = shorten_middle(nb.text, nb.text.size() * static_cast<std::size_t>(nb.room) /
+                                          static_cast<std::size_t>(nb.tokens) * 9 / 10);
+    nb.tokens = co_await tokens_of(subagent_, nb.text);
+  }
+}
+
 asio::awaitable<std::optional<std::string>> pipeline::answer(const std::string& chat, std::string notes,
                                                              answer_sink& sink, reply& out) {
   if (!fixed_tokens_.count(subagent_.model_key))
     fixed_tokens_[subagent_.model_key] = co_await tokens_of(subagent_, config_.subagent_prompt);
-  int notes_tokens = co_await tokens_of(subagent_, notes);
   // The brief and search results get at most half of what the answer's reserve leaves;
   // the conversation needs the rest. Cut in the middle: both fence lines survive.
   const int notes_room =
       std::max(64, (subagent_.ctx - config_.answer_max_tokens - fixed_tokens_[subagent_.model_key]) / 2);
-  if (notes_tokens > notes_room) {
-    notes = shorten_middle(notes, notes.size() * static_cast<std::size_t>(notes_room) /
-                                      static_cast<std::size_t>(notes_tokens) * 9 / 10);
-    notes_tokens = co_await tokens_of(subagent_, notes);
-  }
-  const int fixed = fixed_tokens_[subagent_.model_key] + notes_tokens + 2 * config_.budget.per_message_overhead;
+  notes_budget nb{std::move(notes), 0, false, notes_room};
+  nb.tokens = token_bound(nb.text);
+  if (nb.tokens > nb.room) co_await count_notes(nb);
   std::size_t keep_limit = SIZE_MAX;  // lowered after the node says the prompt does not fit
   double shorten = 1.0;               // share of the newest message kept, after a refusal
   bool struck = false;
@@ -335,9 +370,20 @@ asio::awaitable<std::optional<std::string>> pipeline::answer(const std::string& 
   for (int attempt = 0; attempt < 3; ++attempt) {
     auto h = co_await load(chat, subagent_);
     if (!h || h->turns.empty()) co_return std::nullopt;
-    std::vector<int> counts;
-    for (const auto& t : h->turns) counts.push_back(static_cast<int>(*t.tokens));
-    prompt_parts parts{subagent_.ctx, config_.answer_max_tokens, fixed, h->summary_tokens, counts};
+    if (out.failure == llm_error_kind::context_exceeded) {  // refused: the bounds are not to be trusted
+      co_await count_notes(nb);
+      co_await count_exactly(chat, *h, subagent_);
+    }
+    const int fixed_part = fixed_tokens_[subagent_.model_key] + 2 * config_.budget.per_message_overhead;
+    prompt_parts parts{subagent_.ctx, config_.answer_max_tokens, fixed_part + nb.tokens, h->summary_tokens,
+                       token_counts(*h)};
+    if (fit_recent_turns(parts, config_.budget) < h->turns.size() && !(h->exact && nb.exact)) {
+      // Not all of the history fits as bounded: count exactly, then see what fits.
+      co_await count_notes(nb);
+      co_await count_exactly(chat, *h, subagent_);
+      parts.fixed = fixed_part + nb.tokens;
+      parts.turns = token_counts(*h);
+    }
     std::size_t n = std::min(fit_recent_turns(parts, config_.budget), keep_limit);
     bool with_summary = true;
     if (n == 0) {  // not even the summary and the newest message: drop the summary
@@ -356,7 +402,7 @@ asio::awaitable<std::optional<std::string>> pipeline::answer(const std::string& 
     req.messages.push_back({"system", config_.subagent_prompt});
     auto history_msgs = as_messages(*h, h->turns.size() - n);
     // The brief and tool results go right before the message they are about.
-    history_msgs.insert(history_msgs.end() - 1, chat_message{"system", notes});
+    history_msgs.insert(history_msgs.end() - 1, chat_message{"system", nb.text});
     for (auto& m : history_msgs) req.messages.push_back(std::move(m));
     req.max_tokens = config_.answer_max_tokens;
     req.slot = slot_for(subagent_, chat);
@@ -393,6 +439,7 @@ asio::awaitable<std::optional<std::string>> pipeline::answer(const std::string& 
       } else {
         if (shorten < 1.0) co_return std::nullopt;  // shortened once already: give up clearly
         h->summary.clear();
+        co_await count_exactly(chat, *h, subagent_);
         shorten = fitting_share(e, static_cast<int>(*h->turns.back().tokens), config_.answer_max_tokens);
       }
       continue;

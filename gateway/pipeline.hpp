@@ -78,7 +78,7 @@ struct reply {
   bool search_unavailable = false;
   std::optional<llm_timings> decision_timings;
   std::optional<llm_timings> answer_timings;
-  int orchestrator_prompt_tokens = 0;  // our count of the decision prompt
+  int orchestrator_prompt_tokens = 0;  // our count of the decision prompt (at most; bytes bound uncounted turns)
   int compactions = 0;
   int retries = 0;
   std::string degenerate;  // the guard's verdict, if it fired
@@ -132,11 +132,24 @@ class pipeline {
     int summary_tokens = 0;
     std::int64_t covered_up_to = 0;
     std::vector<turn> turns;  // not covered by the summary, oldest first
+    bool exact = true;        // every turn has its exact token count (else token_counts() bounds some)
   };
   asio::awaitable<std::optional<history>> load(const std::string& chat, const node_view& node);
+  // Each turn's tokens: exact where counted before, else an upper bound from its bytes.
+  static std::vector<int> token_counts(const history& h);
+  // Asks the node for the turns without an exact count (and caches them in the store).
+  asio::awaitable<void> count_exactly(const std::string& chat, history& h, const node_view& node);
   asio::awaitable<int> tokens_of(const node_view& node, const std::string& text);
   asio::awaitable<bool> compact(const std::string& chat, history& h, std::size_t fold, reply& out);
   asio::awaitable<decision> decide(const std::string& chat, reply& out);
+  // The brief and search results for the subagent, cut to `room` once counted over it.
+  struct notes_budget {
+    std::string text;
+    int tokens = 0;      // exact, or token_bound() of the text
+    bool exact = false;
+    int room = 0;
+  };
+  asio::awaitable<void> count_notes(notes_budget& nb);
   asio::awaitable<std::optional<std::string>> answer(const std::string& chat, std::string notes,
                                                      answer_sink& sink, reply& out);
   asio::awaitable<bool> wait_until_ready(const node_view& node);

@@ -381,7 +381,7 @@ TEST_CASE("pipeline: a forced search skips the decision, a known origin is answe
   CHECK(p.stats().in_flight == 0);
 }
 
-TEST_CASE("pipeline: a summary is counted once per model, a new summary again, a turn once", "[pipeline]") {
+TEST_CASE("pipeline: a summary is counted once per model, a new summary again, a short turn never", "[pipeline]") {
   fixture f;
   fake_orchestrator oc(R"({"action":"answer","query":"","brief":"Greet."})");
   fake_orchestrator sc("An answer.");  // as the subagent: every chat answers this
@@ -402,8 +402,9 @@ TEST_CASE("pipeline: a summary is counted once per model, a new summary again, a
   // The summary is read with every message but asked about once per model.
   CHECK(times(oc.tokenized, "SUMMARY ONE") == 1);
   CHECK(times(sc.tokenized, "SUMMARY ONE") == 1);
-  CHECK(times(oc.tokenized, "message 1") == 1);
-  CHECK(times(sc.tokenized, "message 1") == 1);
+  // The history fits even at a token per byte: no turn costs a /tokenize.
+  CHECK(times(oc.tokenized, "message 1") == 0);
+  CHECK(times(sc.tokenized, "message 1") == 0);
   // A new summary (a compaction) is counted again.
   REQUIRE(f.store.set_summary("local:s", "SUMMARY TWO, LONGER", 5, 4).has_value());
   send("message 3");
@@ -411,6 +412,47 @@ TEST_CASE("pipeline: a summary is counted once per model, a new summary again, a
   CHECK(times(oc.tokenized, "SUMMARY TWO, LONGER") == 1);
   CHECK(times(sc.tokenized, "SUMMARY TWO, LONGER") == 1);
   CHECK(times(oc.tokenized, "SUMMARY ONE") == 1);
+}
+
+TEST_CASE("pipeline: turns are counted exactly only once the history does not fit as bytes, each once",
+          "[pipeline]") {
+  fixture f;
+  fake_orchestrator oc(R"({"action":"answer","query":"","brief":"Greet."})");
+  fake_orchestrator sc("An answer.");
+  // A small orchestrator context: 348 tokens are left for the turns under 85 % of it. An
+  // exchange here is 80 tokens as bounded by its bytes, 32 as counted (4 bytes a token), so
+  // messages 0-3 fit as bytes and 4-9 only as counted. The subagent's context fits all as bytes.
+  pipeline p(f.store, {"orchestrator", &oc, 1024, 1, "o"}, {"subagent", &sc, 8192, 1, "s"}, nullptr, nullptr,
+             pipeline_config::defaults());
+  auto send = [&](int i) {
+    std::string shown;
+    int restarts = 0;
+    const auto r = test::run_one(f.io, p.handle("local:b", "message " + std::to_string(i) + std::string(40, '.'),
+                                                collect(shown, restarts)),
+                                 test::deadline_short);
+    REQUIRE(r.ok);
+    return r;
+  };
+  auto turn_texts = [](const std::vector<std::string>& texts) {
+    return std::count_if(texts.begin(), texts.end(),
+                         [](const std::string& t) { return t.starts_with("message ") || t == "An answer."; });
+  };
+  for (int i = 0; i < 4; ++i) send(i);
+  CHECK(turn_texts(oc.tokenized) == 0);  // the first exchanges fit as bytes
+  int compactions = 0;
+  for (int i = 4; i < 10; ++i) compactions += send(i).compactions;
+  CHECK(compactions == 0);  // the exact counts fit: the bound alone never compacts
+  CHECK(turn_texts(oc.tokenized) > 0);  // ... but it did need them
+  // Each turn was counted once (then cached in the store), never again.
+  for (int i = 0; i < 10; ++i) {
+    const std::string m = "message " + std::to_string(i) + std::string(40, '.');
+    INFO(m);
+    CHECK(std::count(oc.tokenized.begin(), oc.tokenized.end(), m) <= 1);
+  }
+  CHECK(turn_texts(sc.tokenized) == 0);  // the subagent's context never needed a count
+  const auto stored = f.store.turns("local:b", 1, "o");
+  REQUIRE(stored.has_value());
+  CHECK(std::count_if(stored->begin(), stored->end(), [](const turn& t) { return t.tokens.has_value(); }) > 0);
 }
 
 // Security (issue 7): web content is data for the subagent, never instructions anyone acts on.
