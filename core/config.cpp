@@ -1052,6 +1052,9 @@ const key_spec<telegram_draft> telegram_keys[] = {
     {"typing_interval", optional_key, "", [](R r, F f, telegram_draft& d) {
        return r.read_duration(f, std::chrono::milliseconds(100), d.cfg.typing_interval);
      }},
+    {"typing_delay", optional_key, "", [](R r, F f, telegram_draft& d) {
+       return r.read_duration(f, duration::zero(), d.cfg.typing_delay);
+     }},
     {"max_input_chars", optional_key, "", [](R r, F f, telegram_draft& d) {
        return r.read_int(f, input_chars_rule, d.cfg.max_input_chars);
      }},

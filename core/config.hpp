@@ -163,6 +163,9 @@ struct telegram_config {
   std::string streaming = "auto";                   // auto (drafts in private chats, else edits), edit, off
   duration edit_interval{std::chrono::seconds(1)};  // the shortest gap between two preview updates of one reply
   duration typing_interval{std::chrono::seconds(4)};
+  // "typing…" starts only when no reply has gone out this long after the message: the Bot API
+  // asks bots to show it only for replies that take a noticeable time.
+  duration typing_delay{std::chrono::milliseconds(500)};
   int max_input_chars = 8000;  // longer messages get a polite refusal instead of reaching a model
 
   bool operator==(const telegram_config&) const = default;

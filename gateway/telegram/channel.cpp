@@ -118,6 +118,7 @@ channel_settings channel_settings::from(const core::telegram_config& c) {
   s.streaming = c.streaming;
   s.edit_interval = c.edit_interval;
   s.typing_interval = c.typing_interval;
+  s.typing_delay = c.typing_delay;
   s.max_input_chars = c.max_input_chars;
   return s;
 }
@@ -487,7 +488,8 @@ asio::awaitable<void> channel::answer(const inbox_item& item, const message& m, 
   const bool use_draft = settings_.streaming == "auto" && is_private && drafts_ok_;
   const bool use_edit = settings_.streaming == "edit" || (settings_.streaming == "auto" && !use_draft);
 
-  // While the models work: "typing…" (it fades after 5 s) and a throttled preview.
+  // While the models work: "typing…" (it fades after 5 s) and a throttled preview. Typing
+  // starts after typing_delay: a reply that is ready sooner needs no Bot API call for it.
   struct live_state {
     bool done = false;
     std::string shown;           // the answer so far (Markdown)
@@ -500,6 +502,7 @@ asio::awaitable<void> channel::answer(const inbox_item& item, const message& m, 
   asio::co_spawn(
       ex_,
       [this, live, chat]() -> asio::awaitable<void> {
+        if (settings_.typing_delay.count() > 0) co_await pause(settings_.typing_delay);
         while (!live->done && !stopping_) {
           json params;
           params["chat_id"] = chat;

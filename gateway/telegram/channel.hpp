@@ -43,6 +43,7 @@ struct channel_settings {
   std::string streaming = "auto";  // auto | edit | off
   std::chrono::milliseconds edit_interval{std::chrono::seconds(1)};
   std::chrono::milliseconds typing_interval{std::chrono::seconds(4)};
+  std::chrono::milliseconds typing_delay{std::chrono::milliseconds(500)};  // 0: at once
   int max_input_chars = 8000;
   // Retry spacing after a failed poll or send (doubling); tests make them short.
   std::chrono::milliseconds retry_initial{std::chrono::seconds(1)};

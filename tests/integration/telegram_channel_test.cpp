@@ -46,6 +46,7 @@ channel_settings quick_settings() {
   s.retry_max = 200ms;
   s.edit_interval = 100ms;
   s.typing_interval = 200ms;
+  s.typing_delay = 0ms;
   s.streaming = "off";
   return s;
 }
@@ -191,6 +192,33 @@ TEST_CASE("telegram channel: an allowed user's message is answered once, in repl
   CHECK(r.fake.sent(alice).size() == 1);
   // The token is in no request body and in no answer's text.
   for (const auto& call : r.fake.requests()) CHECK(call.body.find("AAFake") == std::string::npos);
+}
+
+TEST_CASE("telegram channel: typing shows only once a reply takes longer than typing_delay", "[telegram]") {
+  {  // ready at once: no sendChatAction at all
+    rig r;
+    auto s = quick_settings();
+    s.typing_delay = 5s;
+    r.start(s);
+    r.fake.push_message(alice, alice, "quick?");
+    REQUIRE(r.wait([&] { return r.stats().messages_handled == 1; }));
+    CHECK(r.fake.sent(alice).size() == 1);
+    CHECK(r.fake.actions(alice).empty());
+    CHECK(r.fake.calls("sendChatAction") == 0);
+  }
+  {  // an answer that takes ~0.8 s: typing shows while it is written
+    rig r;
+    r.pieces = 2;
+    r.piece_gap = 400ms;
+    auto s = quick_settings();
+    s.typing_delay = 100ms;
+    r.start(s);
+    r.fake.push_message(alice, alice, "slow?");
+    REQUIRE(r.wait([&] { return r.stats().messages_handled == 1; }));
+    CHECK(r.fake.sent(alice).size() == 1);
+    REQUIRE(!r.fake.actions(alice).empty());
+    CHECK(r.fake.actions(alice)[0].action == "typing");
+  }
 }
 
 TEST_CASE("telegram channel: a stranger never reaches the assistant and is refused once a day", "[telegram]") {

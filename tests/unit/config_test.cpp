@@ -1019,6 +1019,7 @@ TEST_CASE("config: every telegram and admin key", "[config][telegram]") {
                          "  streaming: edit\n"
                          "  edit_interval: 1500ms\n"
                          "  typing_interval: 3s\n"
+                         "  typing_delay: 0s\n"
                          "  max_input_chars: 2000\n"
                          "admin:\n"
                          "  port: 8090\n" +
@@ -1032,6 +1033,7 @@ TEST_CASE("config: every telegram and admin key", "[config][telegram]") {
   CHECK(c.telegram.streaming == "edit");
   CHECK(c.telegram.edit_interval == 1500ms);
   CHECK(c.telegram.typing_interval == 3s);
+  CHECK(c.telegram.typing_delay == 0ms);
   CHECK(c.telegram.max_input_chars == 2000);
   CHECK(c.admin.port == 8090);
 }
