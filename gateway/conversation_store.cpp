@@ -123,6 +123,7 @@ struct conversation_store::impl {
 
   // Prepared once at open, reused for the store's lifetime.
   stmt_ptr begin, commit, rollback;
+  stmt_ptr sync_normal, sync_full;  // relaxed_sync: prepared once, not parsed twice per write
   stmt_ptr ensure_chat, bump_seq, insert_turn;
   stmt_ptr select_turns_from, select_recent, select_chat, count_turns;
   stmt_ptr chat_last_seq, update_summary, delete_turns, clear_summary;
@@ -244,10 +245,12 @@ struct conversation_store::impl {
   class relaxed_sync {
    public:
     explicit relaxed_sync(impl& d) : d_(d) {
-      sqlite3_exec(d_.db.get(), "PRAGMA synchronous = NORMAL", nullptr, nullptr, nullptr);
+      statement_use use(d_.sync_normal.get());
+      (void)d_.run(d_.sync_normal.get(), "synchronous = NORMAL");
     }
     ~relaxed_sync() {
-      if (sqlite3_exec(d_.db.get(), "PRAGMA synchronous = FULL", nullptr, nullptr, nullptr) != SQLITE_OK) {
+      statement_use use(d_.sync_full.get());
+      if (!d_.run(d_.sync_full.get(), "synchronous = FULL")) {
         core::log_error(log_tag, std::string("cannot restore synchronous=FULL: ") + sqlite3_errmsg(d_.db.get()));
       }
     }
@@ -288,6 +291,8 @@ struct conversation_store::impl {
   result<void> prepare_transactions() {
     if (auto r = prepare(begin, "BEGIN IMMEDIATE"); !r) return r;
     if (auto r = prepare(commit, "COMMIT"); !r) return r;
+    if (auto r = prepare(sync_normal, "PRAGMA synchronous = NORMAL"); !r) return r;
+    if (auto r = prepare(sync_full, "PRAGMA synchronous = FULL"); !r) return r;
     return prepare(rollback, "ROLLBACK");
   }
 
@@ -307,10 +312,12 @@ struct conversation_store::impl {
         {&inbox_select_open,
          "SELECT id, chat_id, payload, received_at, state, reply, parts_sent, uncertain_part FROM inbox"
          " WHERE channel = ?1 AND state <> 'done' ORDER BY id"},
-        {&inbox_reply, "UPDATE inbox SET state = 'replying', reply = ?3 WHERE channel = ?1 AND id = ?2 AND state = 'pending'"},
+        {&inbox_reply, "UPDATE inbox SET state = 'replying', reply = ?3, uncertain_part = 0"
+                       " WHERE channel = ?1 AND id = ?2 AND state = 'pending'"},
         {&inbox_part, "UPDATE inbox SET parts_sent = ?3, uncertain_part = -1 WHERE channel = ?1 AND id = ?2"},
         {&inbox_uncertain, "UPDATE inbox SET uncertain_part = ?3 WHERE channel = ?1 AND id = ?2"},
-        {&inbox_finish, "UPDATE inbox SET state = 'done', finished_at = ?3 WHERE channel = ?1 AND id = ?2"},
+        {&inbox_finish, "UPDATE inbox SET state = 'done', finished_at = ?3, parts_sent = max(parts_sent, ?4)"
+                        " WHERE channel = ?1 AND id = ?2"},
         {&inbox_max, "SELECT COALESCE(MAX(id), 0), count(*) FROM inbox WHERE channel = ?1"},
         {&inbox_prune, "DELETE FROM inbox WHERE channel = ?1 AND state = 'done' AND finished_at < ?2"
                        " AND id < (SELECT MAX(id) FROM inbox WHERE channel = ?1)"},
@@ -690,7 +697,7 @@ result<void> inbox_update(conversation_store::impl& d, durability when, sqlite3_
 }  // namespace
 
 result<void> conversation_store::inbox_set_reply(std::string_view channel, std::int64_t id, std::string_view reply) {
-  return inbox_update(*p_, durability::deferred, p_->inbox_reply.get(), "inbox reply", channel, id, reply);
+  return inbox_update(*p_, durability::now, p_->inbox_reply.get(), "inbox reply", channel, id, reply);
 }
 
 result<void> conversation_store::inbox_parts_sent(std::string_view channel, std::int64_t id, int parts) {
@@ -701,8 +708,9 @@ result<void> conversation_store::inbox_part_uncertain(std::string_view channel, 
   return inbox_update(*p_, durability::now, p_->inbox_uncertain.get(), "inbox uncertain", channel, id, static_cast<std::int64_t>(part));
 }
 
-result<void> conversation_store::inbox_done(std::string_view channel, std::int64_t id) {
-  return inbox_update(*p_, durability::deferred, p_->inbox_finish.get(), "inbox done", channel, id, now_ms());
+result<void> conversation_store::inbox_done(std::string_view channel, std::int64_t id, int parts_sent) {
+  return inbox_update(*p_, durability::deferred, p_->inbox_finish.get(), "inbox done", channel, id, now_ms(),
+                      static_cast<std::int64_t>(parts_sent));
 }
 
 result<inbox_summary> conversation_store::inbox_summary_of(std::string_view channel) {

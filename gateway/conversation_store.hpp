@@ -162,18 +162,21 @@ class conversation_store {
   result<void> drop_token_counts(std::string_view model_key);
 
   // The inbox (one transaction, one fsync per batch). Returns the ids that were new: an id
-  // already stored (delivered twice) is ignored. The progress marks are durability::deferred
-  // (a power cut can only make the channel redo a step) except inbox_part_uncertain(), the
-  // mark made right before a part is sent: it syncs, so even after a power cut a part that
-  // may have gone out is never sent again, and everything written before it (the turns, the
-  // reply) is on disk before the user sees any of it.
+  // already stored (delivered twice) is ignored. The marks made right before a part is sent
+  // sync: inbox_set_reply() (the reply, with its first part marked in flight) and
+  // inbox_part_uncertain() (each later part). So even after a power cut a part that may have
+  // gone out is never sent again, and everything written before (the turns, the reply) is on
+  // disk before the user sees any of it. The other progress marks are durability::deferred
+  // (a power cut can only make the channel redo a step).
   result<std::vector<std::int64_t>> inbox_add(std::string_view channel, std::span<const inbox_entry> entries);
   // Entries not done yet, oldest id first.
   result<std::vector<inbox_item>> inbox_open(std::string_view channel);
+  // pending -> replying, with part 0 marked uncertain (about to be sent), in one synced transaction.
   result<void> inbox_set_reply(std::string_view channel, std::int64_t id, std::string_view reply);
   result<void> inbox_parts_sent(std::string_view channel, std::int64_t id, int parts);
   result<void> inbox_part_uncertain(std::string_view channel, std::int64_t id, int part);
-  result<void> inbox_done(std::string_view channel, std::int64_t id);
+  // Done, with `parts_sent` recorded in the same transaction (never lowered).
+  result<void> inbox_done(std::string_view channel, std::int64_t id, int parts_sent = 0);
   result<inbox_summary> inbox_summary_of(std::string_view channel);
   // Forgets done entries finished more than `keep` ago (the newest entry always stays: it
   // remembers the channel's last id across restarts).

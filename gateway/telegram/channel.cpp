@@ -367,8 +367,8 @@ asio::awaitable<void> channel::work(std::int64_t chat) {
   }
 }
 
-void channel::finish(std::int64_t id) {
-  if (auto r = store_.inbox_done(inbox_channel, id); !r)
+void channel::finish(std::int64_t id, int parts_sent) {
+  if (auto r = store_.inbox_done(inbox_channel, id, parts_sent); !r)
     core::log_warn(tag, "cannot mark update " + std::to_string(id) + " done: " + store_.last_error());
 }
 
@@ -600,10 +600,10 @@ asio::awaitable<void> channel::reply_with(const inbox_item& item, const message&
   inbox_item next = item;
   next.state = inbox_state::replying;
   next.reply = stored;
-  co_await send_reply(std::move(next));
+  co_await send_reply(std::move(next), true);
 }
 
-asio::awaitable<void> channel::send_reply(inbox_item item) {
+asio::awaitable<void> channel::send_reply(inbox_item item, bool first_marked) {
   json planned = json::parse(item.reply, nullptr, false);
   if (planned.is_discarded() || !planned.contains("parts") || !planned["parts"].is_array()) {
     core::log_error(tag, "update " + std::to_string(item.id) + ": the stored reply is unreadable; dropping it");
@@ -616,18 +616,21 @@ asio::awaitable<void> channel::send_reply(inbox_item item) {
   if (planned.contains("edit") && planned["edit"].is_number_integer()) edit = planned["edit"].get<std::int64_t>();
   const auto& parts = planned["parts"];
   const int n = static_cast<int>(parts.size());
+  int sent = item.parts_sent;
   for (int i = item.parts_sent; i < n; ++i) {
     if (i == item.uncertain_part) {
       // Its send was cut off (here or before a restart): it may have arrived. Never twice.
       ++stats_.parts_uncertain;
       core::log_warn(tag, "update " + std::to_string(item.id) + ": part " + std::to_string(i + 1) + " of " +
                               std::to_string(n) + " may or may not have arrived; not sending it again");
-      (void)store_.inbox_parts_sent(inbox_channel, item.id, i + 1);
+      sent = i + 1;
+      if (sent < n) (void)store_.inbox_parts_sent(inbox_channel, item.id, sent);
       continue;
     }
     // In flight: see above. This mark is synced (durability::now), and with it everything
-    // stored before it: the turns and the reply are on disk before any of it is sent.
-    (void)store_.inbox_part_uncertain(inbox_channel, item.id, i);
+    // stored before it: the turns and the reply are on disk before any of it is sent. The
+    // first part's mark was made with the reply itself (inbox_set_reply), in one transaction.
+    if (!(first_marked && i == 0)) (void)store_.inbox_part_uncertain(inbox_channel, item.id, i);
     const auto outcome = co_await deliver(chat, parts[static_cast<std::size_t>(i)].get<std::string>(),
                                           i == 0 ? edit : std::nullopt,
                                           i == 0 && reply_to != 0 ? std::optional(reply_to) : std::nullopt);
@@ -641,10 +644,12 @@ asio::awaitable<void> channel::send_reply(inbox_item item) {
       break;
     }
     ++stats_.parts_sent;
-    (void)store_.inbox_parts_sent(inbox_channel, item.id, i + 1);
+    sent = i + 1;
+    // The last part's progress is recorded with "done", in one transaction.
+    if (sent < n) (void)store_.inbox_parts_sent(inbox_channel, item.id, sent);
   }
   ++stats_.messages_handled;
-  finish(item.id);
+  finish(item.id, sent);
 }
 
 asio::awaitable<channel::delivery> channel::deliver(std::int64_t chat, std::string html,

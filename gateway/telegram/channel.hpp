@@ -116,12 +116,13 @@ class channel {
                                std::optional<std::string> forced_query);
   asio::awaitable<void> reply_with(const inbox_item& item, const message& m, std::string markdown,
                                    std::optional<std::int64_t> preview_id = std::nullopt);
-  asio::awaitable<void> send_reply(inbox_item item);
+  // first_marked: inbox_set_reply() already marked part 0 as in flight.
+  asio::awaitable<void> send_reply(inbox_item item, bool first_marked = false);
   asio::awaitable<delivery> deliver(std::int64_t chat, std::string html, std::optional<std::int64_t> edit_id,
                                     std::optional<std::int64_t> reply_to);
   asio::awaitable<void> refuse_stranger(const message& m);
   bool addressed(const message& m, std::string& text) const;
-  void finish(std::int64_t id);
+  void finish(std::int64_t id, int parts_sent = 0);
 
   asio::any_io_executor ex_;
   bot_api api_;

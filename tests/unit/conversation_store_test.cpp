@@ -475,7 +475,10 @@ TEST_CASE("conversation_store: the inbox keeps updates until done, once each", "
     CHECK(store.inbox_add("telegram", batch).value() == std::vector<std::int64_t>{100, 101, 102});
     CHECK(store.inbox_add("telegram", std::span(batch).subspan(1)).value().empty());  // delivered twice
     store.inbox_set_reply("telegram", 100, "[\"part 1\",\"part 2\"]").value();
+    // The reply comes with its first part marked in flight, in the same transaction.
+    CHECK(store.inbox_open("telegram").value()[0].uncertain_part == 0);
     store.inbox_parts_sent("telegram", 100, 1).value();
+    CHECK(store.inbox_open("telegram").value()[0].uncertain_part == -1);
     store.inbox_part_uncertain("telegram", 100, 1).value();
     store.inbox_done("telegram", 101).value();
     CHECK_FALSE(store.inbox_done("telegram", 999).has_value());  // no such entry
@@ -495,8 +498,15 @@ TEST_CASE("conversation_store: the inbox keeps updates until done, once each", "
   CHECK(open[1].payload == "{\"update_id\":102}");
   CHECK(store.inbox_summary_of("telegram").value().max_id == 102);
   CHECK(store.inbox_open("other").value().empty());
+  // Done records the parts sent in the same transaction, never fewer than were recorded.
+  store.inbox_done("telegram", 100, 2).value();
+  store.inbox_done("telegram", 101, 0).value();  // done before, with no part: stays as it was
+  {
+    raw_db raw(dir.db());
+    CHECK(raw.text("SELECT parts_sent || ' ' || state FROM inbox WHERE id = 100") == "2 done");
+    CHECK(raw.text("SELECT parts_sent || ' ' || state FROM inbox WHERE id = 101") == "0 done");
+  }
   // Pruning forgets old finished entries but keeps the newest id.
-  store.inbox_done("telegram", 100).value();
   store.inbox_done("telegram", 102).value();
   store.inbox_prune("telegram", std::chrono::milliseconds(-1000)).value();
   const auto left = store.inbox_summary_of("telegram").value();
