@@ -125,7 +125,12 @@ channel_settings channel_settings::from(const core::telegram_config& c) {
 
 channel::channel(asio::any_io_executor ex, bot_api api, conversation_store& store, channel_settings settings,
                  channel_hooks hooks)
-    : ex_(std::move(ex)), api_(std::move(api)), store_(store), settings_(std::move(settings)), hooks_(std::move(hooks)) {}
+    : ex_(std::move(ex)),
+      api_(std::move(api)),
+      store_(store),
+      settings_(std::move(settings)),
+      hooks_(std::move(hooks)),
+      identity_wait_(ex_, asio::steady_timer::time_point::max()) {}
 
 channel::~channel() = default;
 
@@ -145,6 +150,7 @@ asio::awaitable<void> channel::stop() {
   if (stopping_) co_return;
   stopping_ = true;
   if (poll_wait_) poll_wait_->cancel();
+  identity_wait_.cancel();
   // Confirm what is stored, so that Telegram does not deliver it again (it would be ignored
   // as a duplicate anyway). Short: shutdown must not wait on the network.
   if (offset_ > 0) {
@@ -174,25 +180,24 @@ asio::awaitable<void> channel::run() {
   } else {
     core::log_error(tag, "cannot read the inbox: " + store_.last_error());
   }
-  if (!co_await setup()) co_return;
+  // One call before the first getUpdates, not three: getMe (the bot's name, which group
+  // messages mention) and setMyCommands run alongside polling, and messages wait for getMe
+  // before they are processed. Over the internet each call is a round trip to Telegram.
+  asio::co_spawn(ex_, identify(), asio::detached);
+  if (!co_await allow_polling()) co_return;
   co_await poll_loop();
 }
 
-asio::awaitable<bool> channel::setup() {
-  // getMe proves the token and gives the username that group messages mention;
-  // deleteWebhook makes getUpdates possible (a webhook blocks it with 409).
+asio::awaitable<void> channel::identify() {
+  // getMe proves the token and gives the username that group messages mention.
   auto delay = settings_.retry_initial;
   for (;;) {
-    if (stopping_) co_return false;
+    if (stopping_) co_return;
     auto me = co_await api_.call("getMe", json::object(), 30s);
     if (me) {
       bot_id_ = me->value("id", std::int64_t{0});
       username_ = me->value("username", std::string());
-      json params;
-      params["drop_pending_updates"] = false;
-      auto hook = co_await api_.call("deleteWebhook", std::move(params), 30s);
-      if (hook) break;
-      me = hook.error();  // fall through to the error handling below
+      break;
     }
     const auto& e = me.error();
     if (e.is(401) || e.is(404)) {
@@ -206,6 +211,8 @@ asio::awaitable<bool> channel::setup() {
       delay = doubled(delay, settings_.retry_max);
     }
   }
+  identified_ = true;
+  identity_wait_.cancel();
   core::log_info(tag, "connected as @" + username_ + " (bot " + api_.redacted_token() + ")");
   json commands = json::array();
   for (const auto& [c, d] : {std::pair{"start", "Say hello"}, {"help", "What I can do"},
@@ -220,7 +227,30 @@ asio::awaitable<bool> channel::setup() {
   params["commands"] = std::move(commands);
   if (auto r = co_await api_.call("setMyCommands", std::move(params), 30s); !r)
     core::log_warn(tag, "setMyCommands failed (" + r.error().to_string() + "); the command menu may be stale");
-  co_return true;
+}
+
+asio::awaitable<bool> channel::allow_polling() {
+  // deleteWebhook makes getUpdates possible (a webhook blocks it with 409). Its failures are
+  // logged only once getMe has answered: before that, identify() says what is wrong.
+  auto delay = settings_.retry_initial;
+  for (;;) {
+    if (stopping_) co_return false;
+    json params;
+    params["drop_pending_updates"] = false;
+    auto hook = co_await api_.call("deleteWebhook", std::move(params), 30s);
+    if (hook) co_return true;
+    const auto& e = hook.error();
+    if (identified_) core::log_warn(tag, "deleteWebhook failed (" + e.to_string() + "); retrying");
+    std::chrono::milliseconds wait = e.retry_after ? std::chrono::milliseconds(*e.retry_after) : delay;
+    if (e.is(401) || e.is(404)) wait = 5min;
+    co_await pause(wait);
+    delay = doubled(delay, settings_.retry_max);
+  }
+}
+
+asio::awaitable<bool> channel::identified() {
+  while (!identified_ && !stopping_) co_await identity_wait_.async_wait(asio::as_tuple(asio::use_awaitable));
+  co_return identified_ && !stopping_;
 }
 
 asio::awaitable<void> channel::poll_loop() {
@@ -389,6 +419,8 @@ bool channel::addressed(const message& m, std::string& text) const {
 }
 
 asio::awaitable<void> channel::process(inbox_item item) {
+  // Mentions and "/cmd@bot" need the bot's name; stopping leaves the item for the next start.
+  if (!co_await identified()) co_return;
   auto u = parse_update(item.payload);
   if (!u || !u->msg) {
     finish(item.id);

@@ -106,7 +106,9 @@ class channel {
   enum class delivery { sent, ambiguous, failed };
 
   asio::awaitable<void> run();
-  asio::awaitable<bool> setup();
+  asio::awaitable<void> identify();       // getMe until it answers, then setMyCommands
+  asio::awaitable<bool> allow_polling();  // deleteWebhook until it answers
+  asio::awaitable<bool> identified();     // waits for identify(); false when stopping
   asio::awaitable<void> poll_loop();
   asio::awaitable<void> pause(std::chrono::milliseconds d);
   void enqueue(inbox_item item);
@@ -132,6 +134,8 @@ class channel {
   channel_stats stats_;
   std::string username_;
   std::int64_t bot_id_ = 0;
+  bool identified_ = false;            // getMe has answered: bot_id_ and username_ are known
+  asio::steady_timer identity_wait_;   // never expires; cancelled when identified (or stopping)
   std::int64_t offset_ = 0;  // the next update_id wanted (0: whatever Telegram has)
   bool stopping_ = false;
   bool drafts_ok_ = true;  // cleared when sendMessageDraft is refused (an older Bot API server)

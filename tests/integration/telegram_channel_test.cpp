@@ -170,9 +170,8 @@ TEST_CASE("telegram channel: an allowed user's message is answered once, in repl
           "[telegram]") {
   rig r;
   r.start();
-  REQUIRE(r.wait([&] { return r.fake.pending_poll(); }));
+  REQUIRE(r.wait([&] { return r.fake.pending_poll() && r.fake.commands().size() == 5; }));
   CHECK(r.fake.calls("deleteWebhook") == 1);
-  CHECK(r.fake.commands().size() == 5);
   const auto id = r.fake.push_message(alice, alice, "What is **2+2**?");
   REQUIRE(r.wait([&] { return r.fake.sent(alice).size() == 1; }));
   const auto sent = r.fake.sent(alice);
@@ -192,6 +191,28 @@ TEST_CASE("telegram channel: an allowed user's message is answered once, in repl
   CHECK(r.fake.sent(alice).size() == 1);
   // The token is in no request body and in no answer's text.
   for (const auto& call : r.fake.requests()) CHECK(call.body.find("AAFake") == std::string::npos);
+}
+
+TEST_CASE("telegram channel: polling starts before getMe answers, and messages wait for it", "[telegram]") {
+  rig r;
+  r.fake.inject("getMe", fault::internal_error{});
+  r.fake.inject("getMe", fault::internal_error{});
+  r.start();
+  r.fake.push_message(alice, alice, "early");
+  REQUIRE(r.wait([&] { return r.fake.sent(alice).size() == 1; }));
+  REQUIRE(r.wait([&] { return r.fake.commands().size() == 5; }));
+  std::optional<std::chrono::steady_clock::time_point> first_poll, good_get_me, first_send;
+  for (const auto& c : r.fake.requests()) {
+    if (c.method == "getUpdates" && !first_poll) first_poll = c.time;
+    if (c.method == "getMe" && c.status == 200) good_get_me = c.time;
+    if (c.method == "sendMessage" && !first_send) first_send = c.time;
+  }
+  REQUIRE(first_poll);
+  REQUIRE(good_get_me);
+  REQUIRE(first_send);
+  CHECK(*first_poll < *good_get_me);  // polling did not wait for the bot's identity
+  CHECK(*good_get_me < *first_send);  // the message did
+  CHECK(r.fake.sent(alice)[0].visible_text == "You said: early");
 }
 
 TEST_CASE("telegram channel: typing shows only once a reply takes longer than typing_delay", "[telegram]") {
