@@ -204,9 +204,10 @@ std::optional<std::string_view> https_response::header(std::string_view name) co
 }
 
 result<https_client> https_client::create(const tls_options& options, std::optional<keep_alive_options> keep_alive) {
-  auto ctx = make_client_tls_context(options);
+  auto ctx = make_client_tls_context(options, false);
   if (!ctx) return ctx.error();
   https_client c(std::move(*ctx));
+  c.tls_->roots_loaded = false;
   if (keep_alive) {
     c.pool_ = std::make_shared<pool>();
     c.pool_->options = *keep_alive;
@@ -274,7 +275,11 @@ asio::awaitable<result<https_response>> https_client::request(https_request req,
     co_return res;
   }
 
-  auto owned = std::make_unique<tls_stream>(ex, *tls_);
+  if (!tls_->roots_loaded) {
+    if (auto ec = load_system_roots(*tls_->ctx)) co_return ec;
+    tls_->roots_loaded = true;
+  }
+  auto owned = std::make_unique<tls_stream>(ex, *tls_->ctx);
   tls_stream& stream = *owned;
   if (auto ec = prepare_tls_stream(stream, u->host)) co_return ec;
   auto& tcp_layer = beast::get_lowest_layer(stream);

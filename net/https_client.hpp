@@ -81,11 +81,17 @@ struct https_client_stats {
 
 class https_client {
  public:
-  // Builds the TLS context (system roots + options.extra_ca_pem) once. Without keep_alive,
-  // every request has a connection of its own.
+  // Builds the TLS context (options.extra_ca_pem) once; the system roots are loaded into it
+  // with the first https request (a client that only speaks plain http to loopback, as in
+  // tests and benchmarks, never pays the ~20 ms of parsing the CA bundle). Without
+  // keep_alive, every request has a connection of its own.
   static result<https_client> create(const tls_options& options = {},
                                      std::optional<keep_alive_options> keep_alive = std::nullopt);
-  explicit https_client(std::shared_ptr<asio::ssl::context> tls) : tls_(std::move(tls)) {}
+  // A ready context (its trust store as the caller set it up).
+  explicit https_client(std::shared_ptr<asio::ssl::context> tls) : tls_(std::make_shared<tls_state>()) {
+    tls_->ctx = std::move(tls);
+    tls_->roots_loaded = true;
+  }
 
   // Sends one request and reads the whole response. Any HTTP status is a response, not an
   // error; redirects are not followed. Errors: net_errc (bad_url, insecure_scheme,
@@ -100,7 +106,11 @@ class https_client {
 
  private:
   struct pool;
-  std::shared_ptr<asio::ssl::context> tls_;
+  struct tls_state {  // shared by the copies of a client
+    std::shared_ptr<asio::ssl::context> ctx;
+    bool roots_loaded = false;
+  };
+  std::shared_ptr<tls_state> tls_;
   std::shared_ptr<pool> pool_;  // null: no keep-alive
   std::shared_ptr<https_client_stats> stats_ = std::make_shared<https_client_stats>();
 };

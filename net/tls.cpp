@@ -7,7 +7,14 @@
 
 namespace openclawd::net {
 
-result<std::shared_ptr<asio::ssl::context>> make_client_tls_context(const tls_options& options) {
+boost::system::error_code load_system_roots(asio::ssl::context& ctx) {
+  boost::system::error_code ec;
+  ctx.set_default_verify_paths(ec);
+  if (ec) return make_error_code(net_errc::tls_setup_failed);
+  return {};
+}
+
+result<std::shared_ptr<asio::ssl::context>> make_client_tls_context(const tls_options& options, bool system_roots) {
   auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
   boost::system::error_code ec;
   // TLS 1.0 and 1.1 are off everywhere that matters; refusing them costs nothing.
@@ -16,7 +23,7 @@ result<std::shared_ptr<asio::ssl::context>> make_client_tls_context(const tls_op
   }
   ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_compression, ec);
   if (!ec) ctx->set_verify_mode(asio::ssl::verify_peer, ec);
-  if (!ec) ctx->set_default_verify_paths(ec);
+  if (!ec && system_roots) ctx->set_default_verify_paths(ec);
   if (!ec && !options.extra_ca_pem.empty()) {
     ctx->add_certificate_authority(asio::buffer(options.extra_ca_pem), ec);
   }

@@ -24,9 +24,14 @@ struct tls_options {
   std::string extra_ca_pem;
 };
 
-// A TLS 1.2+ client context: verify_peer, the system's default verify paths, extra_ca_pem.
+// A TLS 1.2+ client context: verify_peer, the system's default verify paths (unless
+// system_roots is false: then load_system_roots() before the first handshake), extra_ca_pem.
 // Errors: net_errc::tls_setup_failed (unreadable trust store, a malformed PEM).
-result<std::shared_ptr<asio::ssl::context>> make_client_tls_context(const tls_options& options = {});
+result<std::shared_ptr<asio::ssl::context>> make_client_tls_context(const tls_options& options = {},
+                                                                    bool system_roots = true);
+// The system's default verify paths (SSL_CERT_FILE / SSL_CERT_DIR honoured). Parsing the CA
+// bundle costs ~20 ms, which is why https_client does it on its first https request.
+boost::system::error_code load_system_roots(asio::ssl::context& ctx);
 
 // Before the handshake: SNI for host names (not for IP literals, RFC 6066 §3) and a verify
 // callback that checks the leaf certificate names `host` (DNS name or IP address SAN).

@@ -14,6 +14,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <optional>
 
 using namespace openclawd;
 using namespace std::chrono_literals;
@@ -141,6 +144,26 @@ TEST_CASE("https client: TLS with a trusted CA, SNI and host name checks", "[net
   REQUIRE(res.has_value());
   CHECK(server.requests().back().sni == "localhost");
   CHECK(server.request_count() == 2);
+}
+
+TEST_CASE("https client: the system roots are read with the first https request, not at create", "[net][https]") {
+  // OpenSSL reads SSL_CERT_FILE when the roots are loaded: set after create(), it still counts
+  // only if loading waited for the first https request (start-up then costs no CA parsing).
+  test::temp_dir dir;
+  const auto id = test_pki().issue({"localhost"}, {"127.0.0.1"});
+  local_http_server server(test::always({200, {}, "late roots", false, false}), tls_server(id));
+  asio::io_context ioc;
+  const auto client = system_roots_only();
+  const auto ca_file = dir / "ca.pem";
+  std::ofstream(ca_file) << test_pki().ca.cert_pem;
+  const char* before = std::getenv("SSL_CERT_FILE");
+  const std::optional<std::string> saved = before ? std::optional<std::string>(before) : std::nullopt;
+  ::setenv("SSL_CERT_FILE", ca_file.c_str(), 1);
+  const auto res = run_one(ioc, client.request({http::verb::get, server.url("/"), {}, {}}));
+  if (saved) ::setenv("SSL_CERT_FILE", saved->c_str(), 1);
+  else ::unsetenv("SSL_CERT_FILE");
+  REQUIRE(res.has_value());
+  CHECK(res->body == "late roots");
 }
 
 TEST_CASE("https client: verification cannot be skipped", "[net][https]") {
