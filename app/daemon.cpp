@@ -192,6 +192,11 @@ int run_daemon(const core::config& cfg, const state_paths& paths, const daemon_o
   asio::co_spawn(io, trim_when_idle(), asio::detached);
 
   auto main_task = [&]() -> asio::awaitable<void> {
+    // The first getUpdates goes out before the model servers are spawned (bounded by 1 s when
+    // Telegram is slow to answer): two llama-server processes starting up take both cores of a
+    // small machine for a moment, and messages should be stored and queued from the first
+    // instant. The models then load for seconds either way.
+    if (telegram) co_await telegram->polling(1s);
     sup.start_all();
     const auto outcome = co_await sup.wait_until_started();
     if (outcome.ok) {

@@ -130,7 +130,8 @@ channel::channel(asio::any_io_executor ex, bot_api api, conversation_store& stor
       store_(store),
       settings_(std::move(settings)),
       hooks_(std::move(hooks)),
-      identity_wait_(ex_, asio::steady_timer::time_point::max()) {}
+      identity_wait_(ex_, asio::steady_timer::time_point::max()),
+      first_poll_(ex_) {}
 
 channel::~channel() = default;
 
@@ -151,6 +152,7 @@ asio::awaitable<void> channel::stop() {
   stopping_ = true;
   if (poll_wait_) poll_wait_->cancel();
   identity_wait_.cancel();
+  first_poll_.cancel();
   // Confirm what is stored, so that Telegram does not deliver it again (it would be ignored
   // as a duplicate anyway). Short: shutdown must not wait on the network.
   if (offset_ > 0) {
@@ -160,6 +162,12 @@ asio::awaitable<void> channel::stop() {
     params["timeout"] = 0;
     (void)co_await api_.call("getUpdates", std::move(params), 2s);
   }
+}
+
+asio::awaitable<void> channel::polling(std::chrono::milliseconds at_most) {
+  if (polled_ || stopping_) co_return;
+  first_poll_.expires_after(at_most);
+  co_await first_poll_.async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
 asio::awaitable<void> channel::pause(std::chrono::milliseconds d) {
@@ -276,6 +284,10 @@ asio::awaitable<void> channel::poll_loop() {
     asio::co_spawn(
         ex_,
         [this, s, params = std::move(params), http_deadline]() mutable -> asio::awaitable<void> {
+          if (!polled_) {  // wakes polling(), which resumes once this request is on its way
+            polled_ = true;
+            first_poll_.cancel();
+          }
           s->result = co_await api_.call("getUpdates", std::move(params), http_deadline);
           s->done.cancel();
         },

@@ -89,6 +89,9 @@ class channel {
 
   // Resumes unfinished updates and starts polling.
   void start();
+  // Completes once the first getUpdates has gone out, or after `at_most`. The daemon spawns
+  // the model servers after it: their start takes the CPU for a moment.
+  asio::awaitable<void> polling(std::chrono::milliseconds at_most);
   // Stops polling, confirms the last stored update to Telegram (bounded) and returns.
   // Messages still being answered are abandoned here; they are stored and resume next start.
   asio::awaitable<void> stop();
@@ -136,6 +139,8 @@ class channel {
   std::int64_t bot_id_ = 0;
   bool identified_ = false;            // getMe has answered: bot_id_ and username_ are known
   asio::steady_timer identity_wait_;   // never expires; cancelled when identified (or stopping)
+  bool polled_ = false;                // the first getUpdates has been sent
+  asio::steady_timer first_poll_;      // polling() waits on it; cancelled by the first getUpdates
   std::int64_t offset_ = 0;  // the next update_id wanted (0: whatever Telegram has)
   bool stopping_ = false;
   bool drafts_ok_ = true;  // cleared when sendMessageDraft is refused (an older Bot API server)
