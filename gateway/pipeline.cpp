@@ -261,7 +261,7 @@ asio::awaitable<bool> pipeline::compact(const std::string& chat, history& h, std
   co_return true;
 }
 
-asio::awaitable<decision> pipeline::decide(const std::string& chat, reply& out) {
+asio::awaitable<decision> pipeline::decide(const std::string& chat, reply& out, std::optional<history>& seen) {
   decision unusable;
   unusable.usable = false;
   if (!fixed_tokens_.count(orchestrator_.model_key))
@@ -320,6 +320,7 @@ asio::awaitable<decision> pipeline::decide(const std::string& chat, reply& out) 
         co_await strike(orchestrator_, guard.verdict().message);
         co_return unusable;
       }
+      if (shorten == 1.0) seen = std::move(*h);
       co_return parse_decision(r->content);
     }
     if (r.error().kind == llm_error_kind::context_exceeded && attempt < 2) {
@@ -353,7 +354,8 @@ asio::awaitable<void> pipeline::count_notes(notes_budget& nb) {
 }
 
 asio::awaitable<std::optional<std::string>> pipeline::answer(const std::string& chat, std::string notes,
-                                                             answer_sink& sink, reply& out) {
+                                                             answer_sink& sink, reply& out,
+                                                             std::optional<history> seen) {
   if (!fixed_tokens_.count(subagent_.model_key))
     fixed_tokens_[subagent_.model_key] = co_await tokens_of(subagent_, config_.subagent_prompt);
   // The brief and search results get at most half of what the answer's reserve leaves;
@@ -368,7 +370,18 @@ asio::awaitable<std::optional<std::string>> pipeline::answer(const std::string& 
   bool struck = false;
 
   for (int attempt = 0; attempt < 3; ++attempt) {
-    auto h = co_await load(chat, subagent_);
+    std::optional<history> h;
+    bool reused = false;
+    if (attempt == 0 && seen) {
+      h = std::move(seen);
+      seen.reset();
+      for (auto& t : h->turns) t.tokens.reset();  // the orchestrator's counts
+      h->exact = false;
+      h->summary_tokens = h->summary.empty() ? 0 : co_await summary_tokens_of(subagent_, chat, h->summary);
+      reused = true;
+    } else {
+      h = co_await load(chat, subagent_);
+    }
     if (!h || h->turns.empty()) co_return std::nullopt;
     if (out.failure == llm_error_kind::context_exceeded) {  // refused: the bounds are not to be trusted
       co_await count_notes(nb);
@@ -379,6 +392,11 @@ asio::awaitable<std::optional<std::string>> pipeline::answer(const std::string& 
                        token_counts(*h)};
     if (fit_recent_turns(parts, config_.budget) < h->turns.size() && !(h->exact && nb.exact)) {
       // Not all of the history fits as bounded: count exactly, then see what fits.
+      if (reused) {  // the store has this model's counts
+        h = co_await load(chat, subagent_);
+        if (!h || h->turns.empty()) co_return std::nullopt;
+        parts.summary = h->summary_tokens;
+      }
       co_await count_notes(nb);
       co_await count_exactly(chat, *h, subagent_);
       parts.fixed = fixed_part + nb.tokens;
@@ -490,13 +508,14 @@ asio::awaitable<reply> pipeline::handle_once(std::string chat_id, std::string te
     out.text = "I could not save your message (" + store_.last_error() + "); please send it again.";
     co_return out;
   }
+  std::optional<history> seen;  // what decide() read, reused by answer()
   if (options.forced_query) {
     out.decided.usable = true;
     out.decided.action = decision::action_kind::search;
     out.decided.query = *options.forced_query;
     out.decided.brief = "The user asked for a web search on this; answer from the results.";
   } else {
-    out.decided = co_await decide(chat_id, out);
+    out.decided = co_await decide(chat_id, out, seen);
   }
 
   std::string notes = "Brief from the orchestrator: " +
@@ -516,7 +535,7 @@ asio::awaitable<reply> pipeline::handle_once(std::string chat_id, std::string te
     }
   }
 
-  auto a = co_await answer(chat_id, notes, sink, out);
+  auto a = co_await answer(chat_id, notes, sink, out, std::move(seen));
   if (!a) {
     // One clear sentence, never a raw error; the message itself is already stored.
     if (!out.degenerate.empty()) {

@@ -141,7 +141,8 @@ class pipeline {
   asio::awaitable<void> count_exactly(const std::string& chat, history& h, const node_view& node);
   asio::awaitable<int> tokens_of(const node_view& node, const std::string& text);
   asio::awaitable<bool> compact(const std::string& chat, history& h, std::size_t fold, reply& out);
-  asio::awaitable<decision> decide(const std::string& chat, reply& out);
+  // `seen`: the history the orchestrator was given (unless shortened), for answer() to reuse.
+  asio::awaitable<decision> decide(const std::string& chat, reply& out, std::optional<history>& seen);
   // The brief and search results for the subagent, cut to `room` once counted over it.
   struct notes_budget {
     std::string text;
@@ -150,8 +151,10 @@ class pipeline {
     int room = 0;
   };
   asio::awaitable<void> count_notes(notes_budget& nb);
+  // `seen`: decide()'s history, read from the store once per message instead of twice; its
+  // token counts are the orchestrator's, so it is read again when exact counts are needed.
   asio::awaitable<std::optional<std::string>> answer(const std::string& chat, std::string notes,
-                                                     answer_sink& sink, reply& out);
+                                                     answer_sink& sink, reply& out, std::optional<history> seen);
   asio::awaitable<bool> wait_until_ready(const node_view& node);
   std::optional<int> slot_for(const node_view& node, const std::string& chat) const;
   std::vector<chat_message> as_messages(const history& h, std::size_t first) const;
