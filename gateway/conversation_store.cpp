@@ -322,9 +322,10 @@ struct conversation_store::impl {
         {&inbox_prune, "DELETE FROM inbox WHERE channel = ?1 AND state = 'done' AND finished_at < ?2"
                        " AND id < (SELECT MAX(id) FROM inbox WHERE channel = ?1)"},
         {&select_turns_from,
-         "SELECT t.seq, t.role, t.content, t.created_at, t.seq <= c.summary_covers_up_to_seq, tc.count"
+         "SELECT t.seq, t.role, t.content, t.created_at, t.seq <= c.summary_covers_up_to_seq, tc.count, tc2.count"
          " FROM turns t JOIN chats c ON c.id = t.chat_id"
          " LEFT JOIN token_counts tc ON tc.turn_id = t.id AND tc.model_key = ?3"
+         " LEFT JOIN token_counts tc2 ON tc2.turn_id = t.id AND tc2.model_key = ?4"
          " WHERE t.chat_id = ?1 AND t.seq >= ?2 ORDER BY t.seq"},
         {&select_recent,
          "SELECT t.seq, t.role, t.content, t.created_at, t.seq <= c.summary_covers_up_to_seq, tc.count"
@@ -370,6 +371,8 @@ struct conversation_store::impl {
       t.created_at_ms = sqlite3_column_int64(s, 3);
       t.covered_by_summary = sqlite3_column_int(s, 4) != 0;
       if (sqlite3_column_type(s, 5) != SQLITE_NULL) t.tokens = sqlite3_column_int64(s, 5);
+      if (sqlite3_column_count(s) > 6 && sqlite3_column_type(s, 6) != SQLITE_NULL)
+        t.also_tokens = sqlite3_column_int64(s, 6);
       out.push_back(std::move(t));
     }
     if (rc != SQLITE_DONE) return fail("read turns");
@@ -491,10 +494,10 @@ result<std::int64_t> conversation_store::append_turn(std::string_view chat_id, t
 }
 
 result<std::vector<turn>> conversation_store::turns(std::string_view chat_id, std::int64_t from_seq,
-                                                    std::string_view model_key) {
+                                                    std::string_view model_key, std::string_view also_model_key) {
   auto& d = *p_;
   statement_use use(d.select_turns_from.get());
-  if (!d.bind_all(d.select_turns_from.get(), chat_id, from_seq, model_key)) return d.fail("bind");
+  if (!d.bind_all(d.select_turns_from.get(), chat_id, from_seq, model_key, also_model_key)) return d.fail("bind");
   return d.read_turns(d.select_turns_from.get());
 }
 

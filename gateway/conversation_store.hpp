@@ -36,6 +36,9 @@ struct turn {
   bool covered_by_summary = false;
   // The cached token count for the model_key the query asked about, when there is one.
   std::optional<std::int64_t> tokens;
+  // The same for the query's also_model_key (turns()): the pipeline reads the history once
+  // per message with the counts of both of its models.
+  std::optional<std::int64_t> also_tokens;
 };
 
 struct chat_info {
@@ -126,9 +129,10 @@ class conversation_store {
   result<std::optional<turn>> turn_by_origin(std::string_view chat_id, std::string_view origin);
 
   // Turns with seq >= from_seq, oldest first. With a model_key, each turn carries its cached
-  // token count for that model (when cached).
+  // token count for that model (when cached), and with an also_model_key the count for that
+  // one too (turn::also_tokens).
   result<std::vector<turn>> turns(std::string_view chat_id, std::int64_t from_seq = 1,
-                                  std::string_view model_key = {});
+                                  std::string_view model_key = {}, std::string_view also_model_key = {});
   // The last `limit` turns, oldest first.
   result<std::vector<turn>> recent_turns(std::string_view chat_id, std::size_t limit,
                                          std::string_view model_key = {});

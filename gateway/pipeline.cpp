@@ -145,13 +145,14 @@ asio::awaitable<bool> pipeline::wait_until_ready(const node_view& node) {
   }
 }
 
-asio::awaitable<std::optional<pipeline::history>> pipeline::load(const std::string& chat, const node_view& node) {
+asio::awaitable<std::optional<pipeline::history>> pipeline::load(const std::string& chat, const node_view& node,
+                                                                 std::string_view also_model_key) {
   auto info = store_.chat(chat);
   if (!info) co_return std::nullopt;
   history h;
   h.summary = info->summary;
   h.covered_up_to = info->summary_covers_up_to_seq;
-  auto turns = store_.turns(chat, h.covered_up_to + 1, node.model_key);
+  auto turns = store_.turns(chat, h.covered_up_to + 1, node.model_key, also_model_key);
   if (!turns) co_return std::nullopt;
   for (auto& t : *turns) {
     if (t.role == turn_role::system_note) continue;
@@ -270,7 +271,7 @@ asio::awaitable<decision> pipeline::decide(const std::string& chat, reply& out, 
 
   double shorten = 1.0;  // share of the newest message kept in the prompt (< 1 after a refusal)
   for (int attempt = 0; attempt < 3; ++attempt) {
-    auto h = co_await load(chat, orchestrator_);
+    auto h = co_await load(chat, orchestrator_, subagent_.model_key);
     if (!h || h->turns.empty()) co_return unusable;
     // After a refusal the bounds are not to be trusted: count what is not counted yet.
     if (attempt >= 1) co_await count_exactly(chat, *h, orchestrator_);
@@ -287,7 +288,7 @@ asio::awaitable<decision> pipeline::decide(const std::string& chat, reply& out, 
     }
     if (plan.needed && plan.fold > 0) {
       if (co_await compact(chat, *h, plan.fold, out)) {
-        h = co_await load(chat, orchestrator_);
+        h = co_await load(chat, orchestrator_, subagent_.model_key);
         if (!h || h->turns.empty()) co_return unusable;
         parts = {orchestrator_.ctx, config_.decision_max_tokens, fixed, h->summary_tokens, token_counts(*h)};
       }
@@ -371,14 +372,19 @@ asio::awaitable<std::optional<std::string>> pipeline::answer(const std::string& 
 
   for (int attempt = 0; attempt < 3; ++attempt) {
     std::optional<history> h;
-    bool reused = false;
     if (attempt == 0 && seen) {
       h = std::move(seen);
       seen.reset();
-      for (auto& t : h->turns) t.tokens.reset();  // the orchestrator's counts
-      h->exact = false;
+      // decide() read the subagent's cached counts along with the orchestrator's (also_tokens).
+      // The same model counted the same way: its counts, including any made since, hold.
+      if (subagent_.model_key != orchestrator_.model_key) {
+        h->exact = true;
+        for (auto& t : h->turns) {
+          t.tokens = t.also_tokens;
+          h->exact = h->exact && t.tokens.has_value();
+        }
+      }
       h->summary_tokens = h->summary.empty() ? 0 : co_await summary_tokens_of(subagent_, chat, h->summary);
-      reused = true;
     } else {
       h = co_await load(chat, subagent_);
     }
@@ -392,11 +398,6 @@ asio::awaitable<std::optional<std::string>> pipeline::answer(const std::string& 
                        token_counts(*h)};
     if (fit_recent_turns(parts, config_.budget) < h->turns.size() && !(h->exact && nb.exact)) {
       // Not all of the history fits as bounded: count exactly, then see what fits.
-      if (reused) {  // the store has this model's counts
-        h = co_await load(chat, subagent_);
-        if (!h || h->turns.empty()) co_return std::nullopt;
-        parts.summary = h->summary_tokens;
-      }
       co_await count_notes(nb);
       co_await count_exactly(chat, *h, subagent_);
       parts.fixed = fixed_part + nb.tokens;

@@ -134,7 +134,9 @@ class pipeline {
     std::vector<turn> turns;  // not covered by the summary, oldest first
     bool exact = true;        // every turn has its exact token count (else token_counts() bounds some)
   };
-  asio::awaitable<std::optional<history>> load(const std::string& chat, const node_view& node);
+  // With an also_model_key each turn also carries that model's cached count (also_tokens).
+  asio::awaitable<std::optional<history>> load(const std::string& chat, const node_view& node,
+                                               std::string_view also_model_key = {});
   // Each turn's tokens: exact where counted before, else an upper bound from its bytes.
   static std::vector<int> token_counts(const history& h);
   // Asks the node for the turns without an exact count (and caches them in the store).
@@ -151,8 +153,8 @@ class pipeline {
     int room = 0;
   };
   asio::awaitable<void> count_notes(notes_budget& nb);
-  // `seen`: decide()'s history, read from the store once per message instead of twice; its
-  // token counts are the orchestrator's, so it is read again when exact counts are needed.
+  // `seen`: decide()'s history, read from the store once per message instead of twice, with
+  // the subagent's cached token counts beside the orchestrator's.
   asio::awaitable<std::optional<std::string>> answer(const std::string& chat, std::string notes,
                                                      answer_sink& sink, reply& out, std::optional<history> seen);
   asio::awaitable<bool> wait_until_ready(const node_view& node);

@@ -455,6 +455,41 @@ TEST_CASE("pipeline: turns are counted exactly only once the history does not fi
   CHECK(std::count_if(stored->begin(), stored->end(), [](const turn& t) { return t.tokens.has_value(); }) > 0);
 }
 
+// The subagent's counts come with the history the orchestrator read (one store read per
+// message): a turn the subagent counted once is never counted again, and the turns counted
+// since are counted in one go once the bounds stop fitting.
+TEST_CASE("pipeline: the subagent counts each turn once, from the history read for the orchestrator",
+          "[pipeline]") {
+  fixture f;
+  fake_orchestrator oc(R"({"action":"answer","query":"","brief":"Greet."})");
+  fake_orchestrator sc("An answer.");
+  // Now the subagent's context is the small one (its answer reserve leaves little for turns);
+  // the orchestrator's fits everything as bytes.
+  pipeline p(f.store, {"orchestrator", &oc, 8192, 1, "o"}, {"subagent", &sc, 1024, 1, "s"}, nullptr, nullptr,
+             pipeline_config::defaults());
+  for (int i = 0; i < 12; ++i) {
+    std::string shown;
+    int restarts = 0;
+    const auto r = test::run_one(
+        f.io, p.handle("local:c", "message " + std::to_string(i) + std::string(40, '.'), collect(shown, restarts)),
+        test::deadline_short);
+    REQUIRE(r.ok);
+  }
+  auto counted = [&](const std::string& text) { return std::count(sc.tokenized.begin(), sc.tokenized.end(), text); };
+  CHECK(counted("message 11" + std::string(40, '.')) == 1);  // the bounds stopped fitting: it was needed
+  for (int i = 0; i < 12; ++i) {
+    const std::string m = "message " + std::to_string(i) + std::string(40, '.');
+    INFO(m);
+    CHECK(counted(m) <= 1);
+  }
+  CHECK(std::count_if(oc.tokenized.begin(), oc.tokenized.end(),
+                      [](const std::string& t) { return t.starts_with("message "); }) == 0);
+  const auto stored = f.store.turns("local:c", 1, "o", "s");
+  REQUIRE(stored.has_value());
+  CHECK(std::count_if(stored->begin(), stored->end(), [](const turn& t) { return t.also_tokens.has_value(); }) > 0);
+  CHECK(std::none_of(stored->begin(), stored->end(), [](const turn& t) { return t.tokens.has_value(); }));
+}
+
 // Security (issue 7): web content is data for the subagent, never instructions anyone acts on.
 // The orchestrator decides once, schema-bound, before any result exists; the results go to the
 // subagent only, inside the nonce fence, and are not stored in the history the orchestrator
