@@ -83,15 +83,17 @@ test-sanitize: setup
 	tests/sanitizers/run_ctest.sh $(ASAN_BUILD) address -j $(JOBS) --output-on-failure
 
 # ThreadSanitizer, only for the test programs that run a second thread (the in-process servers
-# of tests/support, the Telegram channel rig's io thread); the daemon itself has one thread.
+# of tests/support, the Telegram channel rig's io thread, the store's log syncer); the daemon
+# itself has one event loop thread and the log syncer's.
 TSAN_BUILD ?= build-tsan
-TSAN_TESTS := openclawd_supervisor_tests openclawd_pipeline_tests openclawd_tools_tests openclawd_telegram_tests
+TSAN_TESTS := openclawd_supervisor_tests openclawd_pipeline_tests openclawd_tools_tests openclawd_telegram_tests \
+              openclawd_gateway_tests
 test-tsan: setup
 	cmake -S . -B $(TSAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DOPENCLAWD_SANITIZE=thread \
 	  -DOPENCLAWD_BUILD_BENCH=OFF -DOPENCLAWD_WERROR=$(WERROR) $(CMAKE_ARGS)
 	cmake --build $(TSAN_BUILD) -j $(JOBS) --target $(TSAN_TESTS) openclawd openclawd_test_child
 	tests/sanitizers/run_ctest.sh $(TSAN_BUILD) thread -j $(JOBS) --output-on-failure \
-	  -R '^(supervisor|pipeline|tools|telegram): '
+	  -R '^(supervisor|pipeline|tools|telegram): |^gateway: log_syncer'
 
 # libFuzzer targets (fuzz/README.md): clang + ASan + UBSan, core and the parsers only.
 FUZZ_BUILD   ?= build-fuzz

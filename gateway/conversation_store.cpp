@@ -645,9 +645,12 @@ std::string_view to_string(inbox_state s) noexcept {
 }
 
 result<std::vector<std::int64_t>> conversation_store::inbox_add(std::string_view channel,
-                                                                 std::span<const inbox_entry> entries) {
+                                                                 std::span<const inbox_entry> entries,
+                                                                 durability when) {
   auto& d = *p_;
   if (channel.empty()) return d.invalid("empty channel");
+  std::optional<impl::relaxed_sync> relaxed;  // the caller syncs the log itself (log_syncer)
+  if (when == durability::deferred) relaxed.emplace(d);
   impl::transaction tx(d);
   if (auto r = tx.begin(); !r) return r.error();
   const std::int64_t now = now_ms();
@@ -660,6 +663,12 @@ result<std::vector<std::int64_t>> conversation_store::inbox_add(std::string_view
   }
   if (auto r = tx.commit(); !r) return r.error();
   return added;
+}
+
+std::filesystem::path conversation_store::log_path() const {
+  const char* db = sqlite3_db_filename(p_->db.get(), "main");
+  if (db == nullptr || *db == '\0') return {};  // a temporary database has no files
+  return sqlite3_filename_wal(db);
 }
 
 result<std::vector<inbox_item>> conversation_store::inbox_open(std::string_view channel) {

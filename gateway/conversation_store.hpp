@@ -1,6 +1,7 @@
 // Durable per-chat conversation state in SQLite: the turns, the running summary that compaction
 // writes, and exact token counts cached per turn and per model. One store (one connection) per
-// daemon, owned by the gateway and used only from the daemon's single thread. Every call is
+// daemon, owned by the gateway and used only from the daemon's event loop thread (log_syncer
+// syncs its write-ahead log from another, through a descriptor of its own). Every call is
 // synchronous and short: a few prepared statements (microseconds) plus, for a write, one fsync
 // of the WAL; the only longer wait is another process holding the write lock (busy_timeout).
 #pragma once
@@ -165,14 +166,16 @@ class conversation_store {
   // Forgets every count cached for a model (after it was replaced for good).
   result<void> drop_token_counts(std::string_view model_key);
 
-  // The inbox (one transaction, one fsync per batch). Returns the ids that were new: an id
-  // already stored (delivered twice) is ignored. The marks made right before a part is sent
+  // The inbox (one transaction, one fsync per batch; with durability::deferred none, and the
+  // caller makes the batch durable with a log_syncer before it confirms the updates to their
+  // sender). Returns the ids that were new: an id already stored (delivered twice) is ignored. The marks made right before a part is sent
   // sync: inbox_set_reply() (the reply, with its first part marked in flight) and
   // inbox_part_uncertain() (each later part). So even after a power cut a part that may have
   // gone out is never sent again, and everything written before (the turns, the reply) is on
   // disk before the user sees any of it. The other progress marks are durability::deferred
   // (a power cut can only make the channel redo a step).
-  result<std::vector<std::int64_t>> inbox_add(std::string_view channel, std::span<const inbox_entry> entries);
+  result<std::vector<std::int64_t>> inbox_add(std::string_view channel, std::span<const inbox_entry> entries,
+                                              durability when = durability::now);
   // Entries not done yet, oldest id first.
   result<std::vector<inbox_item>> inbox_open(std::string_view channel);
   // pending -> replying, with part 0 marked uncertain (about to be sent), in one synced transaction.
@@ -187,6 +190,8 @@ class conversation_store {
   result<void> inbox_prune(std::string_view channel, std::chrono::milliseconds keep);
 
   result<store_diagnostics> diagnostics();
+  // The write-ahead log ("<database>-wal"): syncing it makes every commit so far durable.
+  std::filesystem::path log_path() const;
 
   struct impl;
 

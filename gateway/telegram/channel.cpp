@@ -131,7 +131,14 @@ channel::channel(asio::any_io_executor ex, bot_api api, conversation_store& stor
       settings_(std::move(settings)),
       hooks_(std::move(hooks)),
       identity_wait_(ex_, asio::steady_timer::time_point::max()),
-      first_poll_(ex_) {}
+      first_poll_(ex_) {
+  if (auto s = log_syncer::open(store_.log_path())) {
+    syncer_ = std::move(*s);
+  } else {
+    core::log_warn(tag, "cannot open the store's write-ahead log (" + s.error().message() +
+                            "); stored updates are synced on the event loop's thread");
+  }
+}
 
 channel::~channel() = default;
 
@@ -349,8 +356,10 @@ asio::awaitable<void> channel::poll_loop() {
       e.payload = u.raw;
       entries.push_back(std::move(e));
     }
-    // Stored (fsynced) before the next getUpdates confirms them to Telegram.
-    auto added = store_.inbox_add(inbox_channel, entries);
+    // Stored, and on disk before the next getUpdates confirms them to Telegram. The fsync runs
+    // on the syncer's thread: the messages are answered meanwhile (a reply is only sent after
+    // a synced write of its own, which carries the batch to disk too).
+    auto added = store_.inbox_add(inbox_channel, entries, syncer_ ? durability::deferred : durability::now);
     if (!added) {
       core::log_error(tag, "cannot store updates (" + store_.last_error() +
                                "); not confirming them, Telegram will deliver them again");
@@ -358,7 +367,6 @@ asio::awaitable<void> channel::poll_loop() {
       delay = doubled(delay, settings_.retry_max);
       continue;
     }
-    offset_ = std::max(offset_, batch->max_update_id + 1);
     stats_.updates_received += added->size();
     for (auto& e : entries) {
       if (std::find(added->begin(), added->end(), e.id) == added->end()) continue;  // seen before
@@ -366,6 +374,17 @@ asio::awaitable<void> channel::poll_loop() {
       static_cast<inbox_entry&>(item) = std::move(e);
       enqueue(std::move(item));
     }
+    if (syncer_ && !entries.empty()) {
+      auto synced = co_await syncer_->sync();
+      if (!synced) {
+        core::log_error(tag, "cannot sync stored updates to disk (" + synced.error().message() +
+                                 "); not confirming them, Telegram will deliver them again");
+        co_await pause(delay);
+        delay = doubled(delay, settings_.retry_max);
+        continue;
+      }
+    }
+    offset_ = std::max(offset_, batch->max_update_id + 1);
   }
 }
 

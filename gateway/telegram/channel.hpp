@@ -21,6 +21,7 @@
 
 #include "core/config.hpp"
 #include "gateway/conversation_store.hpp"
+#include "gateway/log_syncer.hpp"
 #include "gateway/pipeline.hpp"
 #include "gateway/telegram/bot_api.hpp"
 
@@ -132,6 +133,7 @@ class channel {
   asio::any_io_executor ex_;
   bot_api api_;
   conversation_store& store_;
+  std::unique_ptr<log_syncer> syncer_;  // syncs stored updates off this thread (null: at commit)
   channel_settings settings_;
   channel_hooks hooks_;
   channel_stats stats_;
