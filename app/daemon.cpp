@@ -57,6 +57,17 @@ std::string status_text_for_chat(const supervisor::daemon_status& st) {
 }  // namespace
 
 int run_daemon(const core::config& cfg, const state_paths& paths, const daemon_options& options) {
+#ifdef __GLIBC__
+  // While messages flow, the top of the heap moves by ~64 KiB with each one (SQLite's and the
+  // pipeline's short-lived buffers). With glibc's defaults that is memory given back and taken
+  // again every message: brk calls, page faults on fresh pages and, now that the log syncer
+  // has a thread, a TLB shootdown across cores each time. Keep up to 1 MiB at the top while
+  // busy; trim_when_idle below returns it once no message is in flight. (Setting the trim
+  // threshold fixes the mmap threshold too: large buffers keep coming from mmap.)
+  ::mallopt(M_TOP_PAD, 256 * 1024);
+  ::mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
+  ::mallopt(M_MMAP_THRESHOLD, 512 * 1024);
+#endif
   asio::io_context io(1);
   int exit_code = 0;
   int notify_fd = options.notify_fd;
