@@ -187,6 +187,44 @@ TEST_CASE("llm_client: a server that never answers hits the first-byte deadline"
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
 }
 
+TEST_CASE("llm_client: a chat request is valid JSON for any text, and says what was asked", "[llm]") {
+  chat_request r;
+  const std::string tricky = "quote \" backslash \\ newline \n tab \t bell \x07 nul " + std::string(1, '\0') +
+                             " DEL \x7f é 日本 🦙 end";
+  r.messages = {{"system", "be brief"}, {"user", tricky}, {"assistant", ""}};
+  r.max_tokens = 77;
+  r.temperature = 0.25;
+  r.slot = 3;
+  r.cache_prompt = false;
+  r.stop = {"</s>", "\n\n"};
+  r.json_schema = R"({"type":"object","properties":{"a":{"type":"string"}}})";
+  const auto enc = nlohmann::json::parse(encode_chat_request(r, false));
+  REQUIRE(enc["messages"].size() == 3);
+  CHECK(enc["messages"][0] == nlohmann::json{{"role", "system"}, {"content", "be brief"}});
+  CHECK(enc["messages"][1]["content"] == tricky);
+  CHECK(enc["messages"][2]["content"] == "");
+  CHECK(enc["max_tokens"] == 77);
+  CHECK(enc["temperature"] == 0.25);
+  CHECK(enc["id_slot"] == 3);
+  CHECK(enc["cache_prompt"] == false);
+  CHECK(enc["stream"] == false);
+  CHECK_FALSE(enc.contains("return_progress"));
+  CHECK_FALSE(enc.contains("logit_bias"));
+  CHECK(enc["stop"] == nlohmann::json::array({"</s>", "\n\n"}));
+  CHECK(enc["response_format"]["type"] == "json_schema");
+  CHECK(enc["response_format"]["json_schema"]["schema"]["properties"]["a"]["type"] == "string");
+
+  // Ill-formed UTF-8 (a lone continuation byte, a cut sequence, an overlong, a surrogate, a
+  // code point above U+10FFFF) is replaced, never passed on or thrown about.
+  chat_request bad;
+  bad.messages = {{"user", "a" "\x80" "b" "\xE6\x97" "c" "\xC0\xAF" "d" "\xED\xA0\x80" "e" "\xF4\x90\x80\x80" "f" "\xE6\x97"}};
+  const auto badenc = nlohmann::json::parse(encode_chat_request(bad, true));
+  const std::string fffd = "\xEF\xBF\xBD";
+  CHECK(badenc["messages"][0]["content"] == "a" + fffd + "b" + fffd + fffd + "c" + fffd + fffd + "d" + fffd + fffd +
+                                               fffd + "e" + fffd + fffd + fffd + fffd + "f" + fffd + fffd);
+  CHECK(badenc["return_progress"] == true);
+}
+
 TEST_CASE("llm_client: the error codec maps llama-server's recorded errors", "[llm]") {
   const auto ctx = decode_error(
       400,
