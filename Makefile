@@ -93,7 +93,7 @@ test-tsan: setup
 	  -DOPENCLAWD_BUILD_BENCH=OFF -DOPENCLAWD_WERROR=$(WERROR) $(CMAKE_ARGS)
 	cmake --build $(TSAN_BUILD) -j $(JOBS) --target $(TSAN_TESTS) openclawd openclawd_test_child
 	tests/sanitizers/run_ctest.sh $(TSAN_BUILD) thread -j $(JOBS) --output-on-failure \
-	  -R '^(supervisor|pipeline|tools|telegram): |^gateway: log_syncer'
+	  -R '^(supervisor|pipeline|tools|telegram):|^gateway:log_syncer'
 
 # libFuzzer targets (fuzz/README.md): clang + ASan + UBSan, core and the parsers only.
 FUZZ_BUILD   ?= build-fuzz
