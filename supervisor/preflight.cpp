@@ -80,10 +80,22 @@ memory_report estimate_memory(const core::config& cfg) {
     if (n.remote()) continue;  // another machine's memory (or another program's) pays for it
     memory_estimate e;
     e.node = n.name;
+    // The model the node would run: the first that reads as GGUF (the supervisor falls over
+    // past a broken export), else the configured one.
+    const auto models = n.models();
+    std::optional<core::gguf_info> info;
+    auto model = n.model;
+    for (const auto& m : models) {
+      if (auto read = core::read_gguf_info(m)) {
+        info = *read;
+        model = m;
+        break;
+      }
+    }
     std::error_code ec;
-    e.weights_bytes = std::filesystem::file_size(n.model, ec);
+    e.weights_bytes = std::filesystem::file_size(model, ec);
     if (ec) e.weights_bytes = 0;
-    if (auto info = core::read_gguf_info(n.model)) {
+    if (info) {
       // llama-server caps each slot's context at the model's training context.
       int ctx = n.ctx;
       if (info->context_length > 0 && static_cast<std::uint64_t>(ctx) > info->context_length)

@@ -510,6 +510,8 @@ TEST_CASE("doctor: a file that is not GGUF fails (exit 1), with a good fallback 
   CHECK(doctor_row(j, "orchestrator model")["verdict"] == "warn");
   CHECK_THAT(doctor_row(j, "orchestrator model")["detail"].get<std::string>(), Catch::Contains("would run " + good));
   CHECK(doctor_row(j, "orchestrator fallback 1")["verdict"] == "ok");
+  // The memory it would take is the fallback's, with its KV cache, not the broken file's.
+  CHECK_THAT(doctor_row(j, "memory")["detail"].get<std::string>(), Catch::StartsWith("orchestrator 1.1 MiB (weights 644.2 KiB + KV 512.0 KiB)"));
 }
 
 TEST_CASE("doctor: ctx above the model's training context is a warning", "[ops][doctor]") {

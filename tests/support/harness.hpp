@@ -40,8 +40,12 @@ class temp_dir {
   std::filesystem::path path_;
 };
 
-// A port that was free a moment ago (bind 0, read, close). Racy in principle; fine for
-// a child process that must be told its port (style.md).
+// A loopback port for a server a test starts (a child told its port, style.md). Not the
+// kernel's bind-to-0 pick: that comes from the ephemeral range, where, with ctest -j, another
+// test's outgoing connection could take the port before the server binds it (or while
+// `doctor` checks it: CI failed once so). So: a port outside the ephemeral range, unbound now,
+// and claimed for this process's lifetime by an flock in $TMPDIR/openclawd-test-ports that
+// every other test process honours. A different port on every call.
 int free_port();
 
 // Writes a tiny GGUF model (kind: "random", "unused50").
