@@ -30,8 +30,9 @@ struct proc_sample {
 };
 proc_sample sample_process(pid_t pid);
 
-// A port that was free a moment ago (bind 0, read, close): only for child processes that must
-// be told a port (docs/style.md); in-process servers keep their acceptor instead.
+// A loopback port for a child process that must be told its port (docs/style.md), claimed for
+// this process's lifetime: tests/support/ports.hpp says why not the kernel's bind-to-0 pick.
+// In-process servers keep their acceptor instead.
 int free_port();
 
 // True while `pid` exists and is not a zombie.

@@ -1,6 +1,7 @@
 #include "tests/support/harness.hpp"
 
 #include "core/gguf.hpp"
+#include "tests/support/ports.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -8,16 +9,11 @@
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
-#include <mutex>
 #include <random>
 #include <sstream>
 #include <thread>
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/file.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -54,68 +50,11 @@ temp_dir::~temp_dir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-namespace {
-
-// The range the kernel takes the local port of every outgoing connection from.
-std::pair<int, int> ephemeral_ports() {
-#if defined(__linux__)
-  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
-  int lo = 0, hi = 0;
-  if (in >> lo >> hi && lo > 0 && hi >= lo) return {lo, hi};
-  return {32768, 60999};
-#else
-  return {49152, 65535};  // IANA's dynamic range, the BSD and macOS default
-#endif
-}
-
-// Nobody has 127.0.0.1:port bound: no listener, no connection from it, no TIME_WAIT.
-bool unbound(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
-}
-
-}  // namespace
-
 int free_port() {
-  static std::mutex m;
-  static std::mt19937 rng{std::random_device{}()};
-  const std::lock_guard lock(m);
-  const auto [eph_lo, eph_hi] = ephemeral_ports();
-  // Below the ephemeral range when there is room, else above it.
-  const int lo = eph_lo - 10000 >= 1024 ? 10000 : eph_hi + 1;
-  const int hi = eph_lo - 10000 >= 1024 ? eph_lo - 1 : 65535;
-  REQUIRE(hi - lo >= 1000);
-  std::uniform_int_distribution<int> pick(lo, hi);
-
-  std::error_code ec;
-  const auto dir = std::filesystem::temp_directory_path() / "openclawd-test-ports";
-  if (std::filesystem::create_directory(dir, ec))  // shared by every user's test runs
-    std::filesystem::permissions(dir, std::filesystem::perms::all | std::filesystem::perms::sticky_bit, ec);
-
-  for (int attempt = 0; attempt < 2000; ++attempt) {
-    const int port = pick(rng);
-    // The claim: an flock every test process honours, released by the kernel when this
-    // process ends however it ends. Without the folder, the bind check alone.
-    const int fd = ::open((dir / std::to_string(port)).c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
-    if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      ::close(fd);
-      continue;
-    }
-    if (!unbound(port)) {
-      if (fd >= 0) ::close(fd);
-      continue;
-    }
-    return port;  // fd stays open, the claim held until exit
-  }
-  FAIL("no free port in 127.0.0.1:" << lo << "-" << hi);
-  return 0;
+  std::string why;
+  const auto port = claim_loopback_port(&why);
+  if (!port) FAIL(why);
+  return *port;
 }
 
 std::filesystem::path make_model(const std::filesystem::path& path, const std::string& kind, int seed) {

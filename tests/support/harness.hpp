@@ -40,12 +40,8 @@ class temp_dir {
   std::filesystem::path path_;
 };
 
-// A loopback port for a server a test starts (a child told its port, style.md). Not the
-// kernel's bind-to-0 pick: that comes from the ephemeral range, where, with ctest -j, another
-// test's outgoing connection could take the port before the server binds it (or while
-// `doctor` checks it: CI failed once so). So: a port outside the ephemeral range, unbound now,
-// and claimed for this process's lifetime by an flock in $TMPDIR/openclawd-test-ports that
-// every other test process honours. A different port on every call.
+// A loopback port for a server a test starts: claim_loopback_port (tests/support/ports.hpp),
+// failing the test when there is none.
 int free_port();
 
 // Writes a tiny GGUF model (kind: "random", "unused50").
