@@ -150,6 +150,7 @@ asio::awaitable<std::optional<pipeline::history>> pipeline::load(const std::stri
   auto info = store_.chat(chat);
   if (!info) co_return std::nullopt;
   history h;
+  h.also_model_key = std::string(also_model_key);
   h.summary = info->summary;
   h.covered_up_to = info->summary_covers_up_to_seq;
   auto turns = store_.turns(chat, h.covered_up_to + 1, node.model_key, also_model_key);
@@ -207,17 +208,25 @@ asio::awaitable<bool> pipeline::compact(const std::string& chat, history& h, std
   // Summarize the oldest `fold` turns with the subagent (fast), in chunks that fit its
   // context, each merged into the running summary.
   std::string summary = h.summary;
-  const int prompt_fixed = co_await tokens_of(subagent_, config_.summary_prompt) + 64;
+  if (!summary_prompt_tokens_.count(subagent_.model_key))
+    summary_prompt_tokens_[subagent_.model_key] = co_await tokens_of(subagent_, config_.summary_prompt);
+  const int prompt_fixed = summary_prompt_tokens_[subagent_.model_key] + 64;
+  // The subagent's counts of the folded turns came with the history (decide() reads them as
+  // also_tokens): most turns were counted for its own prompts before. Only the others cost a
+  // /tokenize (in a long chat's first compaction that was every turn, ~130 round trips).
+  const bool subagent_counts = h.also_model_key == subagent_.model_key;
   std::size_t done = 0;
   bool failed = false;
   while (done < fold) {
-    const int summary_tokens = summary.empty() ? 0 : co_await tokens_of(subagent_, summary);
+    const int summary_tokens = summary.empty() ? 0 : co_await summary_tokens_of(subagent_, chat, summary);
     int room = subagent_.ctx - prompt_fixed - summary_tokens - config_.summary_max_tokens;
     std::string part;
     std::size_t end = done;
     while (end < fold) {
       const auto& t = h.turns[end];
-      const int n = co_await tokens_of(subagent_, t.content) + config_.budget.per_message_overhead;
+      int n = config_.budget.per_message_overhead;
+      if (subagent_counts && t.also_tokens) n += static_cast<int>(*t.also_tokens);
+      else n += co_await tokens_of(subagent_, t.content);
       std::string line = role_label(t.role) + ": " + t.content + "\n";
       if (n > room) {
         if (end > done) break;  // the next chunk takes it
@@ -251,7 +260,8 @@ asio::awaitable<bool> pipeline::compact(const std::string& chat, history& h, std
   // Turns that could not be summarized are dropped: the conversation goes on with less
   // memory rather than failing for size.
   const std::int64_t covers = h.turns[fold - 1].seq;
-  const int tokens = summary.empty() ? 0 : co_await tokens_of(orchestrator_, summary);
+  // Counted through the per-chat cache: the history read right after the compaction needs it.
+  const int tokens = summary.empty() ? 0 : co_await summary_tokens_of(orchestrator_, chat, summary);
   if (auto s = store_.set_summary(chat, summary, tokens, covers); !s) {
     core::log_error("pipeline", "cannot store the summary: " + store_.last_error());
     co_return false;

@@ -133,6 +133,7 @@ class pipeline {
     std::int64_t covered_up_to = 0;
     std::vector<turn> turns;  // not covered by the summary, oldest first
     bool exact = true;        // every turn has its exact token count (else token_counts() bounds some)
+    std::string also_model_key;  // whose cached counts the turns' also_tokens are (load())
   };
   // With an also_model_key each turn also carries that model's cached count (also_tokens).
   asio::awaitable<std::optional<history>> load(const std::string& chat, const node_view& node,
@@ -167,6 +168,7 @@ class pipeline {
   strike_function strike_;
   pipeline_config config_;
   std::map<std::string, int> fixed_tokens_;  // token counts of the fixed prompts, per model key
+  std::map<std::string, int> summary_prompt_tokens_;  // config_.summary_prompt's, per model key
   std::map<std::string, int> strikes_;       // degenerate answers per node since its last switch
   // A chat's summary is re-read with every message but changes only at a compaction: its
   // token count per (model key, chat), checked against the text's hash and length, saves

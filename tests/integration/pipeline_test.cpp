@@ -490,6 +490,39 @@ TEST_CASE("pipeline: the subagent counts each turn once, from the history read f
   CHECK(std::none_of(stored->begin(), stored->end(), [](const turn& t) { return t.tokens.has_value(); }));
 }
 
+// A compaction chunks the folded turns by the subagent's counts: those it counted for its own
+// prompts come with the history (also_tokens) and are not asked for again. Before, a long
+// chat's first compaction sent one /tokenize per folded turn (~130 in the gateway benchmark).
+TEST_CASE("pipeline: a compaction reuses the subagent's cached counts of the turns it folds", "[pipeline]") {
+  fixture f;
+  fake_orchestrator oc(R"({"action":"answer","query":"","brief":"Greet."})");
+  fake_orchestrator sc("An answer.");
+  // Both contexts small: the subagent counts the turns for its answers, and the orchestrator's
+  // prompt outgrows its context after a dozen exchanges.
+  pipeline p(f.store, {"orchestrator", &oc, 1024, 1, "o"}, {"subagent", &sc, 1024, 1, "s"}, nullptr, nullptr,
+             pipeline_config::defaults());
+  int compactions = 0;
+  for (int i = 0; i < 30; ++i) {
+    std::string shown;
+    int restarts = 0;
+    const auto r = test::run_one(
+        f.io, p.handle("local:k", "message " + std::to_string(i) + std::string(40, '.'), collect(shown, restarts)),
+        test::deadline_short);
+    REQUIRE(r.ok);
+    compactions += r.compactions;
+  }
+  REQUIRE(compactions >= 1);
+  for (int i = 0; i < 30; ++i) {
+    const std::string m = "message " + std::to_string(i) + std::string(40, '.');
+    INFO(m);
+    CHECK(std::count(sc.tokenized.begin(), sc.tokenized.end(), m) <= 1);
+    CHECK(std::count(oc.tokenized.begin(), oc.tokenized.end(), m) <= 1);
+  }
+  // The summary prompt is counted once, not once per compaction.
+  const auto summary_prompt = pipeline_config::defaults().summary_prompt;
+  CHECK(std::count(sc.tokenized.begin(), sc.tokenized.end(), summary_prompt) == 1);
+}
+
 // Security (issue 7): web content is data for the subagent, never instructions anyone acts on.
 // The orchestrator decides once, schema-bound, before any result exists; the results go to the
 // subagent only, inside the nonce fence, and are not stored in the history the orchestrator
