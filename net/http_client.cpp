@@ -82,8 +82,9 @@ namespace {
 // reuse only younger ones, so the retry below stays the exception.
 constexpr auto reuse_window = std::chrono::seconds(4);
 constexpr std::size_t error_body_limit = 64 * 1024;
-// What a response read may take per recvmsg (see exchange()).
-constexpr std::size_t read_reserve = 16 * 1024;
+// What a response read may take per recvmsg (see exchange()): a usual response (a streamed
+// answer, a /tokenize) in one; more would cost memory per concurrent request (200 chats: 0.8 MiB).
+constexpr std::size_t read_reserve = 4 * 1024;
 
 // A kept-alive connection the peer closed meanwhile fails like this on first use.
 bool is_stale_connection(const beast::error_code& ec) {

@@ -105,7 +105,7 @@ asio::awaitable<result<https_response>> exchange(Stream& stream, const url& u, c
   if (opt.request_written != nullptr) *opt.request_written = true;
 
   beast::flat_buffer buffer;
-  buffer.reserve(16 * 1024);  // room for a whole usual response per read (a fresh buffer reads 512 bytes)
+  buffer.reserve(4 * 1024);  // a usual Bot API response in one read (a fresh buffer reads 512 bytes)
   http::response_parser<http::string_body> parser;
   parser.body_limit(opt.body_limit);
   parser.header_limit(opt.header_limit);
