@@ -3,11 +3,11 @@
 // missing log refused at open (the channel then syncs at commit).
 #include "gateway/conversation_store.hpp"
 #include "gateway/log_syncer.hpp"
+#include "tests/support/harness.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <filesystem>
-#include <random>
 #include <thread>
 
 namespace fs = std::filesystem;
@@ -15,21 +15,6 @@ using namespace openclawd;
 using namespace openclawd::gateway;
 
 namespace {
-
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("openclawd-syncer-test-" + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-};
 
 struct sync_outcome {
   bool ok = false;
@@ -55,8 +40,8 @@ bool sync_on_loop(log_syncer& s) {
 }  // namespace
 
 TEST_CASE("log_syncer: deferred inbox commits are synced off the loop and complete on it", "[store]") {
-  temp_dir dir;
-  const auto db = dir.path / "conversations.db";
+  openclawd::test::temp_dir dir;
+  const auto db = dir / "conversations.db";
   {
     auto store = conversation_store::open(db);
     REQUIRE(store.has_value());
@@ -82,5 +67,5 @@ TEST_CASE("log_syncer: deferred inbox commits are synced off the loop and comple
     CHECK(sync_on_loop(**syncer));
     CHECK(again->inbox_open("telegram").value().size() == 2);
   }
-  CHECK_FALSE(log_syncer::open(dir.path / "missing.db-wal").has_value());
+  CHECK_FALSE(log_syncer::open(dir / "missing.db-wal").has_value());
 }
