@@ -290,6 +290,16 @@ bool is_ad_or_internal_url(std::string_view url) {
   return false;
 }
 
+namespace {
+// Schemes are case-insensitive and lowercase is canonical (RFC 3986, 3.1). net::parse_url
+// accepts "httP://"; the result says "http://", so two spellings of a link are one result.
+void lowercase_scheme(std::string& link) {
+  const auto colon = std::min(link.find(':'), link.size());
+  for (std::size_t i = 0; i < colon; ++i)
+    if (link[i] >= 'A' && link[i] <= 'Z') link[i] = static_cast<char>(link[i] - 'A' + 'a');
+}
+}  // namespace
+
 std::optional<std::string> decode_result_href(std::string_view href, std::size_t max_bytes) {
   // Attribute values may carry stray whitespace; a URL never does.
   while (!href.empty() && (href.front() == ' ' || href.front() == '\n' || href.front() == '\t')) href.remove_prefix(1);
@@ -326,6 +336,7 @@ std::optional<std::string> decode_result_href(std::string_view href, std::size_t
     if (!net::parse_url(link)) return std::nullopt;
   }
   if (link.size() > max_bytes) return std::nullopt;
+  lowercase_scheme(link);
   return link;
 }
 

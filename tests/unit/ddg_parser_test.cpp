@@ -157,6 +157,10 @@ TEST_CASE("ddg parser: result links are decoded or dropped", "[ddg][parser]") {
   CHECK(decode_result_href("//duckduckgo.com/l/?uddg=%2F%2Fexample.org%2Fx") == "https://example.org/x");
   CHECK(decode_result_href("  https://example.org/direct  ") == "https://example.org/direct");
   CHECK(decode_result_href("http://example.org/") == "http://example.org/");
+  // A scheme in any case is written lowercase (fuzz_ddg: "httP://" passed as a result link).
+  CHECK(decode_result_href("httP://example.org/Path") == "http://example.org/Path");
+  CHECK(decode_result_href("HTTPS://example.org/") == "https://example.org/");
+  CHECK(decode_result_href("//duckduckgo.com/l/?uddg=HtTpS%3A%2F%2Fexample.org%2Fx") == "https://example.org/x");
   // '+' inside uddg is a literal plus, not a space.
   CHECK(decode_result_href("//duckduckgo.com/l/?uddg=https%3A%2F%2Fexample.org%2Fq%3Fa%2Bb") ==
         "https://example.org/q?a+b");
