@@ -137,6 +137,8 @@ std::string_view to_string(degeneration_reason reason) noexcept {
     case degeneration_reason::pattern: return "pattern";
     case degeneration_reason::repetition: return "repetition";
     case degeneration_reason::too_long: return "too_long";
+    case degeneration_reason::invisible: return "invisible";
+    case degeneration_reason::empty: return "empty";
   }
   return "unknown";
 }
@@ -185,6 +187,13 @@ struct degeneration_guard::state {
 
   std::uint64_t regex_checked = 0;
   degeneration_verdict verdict;
+
+  // Visible output, for the invisible-token and empty-answer checks.
+  std::uint64_t pieces = 0;             // non-empty pieces fed (answer or reasoning)
+  bool answer_text = false;             // an answer piece held something besides white space
+  std::uint64_t generated_last = 0;     // the server's count at the last generated() call
+  std::uint64_t pieces_last = 0;        // pieces at that call
+  std::uint64_t invisible_run = 0;      // tokens generated since a visible piece, at least
 
   explicit state(degeneration_config c) : cfg(std::move(c)) {
     if (auto problem = validate(cfg); !problem.empty()) throw std::invalid_argument(problem);
@@ -250,6 +259,22 @@ struct degeneration_guard::state {
     for (auto& l : literals) l.last_end = 0;
     for (auto& r : regexes) r.last_end = 0;
     verdict = {};
+    pieces = generated_last = pieces_last = invisible_run = 0;
+    answer_text = false;
+  }
+
+  void generated(std::uint64_t n) {
+    if (verdict.abort() || n <= generated_last) return;
+    // Whatever came with a piece since the last count may have been visible; only a stretch
+    // with no piece at all is certainly invisible.
+    if (pieces == pieces_last) invisible_run += n - generated_last;
+    else invisible_run = 0;
+    generated_last = n;
+    pieces_last = pieces;
+    if (cfg.max_invisible_run > 0 && invisible_run >= cfg.max_invisible_run)
+      abort(degeneration_reason::invisible, std::to_string(invisible_run) +
+                                                " tokens generated with no visible text (control tokens such as "
+                                                "<unusedNN> that llama-server does not show)");
   }
 
   std::string_view hist_text(std::uint64_t from, std::uint64_t to) const {
@@ -423,6 +448,7 @@ struct degeneration_guard::state {
 
   void feed(std::string_view delta, std::size_t n_tokens) {
     if (verdict.abort()) return;
+    if (!delta.empty()) ++pieces;
     if (hist.size() + delta.size() > keep + compaction_slack && hist.size() > keep) {
       const std::size_t drop = hist.size() - keep;
       hist.erase(0, drop);
@@ -436,6 +462,7 @@ struct degeneration_guard::state {
       const auto c = static_cast<unsigned char>(hist[i]);
       const std::uint64_t pos = total++;
       if (!is_continuation(c)) ++chars;
+      if (!answer_text && c != ' ' && c != '\n' && c != '\t' && c != '\r' && c != '\f' && c != '\v') answer_text = true;
       if (scan_unused) {
         step_unused(c, pos);
         if (verdict.abort()) return;
@@ -474,8 +501,39 @@ const degeneration_verdict& degeneration_guard::feed(std::string_view delta, std
   return s_->verdict;
 }
 
-const degeneration_verdict& degeneration_guard::finish() {
+const degeneration_verdict& degeneration_guard::feed_reasoning(std::string_view delta, std::size_t tokens) {
+  // Stays out of the answer's emptiness check, but nothing else distinguishes it.
+  const bool had = s_->answer_text;
+  s_->feed(delta, tokens);
+  s_->answer_text = had;
+  return s_->verdict;
+}
+
+const degeneration_verdict& degeneration_guard::generated(std::uint64_t total_tokens) {
+  s_->generated(total_tokens);
+  return s_->verdict;
+}
+
+const degeneration_verdict& degeneration_guard::finish(std::optional<std::uint64_t> generated) {
+  if (generated) s_->generated(*generated);
+  // Every visible token is at least one byte: more tokens than bytes by a run's worth means at
+  // least that many tokens showed nothing (a whole answer's worth of hidden <unusedNN> inside
+  // visible text, seen only at the end of a request that was not watched while it ran).
+  if (generated && !s_->verdict.abort() && s_->cfg.max_invisible_run > 0 &&
+      *generated >= s_->total + s_->cfg.max_invisible_run)
+    s_->abort(degeneration_reason::invisible,
+              std::to_string(*generated) + " tokens generated for " + std::to_string(s_->total) +
+                  " bytes of text (control tokens such as <unusedNN> that llama-server does not show)");
   if (!s_->verdict.abort()) s_->scan_regexes();
+  if (!s_->verdict.abort() && !s_->answer_text) {
+    if (generated && *generated > 0)
+      s_->abort(degeneration_reason::invisible,
+                std::to_string(*generated) + " tokens generated and no answer text (" +
+                    (s_->pieces > 0 ? "only reasoning or white space" : "control tokens llama-server does not show") +
+                    ")");
+    else
+      s_->abort(degeneration_reason::empty, "the answer was empty");
+  }
   return s_->verdict;
 }
 

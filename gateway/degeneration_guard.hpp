@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -52,6 +53,12 @@ struct degeneration_config {
   // Output longer than this many tokens (as counted by the caller, see feed()) aborts; 0 = no
   // cap. Requests should also carry `max_tokens`, which stops the server itself.
   std::size_t max_tokens = 0;
+  // Tokens generated in a row without one visible byte (as told by generated()) that abort:
+  // real Gemma exports type <unusedNN> as control tokens, which llama-server does not render,
+  // so a model stuck on them streams nothing at all until max_tokens. A normal stream shows a
+  // piece for nearly every token (a UTF-8 character split over byte tokens takes up to 4, a
+  // partial stop word a few). 0 disables.
+  std::size_t max_invisible_run = 32;
   // The longest text a custom regex may match (bytes), and how often it runs (every this many
   // new bytes, and at finish()). Literal patterns and the default pattern are checked at once.
   std::size_t pattern_window = 256;
@@ -67,6 +74,8 @@ enum class degeneration_reason {
   pattern,     // a configured pattern appeared max_pattern_hits times
   repetition,  // a short cycle or a whole line repeated too often
   too_long,    // the character or token cap was passed
+  invisible,   // tokens generated without visible text (control tokens)
+  empty,       // the stream ended with no answer text at all
 };
 
 std::string_view to_string(degeneration_reason reason) noexcept;
@@ -95,8 +104,17 @@ class degeneration_guard {
   // (llama-server streams one token per chunk, so 1 per content delta); it only feeds max_tokens.
   // Once the verdict is abort it stays so, and further input is ignored.
   const degeneration_verdict& feed(std::string_view delta, std::size_t tokens = 0);
-  // End of the stream: runs the custom regexes over the bytes not yet checked.
-  const degeneration_verdict& finish();
+  // A thinking model's reasoning: checked like the answer (patterns, cycles, caps), but it is
+  // not answer text (finish() wants some of that).
+  const degeneration_verdict& feed_reasoning(std::string_view delta, std::size_t tokens = 0);
+  // The server's count of tokens generated so far for this stream (GET /slots while it runs,
+  // `timings.predicted_n` at its end). Tokens that came with no piece of text in between count
+  // toward max_invisible_run.
+  const degeneration_verdict& generated(std::uint64_t total_tokens);
+  // End of the stream: runs the custom regexes over the bytes not yet checked, and aborts
+  // (`empty`, or `invisible` when `generated` tokens came) when no answer text but white space
+  // was fed: an empty answer is never sent or stored.
+  const degeneration_verdict& finish(std::optional<std::uint64_t> generated = std::nullopt);
   const degeneration_verdict& verdict() const noexcept;
 
   std::uint64_t bytes_seen() const noexcept;

@@ -362,6 +362,86 @@ TEST_CASE("degeneration_guard: the verdict is sticky until reset", "[guard]") {
   CHECK_FALSE(g.feed("<unused50><unused50>").abort());  // the hit count restarted too
 }
 
+TEST_CASE("degeneration_guard: tokens generated with no visible text (control tokens) abort", "[guard]") {
+  // Real Gemma exports type <unusedNN> as control tokens: llama-server streams nothing for
+  // them, and only its count of generated tokens (GET /slots) shows the model is running.
+  SECTION("a stream that shows nothing at all") {
+    degeneration_guard g;
+    CHECK_FALSE(g.generated(10).abort());
+    CHECK_FALSE(g.generated(31).abort());
+    CHECK(g.generated(40).abort());
+    CHECK(g.verdict().reason == degeneration_reason::invisible);
+    CHECK_THAT(g.verdict().message, Catch::Contains("40 tokens generated with no visible text"));
+  }
+  SECTION("visible pieces in between reset the run") {
+    degeneration_guard g;
+    for (int n = 5; n <= 500; n += 5) {
+      g.feed("word" + std::to_string(n) + " ", 1);
+      CHECK_FALSE(g.generated(static_cast<std::uint64_t>(n)).abort());
+    }
+    CHECK_FALSE(g.finish(500).abort());  // fewer tokens than bytes: nothing hidden
+  }
+  SECTION("a good start, then a stretch of invisible tokens") {
+    degeneration_guard g;
+    g.feed("Sure, here it is: ", 5);
+    CHECK_FALSE(g.generated(5).abort());
+    CHECK_FALSE(g.generated(25).abort());
+    CHECK(g.generated(45).abort());
+  }
+  SECTION("at the end: more tokens than bytes by a run's worth") {
+    degeneration_guard g;
+    g.feed("{\"action\":\"answer\"}");
+    CHECK(g.finish(200).abort());
+    CHECK(g.verdict().reason == degeneration_reason::invisible);
+    CHECK_THAT(g.verdict().message, Catch::Contains("200 tokens generated for 19 bytes"));
+  }
+  SECTION("off") {
+    degeneration_config c;
+    c.max_invisible_run = 0;
+    degeneration_guard g(c);
+    g.feed("x");
+    CHECK_FALSE(g.generated(5000).abort());
+    CHECK_FALSE(g.finish(5000).abort());
+  }
+}
+
+TEST_CASE("degeneration_guard: an empty answer is never an answer", "[guard]") {
+  SECTION("nothing at all") {
+    degeneration_guard g;
+    CHECK(g.finish().abort());
+    CHECK(g.verdict().reason == degeneration_reason::empty);
+  }
+  SECTION("white space only") {
+    degeneration_guard g;
+    g.feed("\n\n  \t", 3);
+    CHECK(g.finish(3).abort());
+  }
+  SECTION("the story's model on a build that hides control tokens: 1024 tokens, no text") {
+    degeneration_guard g;
+    CHECK(g.finish(1024).abort());
+    CHECK(g.verdict().reason == degeneration_reason::invisible);
+    CHECK_THAT(g.verdict().message, Catch::Contains("1024 tokens generated"));
+  }
+  SECTION("a thinking model that only thought") {
+    degeneration_guard g;
+    g.feed_reasoning("The user greets me. I should greet back.", 10);
+    CHECK(g.finish(10).abort());
+    CHECK_THAT(g.verdict().message, Catch::Contains("only reasoning"));
+  }
+  SECTION("reasoning, then an answer") {
+    degeneration_guard g;
+    g.feed_reasoning("The user greets me.", 5);
+    g.feed("Hello!", 2);
+    CHECK_FALSE(g.finish(7).abort());
+  }
+  SECTION("reasoning is checked like the answer") {
+    degeneration_guard g;
+    for (int i = 0; i < 3; ++i) g.feed_reasoning("<unused50>", 1);
+    CHECK(g.verdict().abort());
+    CHECK(g.verdict().reason == degeneration_reason::pattern);
+  }
+}
+
 TEST_CASE("degeneration_guard: literal and regex patterns", "[guard]") {
   degeneration_config c;
   c.patterns = {"<start_of_turn>", "\\[/?INST\\]"};
