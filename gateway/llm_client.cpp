@@ -166,6 +166,8 @@ std::string encode_chat_request(const chat_request& req, bool stream) {
     }
     out += ']';
   }
+  if (req.enable_thinking)
+    out += std::string(",\"chat_template_kwargs\":{\"enable_thinking\":") + (*req.enable_thinking ? "true" : "false") + "}";
   if (!req.json_schema.empty()) {
     // Checked and normalized once per request: a schema that is not JSON is a programming error.
     out += ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"decision\",\"schema\":";
@@ -212,9 +214,12 @@ llm_result<chat_result> decode_chat_response(unsigned status, std::string_view b
     return make_error(llm_error_kind::protocol, "no choices in the answer", status);
   const auto& c = j["choices"][0];
   chat_result r;
-  if (c.contains("message") && c["message"].is_object() && c["message"].contains("content") &&
-      c["message"]["content"].is_string())
-    r.content = c["message"]["content"].get<std::string>();
+  if (c.contains("message") && c["message"].is_object()) {
+    const auto& m = c["message"];
+    if (m.contains("content") && m["content"].is_string()) r.content = m["content"].get<std::string>();
+    if (m.contains("reasoning_content") && m["reasoning_content"].is_string())
+      r.reasoning = m["reasoning_content"].get<std::string>();
+  }
   if (c.contains("finish_reason") && c["finish_reason"].is_string()) r.finish_reason = c["finish_reason"];
   if (j.contains("timings")) r.timings = decode_timings(j["timings"]);
   return r;
@@ -242,11 +247,51 @@ asio::awaitable<llm_result<chat_result>> openai_client::chat(chat_request req) {
   co_return decode_chat_response(r->status, r->body);
 }
 
-asio::awaitable<llm_result<chat_result>> openai_client::chat_stream(chat_request req, delta_handler on_delta) {
+std::optional<int> decode_generated(std::string_view slots_body, std::optional<int> slot, int prompt_total) {
+  const json j = json::parse(slots_body, nullptr, false);
+  if (!j.is_array()) return std::nullopt;
+  // value() throws when a key holds another type: an answer we cannot read tells us nothing.
+  try {
+  std::optional<int> best;
+  for (const auto& s : j) {
+    if (!s.is_object() || !s.value("is_processing", false)) continue;
+    const auto& next = s.contains("next_token") && s["next_token"].is_array() && !s["next_token"].empty()
+                           ? s["next_token"][0]
+                           : json();
+    if (!next.is_object()) continue;
+    const int decoded = next.value("n_decoded", -1);
+    if (decoded < 0) continue;
+    const bool ours = slot ? s.value("id", -1) == *slot
+                           : prompt_total > 0 && s.value("n_prompt_tokens", -1) - decoded == prompt_total;
+    if (ours && (!best || decoded < *best)) best = decoded;
+  }
+  return best;
+  } catch (const json::exception&) {
+    return std::nullopt;
+  }
+}
+
+asio::awaitable<std::optional<int>> openai_client::generated_so_far(std::optional<int> slot, int prompt_total) {
+  net::http_request get;
+  get.target = "/slots";
+  if (!options_.api_key.empty()) get.headers.emplace_back("Authorization", "Bearer " + options_.api_key);
+  // Short deadlines: a slow answer only means this tick sees nothing.
+  net::http_deadlines d;
+  d.connect = std::chrono::seconds(2);
+  d.first_byte = std::chrono::seconds(2);
+  d.idle = std::chrono::seconds(2);
+  auto r = co_await http_.request(std::move(get), d, 1024 * 1024);
+  if (!r || r->status != 200) co_return std::nullopt;
+  co_return decode_generated(r->body, slot, prompt_total);
+}
+
+asio::awaitable<llm_result<chat_result>> openai_client::chat_stream(chat_request req, stream_handlers handlers) {
   core::sse_parser parser;
   chat_result out;
   std::optional<llm_error> failure;
   bool done = false, stopped = false;
+  bool generating = false;  // the first token came (the role delta is sent with it)
+  int prompt_total = 0;     // from the prompt_progress events: identifies our slot in /slots
 
   auto on_data = [&](std::string_view bytes) {
     for (const auto& ev : parser.feed(bytes)) {
@@ -266,13 +311,33 @@ asio::awaitable<llm_result<chat_result>> openai_client::chat_stream(chat_request
         return false;
       }
       if (j.contains("timings")) out.timings = decode_timings(j["timings"]);
+      if (j.contains("prompt_progress") && j["prompt_progress"].is_object()) {
+        prompt_total = j["prompt_progress"].value("total", prompt_total);
+        continue;  // progress events carry an empty role delta: not the first token yet
+      }
       if (!j.contains("choices") || !j["choices"].is_array() || j["choices"].empty()) continue;
+      generating = true;
       const auto& c = j["choices"][0];
       if (c.contains("finish_reason") && c["finish_reason"].is_string()) out.finish_reason = c["finish_reason"];
-      if (c.contains("delta") && c["delta"].contains("content") && c["delta"]["content"].is_string()) {
-        const auto& piece = c["delta"]["content"].get_ref<const std::string&>();
-        out.content += piece;
-        if (!on_delta(piece)) {
+      if (!c.contains("delta") || !c["delta"].is_object()) continue;
+      const auto& delta = c["delta"];
+      auto piece_of = [&](const char* key) -> const std::string* {
+        if (!delta.contains(key) || !delta[key].is_string()) return nullptr;
+        const auto& p = delta[key].get_ref<const std::string&>();
+        return p.empty() ? nullptr : &p;
+      };
+      if (const auto* piece = piece_of("reasoning_content")) {
+        out.reasoning += *piece;
+        ++out.pieces;
+        if (handlers.reasoning && !handlers.reasoning(*piece)) {
+          stopped = true;
+          return false;
+        }
+      }
+      if (const auto* piece = piece_of("content")) {
+        out.content += *piece;
+        ++out.pieces;
+        if (handlers.content && !handlers.content(*piece)) {
           stopped = true;
           return false;
         }
@@ -285,8 +350,43 @@ asio::awaitable<llm_result<chat_result>> openai_client::chat_stream(chat_request
     return true;
   };
 
+  // While the stream runs, a watch asks the node how far the request has got and stops the
+  // stream when the handler says so. It shares only `watch_state` with this frame (it may still
+  // be waiting for /slots when this returns), and never calls the handler after that.
+  struct watch_state {
+    net::stream_stop stop;
+    bool done = false;
+    bool stopped = false;
+    asio::steady_timer timer;
+    explicit watch_state(const asio::any_io_executor& ex) : timer(ex) {}
+  };
+  std::shared_ptr<watch_state> watch;
+  if (handlers.generated) {
+    watch = std::make_shared<watch_state>(co_await asio::this_coro::executor);
+    auto loop = [this, watch, &handlers, &generating, &prompt_total, slot = req.slot]() -> asio::awaitable<void> {
+      while (!watch->done) {
+        watch->timer.expires_after(handlers.watch_interval);
+        co_await watch->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (watch->done) co_return;
+        if (!generating) continue;
+        const auto n = co_await generated_so_far(slot, prompt_total);
+        if (watch->done) co_return;  // the stream ended meanwhile: its frame is gone
+        if (n && !handlers.generated(*n)) {
+          watch->stopped = true;
+          watch->stop.stop();
+          co_return;
+        }
+      }
+    };
+    asio::co_spawn(co_await asio::this_coro::executor, std::move(loop), asio::detached);
+  }
   auto r = co_await http_.stream(post("/v1/chat/completions", encode_chat_request(req, true)), options_.deadlines,
-                                 on_data);
+                                 on_data, watch ? &watch->stop : nullptr);
+  if (watch) {
+    watch->done = true;
+    watch->timer.cancel();
+    if (watch->stopped) stopped = true;
+  }
   if (!r) co_return from_transport(r.error());
   if (r->status != 200) co_return decode_error(r->status, r->body);
   if (failure) co_return *failure;
@@ -310,11 +410,14 @@ asio::awaitable<llm_result<int>> openai_client::count_tokens(std::string text) {
   co_return static_cast<int>(j["tokens"].size());
 }
 
-asio::awaitable<llm_result<std::string>> openai_client::apply_template(std::vector<chat_message> messages) {
+asio::awaitable<llm_result<std::string>> openai_client::apply_template(std::vector<chat_message> messages,
+                                                                       std::optional<bool> enable_thinking) {
   json msgs = json::array();
   for (const auto& m : messages) msgs.push_back({{"role", m.role}, {"content", m.content}});
   // Built outside the co_await: GCC 12 miscompiles braced initializers inside one.
-  const std::string body = json{{"messages", std::move(msgs)}}.dump();
+  json doc{{"messages", std::move(msgs)}};
+  if (enable_thinking) doc["chat_template_kwargs"] = json{{"enable_thinking", *enable_thinking}};
+  const std::string body = doc.dump();
   auto r = co_await http_.request(post("/apply-template", body), options_.deadlines);
   if (!r) co_return from_transport(r.error());
   if (r->status != 200) co_return decode_error(r->status, r->body);

@@ -9,6 +9,7 @@
 
 #include <boost/system/result.hpp>
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -30,6 +31,9 @@ struct chat_request {
   bool cache_prompt = true;
   std::vector<int> banned_tokens;  // sent as logit_bias [[id,false],…]: never sampled
   std::vector<std::string> stop;
+  // chat_template_kwargs {"enable_thinking": …} when set: thinking templates (Qwen3, Gemma 4)
+  // render the turn with or without room to think. Other templates ignore it.
+  std::optional<bool> enable_thinking;
 };
 
 // llama-server's `timings`: how much of the prompt came from the cache.
@@ -42,8 +46,25 @@ struct llm_timings {
 
 struct chat_result {
   std::string content;
+  // What a thinking model thought (`reasoning_content`, split off by llama-server's
+  // --reasoning-format): never shown or stored as the answer.
+  std::string reasoning;
   std::string finish_reason;  // stop | length | stopped (our handler ended the stream)
   std::optional<llm_timings> timings;
+  int pieces = 0;  // streamed deltas that carried text (content or reasoning): about one per token
+};
+
+// What a stream tells its caller while it runs. Every handler may return false to end the
+// stream (the connection is closed, which makes llama-server stop generating).
+struct stream_handlers {
+  std::function<bool(std::string_view)> content;    // each piece of the answer
+  std::function<bool(std::string_view)> reasoning;  // each piece of reasoning_content
+  // Every `watch_interval` while tokens are generated: how many tokens the server has generated
+  // for this request so far (its slot's n_decoded, GET /slots). Control tokens (Gemma's
+  // <unusedNN> in real exports) are generated without a single streamed byte; this count is the
+  // only way to see them before max_tokens ends the request. Unset: no polling.
+  std::function<bool(int generated)> generated;
+  std::chrono::milliseconds watch_interval{200};
 };
 
 enum class llm_error_kind {
@@ -79,11 +100,22 @@ class llm_client {
 
   virtual ~llm_client() = default;
   virtual asio::awaitable<llm_result<chat_result>> chat(chat_request req) = 0;
-  virtual asio::awaitable<llm_result<chat_result>> chat_stream(chat_request req, delta_handler on_delta) = 0;
+  virtual asio::awaitable<llm_result<chat_result>> chat_stream(chat_request req, stream_handlers handlers) = 0;
+  // The answer's pieces only.
+  asio::awaitable<llm_result<chat_result>> chat_stream(chat_request req, delta_handler on_delta) {
+    stream_handlers h;
+    h.content = std::move(on_delta);
+    return chat_stream(std::move(req), std::move(h));
+  }
   // Exact token count of `text` for this node's model (POST /tokenize, no special tokens).
   virtual asio::awaitable<llm_result<int>> count_tokens(std::string text) = 0;
-  // The prompt the model sees for `messages` (POST /apply-template).
-  virtual asio::awaitable<llm_result<std::string>> apply_template(std::vector<chat_message> messages) = 0;
+  // The prompt the model sees for `messages` (POST /apply-template), with `enable_thinking`
+  // passed to the template when set.
+  virtual asio::awaitable<llm_result<std::string>> apply_template(std::vector<chat_message> messages,
+                                                                  std::optional<bool> enable_thinking) = 0;
+  asio::awaitable<llm_result<std::string>> apply_template(std::vector<chat_message> messages) {
+    return apply_template(std::move(messages), std::nullopt);
+  }
 };
 
 struct openai_client_options {
@@ -97,9 +129,12 @@ class openai_client final : public llm_client {
   openai_client(asio::any_io_executor ex, net::http_peer peer, openai_client_options options = {});
 
   asio::awaitable<llm_result<chat_result>> chat(chat_request req) override;
-  asio::awaitable<llm_result<chat_result>> chat_stream(chat_request req, delta_handler on_delta) override;
+  using llm_client::apply_template;
+  using llm_client::chat_stream;
+  asio::awaitable<llm_result<chat_result>> chat_stream(chat_request req, stream_handlers handlers) override;
   asio::awaitable<llm_result<int>> count_tokens(std::string text) override;
-  asio::awaitable<llm_result<std::string>> apply_template(std::vector<chat_message> messages) override;
+  asio::awaitable<llm_result<std::string>> apply_template(std::vector<chat_message> messages,
+                                                          std::optional<bool> enable_thinking) override;
 
   const net::http_client_stats& http_stats() const noexcept { return http_.stats(); }
   void close_idle() { http_.close_idle(); }
@@ -112,6 +147,9 @@ class openai_client final : public llm_client {
 
  private:
   net::http_request post(std::string target, std::string body) const;
+  // The tokens generated so far by the request whose prompt was `prompt_total` tokens (or the
+  // one in `slot`), from GET /slots; nullopt when the node cannot tell.
+  asio::awaitable<std::optional<int>> generated_so_far(std::optional<int> slot, int prompt_total);
 
   net::http_client http_;
   openai_client_options options_;
@@ -120,6 +158,10 @@ class openai_client final : public llm_client {
 // Pure codec functions, exposed for unit tests.
 std::string encode_chat_request(const chat_request& req, bool stream);
 llm_result<chat_result> decode_chat_response(unsigned status, std::string_view body);
+// GET /slots: the tokens generated by the busy slot `slot`, or else by the busy slot whose
+// prompt was `prompt_total` tokens (its n_prompt_tokens counts the generated ones too); the
+// smallest count if several match (two requests with equally long prompts).
+std::optional<int> decode_generated(std::string_view slots_body, std::optional<int> slot, int prompt_total);
 llm_error decode_error(unsigned status, std::string_view body);
 
 }  // namespace openclawd::gateway

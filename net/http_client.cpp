@@ -100,18 +100,24 @@ http_client::http_client(asio::any_io_executor ex, asio::ip::tcp::endpoint endpo
 http_client::http_client(asio::any_io_executor ex, http_peer peer, std::size_t max_idle)
     : ex_(std::move(ex)), peer_(std::move(peer)), max_idle_(max_idle) {}
 
+void stream_stop::stop() {
+  stopped_ = true;
+  if (stream_ != nullptr) stream_->cancel();  // the pending read completes with operation_aborted
+}
+
 asio::awaitable<result<http_response>> http_client::request(http_request req, http_deadlines deadlines,
                                                             std::size_t body_limit) {
-  co_return co_await exchange(req, deadlines, body_limit, nullptr);
+  co_return co_await exchange(req, deadlines, body_limit, nullptr, nullptr);
 }
 
 asio::awaitable<result<http_response>> http_client::stream(http_request req, http_deadlines deadlines,
-                                                           data_handler on_data) {
-  co_return co_await exchange(req, deadlines, error_body_limit, &on_data);
+                                                           data_handler on_data, stream_stop* stop) {
+  co_return co_await exchange(req, deadlines, error_body_limit, &on_data, stop);
 }
 
 asio::awaitable<result<http_response>> http_client::exchange(const http_request& req, const http_deadlines& d,
-                                                             std::size_t body_limit, const data_handler* on_data) {
+                                                             std::size_t body_limit, const data_handler* on_data,
+                                                             stream_stop* stop) {
   http::request<http::string_body> msg{req.method, req.target, 11};
   msg.set(http::field::host, peer_.authority());
   msg.set(http::field::user_agent, "openclawd/" OPENCLAWD_VERSION);
@@ -193,12 +199,23 @@ asio::awaitable<result<http_response>> http_client::exchange(const http_request&
     const bool ok = status / 100 == 2;
     std::string error_body;
     std::array<char, 16384> chunk{};
-    while (!p.is_done()) {
+    // While the body flows, stop() may cancel the read; the stream is gone when this returns.
+    struct attach {
+      stream_stop* stop;
+      attach(stream_stop* st, beast::tcp_stream& stream) : stop(st) {
+        if (stop != nullptr) stop->stream_ = &stream;
+      }
+      ~attach() {
+        if (stop != nullptr) stop->stream_ = nullptr;
+      }
+    } attached(stop, *s);
+    while (!p.is_done() && !(stop != nullptr && stop->stopped())) {
       p.get().body().data = chunk.data();
       p.get().body().size = chunk.size();
       s->expires_after(d.idle);
       auto [ec, n] = co_await http::async_read(*s, buf, p, asio::as_tuple(asio::use_awaitable));
       if (ec == http::error::need_buffer) ec = {};  // our chunk is full: hand it over, read on
+      if (ec && stop != nullptr && stop->stopped()) break;  // ended on purpose, not a failure
       if (ec) co_return ec;
       const std::size_t got = chunk.size() - p.get().body().size;
       if (got == 0) continue;

@@ -71,6 +71,21 @@ struct http_client_stats {
   std::uint64_t retries = 0;   // requests resent after a kept-alive connection turned out dead
 };
 
+// Lets other code end a stream while it waits for data (a watchdog that learned the answer is
+// worthless from elsewhere, e.g. llama-server's /slots): stop() closes the connection, which
+// makes llama-server stop generating, and the stream returns what it had (its status, no error).
+// Belongs to one stream at a time, on the same thread.
+class stream_stop {
+ public:
+  void stop();
+  bool stopped() const noexcept { return stopped_; }
+
+ private:
+  friend class http_client;
+  beast::tcp_stream* stream_ = nullptr;  // while the stream runs
+  bool stopped_ = false;
+};
+
 class http_client {
  public:
   // Returns false to stop reading: the connection is closed, which makes llama-server
@@ -87,7 +102,9 @@ class http_client {
   // A 2xx body is handed to `on_data` piece by piece as it arrives; any other status is
   // returned with its (capped) body, for the caller to decode the error. The connection
   // is closed afterwards (llama-server does not keep streamed connections alive).
-  asio::awaitable<result<http_response>> stream(http_request req, http_deadlines deadlines, data_handler on_data);
+  // `stop` (optional, must outlive the call) ends it early from outside.
+  asio::awaitable<result<http_response>> stream(http_request req, http_deadlines deadlines, data_handler on_data,
+                                                stream_stop* stop = nullptr);
 
   // Drops kept-alive connections (e.g. after the node behind the endpoint restarted).
   void close_idle() { idle_.clear(); }
@@ -105,7 +122,8 @@ class http_client {
     std::chrono::steady_clock::time_point since;
   };
   asio::awaitable<result<http_response>> exchange(const http_request& req, const http_deadlines& d,
-                                                  std::size_t body_limit, const data_handler* on_data);
+                                                  std::size_t body_limit, const data_handler* on_data,
+                                                  stream_stop* stop);
 
   asio::any_io_executor ex_;
   http_peer peer_;

@@ -32,17 +32,26 @@ class fake_orchestrator final : public llm_client {
   explicit fake_orchestrator(std::string decision) : decision_(std::move(decision)) {}
   asio::awaitable<llm_result<chat_result>> chat(chat_request req) override {
     requests.push_back(std::move(req));
-    co_return chat_result{decision_, "stop", std::nullopt};
+    chat_result r;
+    r.content = decision_;
+    r.finish_reason = "stop";
+    co_return r;
   }
-  asio::awaitable<llm_result<chat_result>> chat_stream(chat_request req, delta_handler) override {
-    co_return co_await chat(std::move(req));
+  using llm_client::apply_template;
+  using llm_client::chat_stream;
+  asio::awaitable<llm_result<chat_result>> chat_stream(chat_request req, stream_handlers h) override {
+    auto r = co_await chat(std::move(req));
+    if (h.content && !h.content(r->content)) r->finish_reason = "stopped";
+    co_return r;
   }
   asio::awaitable<llm_result<int>> count_tokens(std::string text) override {
     const int n = static_cast<int>(text.size() / 4 + 1);
     tokenized.push_back(std::move(text));
     co_return n;
   }
-  asio::awaitable<llm_result<std::string>> apply_template(std::vector<chat_message>) override { co_return ""; }
+  asio::awaitable<llm_result<std::string>> apply_template(std::vector<chat_message>, std::optional<bool>) override {
+    co_return "";
+  }
   std::vector<chat_request> requests;
   std::vector<std::string> tokenized;  // every text count_tokens() was asked about
 
@@ -66,7 +75,7 @@ answer_sink collect(std::string& shown, int& restarts) {
   return answer_sink{[&shown](std::string_view d) { shown += d; }, [&shown, &restarts] {
                        shown.clear();
                        ++restarts;
-                     }};
+                     }, {}};
 }
 
 search_function fixed_search(search_outcome outcome, std::vector<std::string>* queries = nullptr) {
@@ -222,27 +231,31 @@ TEST_CASE("pipeline: an <unused50> subagent is caught, switched to its fallback,
   };
   pipeline p(f.store, {"orchestrator", &oc, 4096, 1, "o"}, {"subagent", &sc, 2048, 1, "s"}, nullptr, strike,
              pipeline_config::defaults());
-  std::string shown;
+  std::string shown, ever_shown;
   int restarts = 0;
   std::size_t deltas = 0;
   answer_sink sink{[&](std::string_view d) {
                      shown += d;
+                     ever_shown += d;
                      ++deltas;
                    },
                    [&] {
                      shown.clear();
                      ++restarts;
-                   }};
+                   },
+                   {}};
   const auto r = test::run_one(f.io, p.handle("local:u50", "Hello?", sink), test::deadline_long);
   INFO(r.text);
   CHECK(r.ok);
   CHECK(r.text == "Hello, world!");
-  CHECK(shown == "Hello, world!");  // the broken start was withdrawn from the channel
-  CHECK(restarts == 1);
+  CHECK(shown == "Hello, world!");
+  // The broken start never reached the channel: held back until the guard had seen it.
+  CHECK(ever_shown == "Hello, world!");
+  CHECK(restarts == 0);
   REQUIRE(strikes.size() == 1);
   CHECK_THAT(strikes[0], Catch::Contains("subagent: ") && Catch::Contains("<unused50>"));
   CHECK_THAT(r.degenerate, Catch::Contains("<unused50>"));
-  CHECK(deltas <= 3 + 4);  // caught within a few tokens (3 pattern hits), then 4 good ones
+  CHECK(deltas == 1);  // a short answer comes out whole at the end of its stream
 }
 
 TEST_CASE("pipeline: SIGKILL of the subagent mid-stream is retried after its restart", "[pipeline][real]") {
@@ -265,6 +278,8 @@ TEST_CASE("pipeline: SIGKILL of the subagent mid-stream is retried after its res
   std::string shown;
   answer_sink sink{[&](std::string_view d) {
                      shown += d;
+                     // The first piece shown comes after the hold-back (128 bytes), the next ones
+                     // token by token.
                      if (++deltas == 5 && !killed) {
                        killed = true;
                        // The node dies mid-answer, and (as the supervisor would) comes back.
@@ -275,7 +290,8 @@ TEST_CASE("pipeline: SIGKILL of the subagent mid-stream is retried after its res
                    [&] {
                      shown.clear();
                      ++restarts;
-                   }};
+                   },
+                   {}};
   const auto r = test::run_one(f.io, p.handle("local:kill", "Tell me something.", sink), test::deadline_long);
   INFO(r.text);
   CHECK(killed);
