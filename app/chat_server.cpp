@@ -134,7 +134,8 @@ asio::awaitable<void> chat_server::serve(asio::local::stream_protocol::socket s)
         ~unlock_on_exit() { server->unlock_chat(chat); }
       } unlock{this, chat};
       gateway::answer_sink sink{[box](std::string_view d) { box->push({{"delta", std::string(d)}}); },
-                                [box] { box->push({{"restart", true}}); }};
+                                [box] { box->push({{"restart", true}}); },
+                                [box] { box->push({{"thinking", true}}); }};
       // Built here, not defaulted: GCC 12 destroys a defaulted by-value argument of a
       // coroutine called inside co_await twice (free(): invalid pointer).
       gateway::request_options options;

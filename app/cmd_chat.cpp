@@ -70,6 +70,9 @@ bool exchange(connection& c, const nlohmann::json& request, bool interactive) {
     }
     if (j.contains("delta")) {
       std::cout << j["delta"].get<std::string>() << std::flush;
+    } else if (j.value("thinking", false)) {
+      // The model reasons before it answers; what it thinks is not shown (nor stored).
+      if (interactive) std::cout << "(thinking…) " << std::flush;
     } else if (j.value("restart", false)) {
       std::cout << (interactive ? "\n[the answer is being written again]\n" : "\n") << std::flush;
     } else if (j.value("done", false)) {

@@ -8,6 +8,7 @@
 #include "gateway/llm_client.hpp"
 #include "gateway/pipeline.hpp"
 #include "gateway/search_adapter.hpp"
+#include "gateway/template_probe.hpp"
 #include "gateway/telegram/channel.hpp"
 #include "tools/web_search.hpp"
 #include "net/asio.hpp"
@@ -83,11 +84,6 @@ int run_daemon(const core::config& cfg, const state_paths& paths, const daemon_o
   identity.config = cfg.source.string();
   supervisor::supervisor sup(io.get_executor(), cfg, identity, paths.state,
                              supervisor::supervisor::options{options.parent_death_signal});
-  sup.set_observer([&](const supervisor::node_status& st) {
-    if (st.state == supervisor::process_state::ready)
-      notify(notify_fd, {{"event", "node_ready"}, {"node", st.name}, {"url", st.url()}, {"pid", st.pid.value_or(0)},
-                         {"ready_ms", st.ready_ms.value_or(0.0)}, {"model", st.model.string()}});
-  });
 
   // The agent: one client per node, the conversations, the search tool, the pipeline,
   // and the local chat channel. Messages may arrive before the nodes are ready: the
@@ -116,6 +112,46 @@ int run_daemon(const core::config& cfg, const state_paths& paths, const daemon_o
         co_return co_await sup.switch_model(std::move(node), std::move(reason), std::chrono::minutes(10));
       },
       gateway::pipeline_config::from(cfg.pipeline));
+  // What each node's chat template accepts, asked whenever it becomes ready (a restart, a
+  // switch to a fallback or a reload may have changed the model): the pipeline shapes its
+  // requests for it, status shows it. Returns the problem when the template refuses even a
+  // plain exchange (a start then fails naming the node and model).
+  auto probe_template = [&](std::string node, std::filesystem::path model) -> asio::awaitable<std::string> {
+    gateway::llm_client& client = node == "orchestrator" ? static_cast<gateway::llm_client&>(orch_client)
+                                                          : static_cast<gateway::llm_client&>(sub_client);
+    auto t = co_await gateway::probe_template(client);
+    if (!t) {  // gone again before it could be asked: the next ready asks again
+      core::log_warn("daemon", node + ": cannot ask about its chat template: " + t.error().to_string());
+      co_return std::string();
+    }
+    pipe.set_template(node, *t);
+    sup.set_chat_template(node, model, t->summary(), t->refusal);
+    if (!t->usable()) {
+      const std::string problem = "the chat template of " + model.filename().string() +
+                                  " refuses a plain user/assistant/user exchange: " + t->refusal;
+      core::log_error("daemon", node + ": " + problem);
+      co_return problem;
+    }
+    core::log_info("daemon", node + ": chat template: " + t->summary());
+    co_return std::string();
+  };
+  bool started = false;  // the start probes both nodes itself; later readies are probed here
+  sup.set_observer([&](const supervisor::node_status& st) {
+    if (st.state != supervisor::process_state::ready) return;
+    notify(notify_fd, {{"event", "node_ready"}, {"node", st.name}, {"url", st.url()}, {"pid", st.pid.value_or(0)},
+                       {"ready_ms", st.ready_ms.value_or(0.0)}, {"model", st.model.string()}});
+    if (started)
+      asio::co_spawn(io, [&probe_template, n = st.name, m = st.model]() -> asio::awaitable<void> {
+        co_await probe_template(n, m);
+      }, [](std::exception_ptr e) {
+        if (!e) return;
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          core::log_error("daemon", std::string("template probe: ") + ex.what());
+        }
+      });
+  });
   chat_server chat(io.get_executor(), paths.dir / "chat.sock", pipe);
   reloader reload(io.get_executor(), cfg, sup, {&orch_client, &sub_client, &pipe});  // SIGHUP
   if (auto problem = chat.start(); !problem.empty()) core::log_warn("daemon", "local chat is off: " + problem);
@@ -209,7 +245,19 @@ int run_daemon(const core::config& cfg, const state_paths& paths, const daemon_o
     // instant. The models then load for seconds either way.
     if (telegram) co_await telegram->polling(1s);
     sup.start_all();
-    const auto outcome = co_await sup.wait_until_started();
+    auto outcome = co_await sup.wait_until_started();
+    if (outcome.ok) {
+      // A model whose template refuses a plain exchange could never answer: a start error that
+      // names the node and the model, not an apology for every message.
+      for (const auto& n : sup.snapshot().nodes) {
+        if (auto problem = co_await probe_template(n.name, n.model); !problem.empty() && outcome.ok) {
+          outcome.ok = false;
+          outcome.node = n.name;
+          outcome.error = n.name + ": " + problem;
+        }
+      }
+      started = true;
+    }
     if (outcome.ok) {
       core::log_info("daemon", "both nodes ready");
       notify(notify_fd, {{"event", "ready"}});

@@ -1,6 +1,7 @@
 #include "gateway/pipeline.hpp"
 
 #include "core/log.hpp"
+#include "gateway/stream_holdback.hpp"
 
 #include <algorithm>
 
@@ -100,6 +101,13 @@ asio::awaitable<bool> pipeline::strike(const node_view& node, const std::string&
   co_return co_await strike_(node.name, reason);
 }
 
+asio::awaitable<void> pipeline::strike_in_background(std::string node, std::string reason) {
+  const node_view& n = node == orchestrator_.name ? orchestrator_ : subagent_;
+  switching_[node] = true;
+  co_await strike(n, reason);
+  switching_[node] = false;
+}
+
 pipeline::pipeline(conversation_store& store, node_view orchestrator, node_view subagent, search_function search,
                    strike_function strike, pipeline_config config)
     : store_(store),
@@ -114,9 +122,26 @@ void pipeline::update_node(node_view v) {
   if (v.name != target.name) return;
   // Strikes count against one model; the fixed prompts' token counts are keyed by model_key.
   strikes_.erase(v.name);
-  if (v.model_key != target.model_key)  // the old model's counts are of no use any more
+  if (v.model_key != target.model_key) {  // the old model's counts and template are of no use any more
     std::erase_if(summary_tokens_, [&](const auto& e) { return e.first.first == target.model_key; });
+    templates_.erase(v.name);
+  }
   target = std::move(v);
+}
+
+void pipeline::set_template(const std::string& node, template_traits traits) {
+  templates_[node] = std::move(traits);
+}
+
+const template_traits& pipeline::template_of(const std::string& node) const {
+  // Unprobed: the layout every template accepts (no system message, strict alternation).
+  static const template_traits unprobed = [] {
+    template_traits t;
+    t.system_role = false;
+    return t;
+  }();
+  const auto it = templates_.find(node);
+  return it == templates_.end() ? unprobed : it->second;
 }
 
 std::optional<int> pipeline::slot_for(const node_view& node, const std::string& chat) const {
@@ -196,12 +221,14 @@ asio::awaitable<int> pipeline::summary_tokens_of(const node_view& node, const st
   co_return tokens;
 }
 
-std::vector<chat_message> pipeline::as_messages(const history& h, std::size_t first) const {
-  std::vector<chat_message> m;
-  if (!h.summary.empty()) m.push_back({"system", "Summary of the earlier conversation: " + h.summary});
+std::vector<chat_message> pipeline::shape(const node_view& node, const std::string& system, const history& h,
+                                          std::size_t first, std::string_view notes) const {
+  std::vector<shaped_turn> turns;
+  turns.reserve(h.turns.size() - std::min(first, h.turns.size()));
   for (std::size_t i = first; i < h.turns.size(); ++i)
-    m.push_back({h.turns[i].role == turn_role::user ? "user" : "assistant", h.turns[i].content});
-  return m;
+    turns.push_back({h.turns[i].role == turn_role::user ? shaped_role::user : shaped_role::assistant,
+                     h.turns[i].content});
+  return shape_conversation({system, h.summary, turns, notes}, template_of(node.name));
 }
 
 asio::awaitable<bool> pipeline::compact(const std::string& chat, history& h, std::size_t fold, reply& out) {
@@ -240,15 +267,21 @@ asio::awaitable<bool> pipeline::compact(const std::string& chat, history& h, std
       ++end;
     }
     chat_request req;
-    req.messages = {{"system", config_.summary_prompt},
-                    {"user", "Summary so far: " + (summary.empty() ? std::string("(none)") : summary) +
-                                 "\n\nNew part of the conversation:\n" + part + "\nWrite the updated summary."}};
+    const std::string ask = "Summary so far: " + (summary.empty() ? std::string("(none)") : summary) +
+                            "\n\nNew part of the conversation:\n" + part + "\nWrite the updated summary.";
+    const shaped_turn only{shaped_role::user, ask};
+    req.messages = shape_conversation({config_.summary_prompt, {}, {&only, 1}, {}}, template_of(subagent_.name));
     req.max_tokens = config_.summary_max_tokens;
     req.banned_tokens = config_.banned_tokens;
+    if (template_of(subagent_.name).thinking) req.enable_thinking = false;  // a summary needs no thoughts
     auto r = co_await subagent_.client->chat(req);
     degeneration_guard guard(config_.guard);
-    if (r) guard.feed(r->content, static_cast<std::size_t>(r->timings ? r->timings->predicted_n : 0));
-    if (!r || guard.finish().abort() || r->content.empty()) {
+    std::optional<std::uint64_t> generated;
+    if (r) {
+      guard.feed(r->content, static_cast<std::size_t>(r->timings ? r->timings->predicted_n : 0));
+      if (r->timings) generated = static_cast<std::uint64_t>(r->timings->predicted_n);
+    }
+    if (!r || guard.finish(generated).abort()) {
       core::log_warn("pipeline", "summarizing failed (" + (r ? guard.verdict().message : r.error().to_string()) +
                                      "); dropping the oldest turns instead");
       failed = true;
@@ -296,6 +329,9 @@ asio::awaitable<decision> pipeline::decide(const std::string& chat, reply& out, 
       plan.needed = true;
       plan.fold = h->turns.size() - 1;
     }
+    // The kept turns start with the user's: a history that opens with the assistant needs a
+    // made-up user turn in front (conversation_shape.hpp), which a fold one further avoids.
+    while (plan.needed && plan.fold + 1 < h->turns.size() && h->turns[plan.fold].role != turn_role::user) ++plan.fold;
     if (plan.needed && plan.fold > 0) {
       if (co_await compact(chat, *h, plan.fold, out)) {
         h = co_await load(chat, orchestrator_, subagent_.model_key);
@@ -310,25 +346,51 @@ asio::awaitable<decision> pipeline::decide(const std::string& chat, reply& out, 
     }
 
     chat_request req;
-    req.messages.push_back({"system", config_.orchestrator_prompt});
-    for (auto& m : as_messages(*h, 0)) req.messages.push_back(std::move(m));
+    req.messages = shape(orchestrator_, config_.orchestrator_prompt, *h, 0, {});
     req.json_schema = decision_schema();
     req.max_tokens = config_.decision_max_tokens;
     req.slot = slot_for(orchestrator_, chat);
     req.banned_tokens = config_.banned_tokens;
+    // A decision needs no thoughts: a thinking template renders the turn without room for them.
+    if (template_of(orchestrator_.name).thinking) req.enable_thinking = false;
 
-    auto r = co_await orchestrator_.client->chat(req);
+    // Streamed, though nobody sees it: the guard then stops a broken model at its first tokens
+    // (visible <unused50> text, or control tokens that show nothing) instead of after
+    // max_tokens of a slow CPU model.
+    degeneration_guard guard(config_.guard);
+    auto ask = [&]() -> asio::awaitable<llm_result<chat_result>> {
+      guard.reset();
+      stream_handlers sh;
+      sh.content = [&](std::string_view d) { return !guard.feed(d, 1).abort(); };
+      sh.reasoning = [&](std::string_view d) { return !guard.feed_reasoning(d, 1).abort(); };
+      sh.generated = [&](int n) { return !guard.generated(static_cast<std::uint64_t>(n)).abort(); };
+      co_return co_await orchestrator_.client->chat_stream(req, std::move(sh));
+    };
+    auto r = co_await ask();
     if (!r && (r.error().kind == llm_error_kind::not_ready || r.error().kind == llm_error_kind::connection)) {
-      if (co_await wait_until_ready(orchestrator_)) r = co_await orchestrator_.client->chat(req);
+      // Switching to a fallback after a strike: answer now without it rather than wait.
+      if (!switching_[orchestrator_.name] && co_await wait_until_ready(orchestrator_)) r = co_await ask();
     }
     if (r) {
       out.decision_timings = r->timings;
-      degeneration_guard guard(config_.guard);
-      guard.feed(r->content);
-      if (guard.finish().abort()) {
-        out.degenerate = "orchestrator: " + guard.verdict().message;
-        core::log_warn("pipeline", out.degenerate);
-        co_await strike(orchestrator_, guard.verdict().message);
+      if (!guard.verdict().abort())
+        guard.finish(r->timings ? std::optional<std::uint64_t>(static_cast<std::uint64_t>(r->timings->predicted_n))
+                                : std::nullopt);
+      if (guard.verdict().abort()) {
+        out.orchestrator_problem = "degenerate output: " + guard.verdict().message;
+        core::log_warn("pipeline", "orchestrator: " + out.orchestrator_problem + "; answering without a brief");
+        ++stats_.degenerate;
+        // The switch to a fallback takes a model load; the answer does not wait for it. A member
+        // coroutine, not a lambda: GCC 12 freed a spawned lambda's captures twice here.
+        asio::co_spawn(co_await asio::this_coro::executor, strike_in_background(orchestrator_.name, guard.verdict().message),
+                       [](std::exception_ptr e) {
+                         if (!e) return;
+                         try {
+                           std::rethrow_exception(e);
+                         } catch (const std::exception& ex) {
+                           core::log_error("pipeline", std::string("strike: ") + ex.what());
+                         }
+                       });
         co_return unusable;
       }
       if (shorten == 1.0) seen = std::move(*h);
@@ -347,6 +409,7 @@ asio::awaitable<decision> pipeline::decide(const std::string& chat, reply& out, 
       continue;
     }
     // Anything else: answer without the orchestrator's help rather than not at all.
+    out.orchestrator_problem = r.error().to_string();
     core::log_warn("pipeline", "orchestrator: " + r.error().to_string() + "; answering without a decision");
     co_return unusable;
   }
@@ -428,24 +491,37 @@ asio::awaitable<std::optional<std::string>> pipeline::answer(const std::string& 
     }
 
     chat_request req;
-    req.messages.push_back({"system", config_.subagent_prompt});
-    auto history_msgs = as_messages(*h, h->turns.size() - n);
-    // The brief and tool results go right before the message they are about.
-    history_msgs.insert(history_msgs.end() - 1, chat_message{"system", nb.text});
-    for (auto& m : history_msgs) req.messages.push_back(std::move(m));
+    // The brief and tool results lead the message they are about.
+    req.messages = shape(subagent_, config_.subagent_prompt, *h, h->turns.size() - n, nb.text);
     req.max_tokens = config_.answer_max_tokens;
     req.slot = slot_for(subagent_, chat);
     req.banned_tokens = config_.banned_tokens;
 
+    // The user sees the answer only as far as the guard has vouched for it (stream_holdback);
+    // a thinking model's reasoning is checked too, but only "thinking…" is shown of it.
     degeneration_guard guard(config_.guard);
-    bool streamed = false;
-    auto r = co_await subagent_.client->chat_stream(req, [&](std::string_view d) {
-      streamed = true;
-      if (sink.delta) sink.delta(d);
-      return !guard.feed(d, 1).abort();
-    });
-    if (streamed && (!r || guard.verdict().abort()) && sink.restart) sink.restart();
+    stream_holdback held(128, std::find(config_.guard.patterns.begin(), config_.guard.patterns.end(),
+                                        "<unused\\d+>") != config_.guard.patterns.end());
+    bool thinking_shown = false;
+    stream_handlers sh;
+    sh.content = [&](std::string_view d) {
+      if (guard.feed(d, 1).abort()) return false;
+      if (auto show = held.push(d); !show.empty() && sink.delta) sink.delta(show);
+      return true;
+    };
+    sh.reasoning = [&](std::string_view d) {
+      if (!thinking_shown && sink.thinking) sink.thinking();
+      thinking_shown = true;
+      return !guard.feed_reasoning(d, 1).abort();
+    };
+    sh.generated = [&](int generated) { return !guard.generated(static_cast<std::uint64_t>(generated)).abort(); };
+    auto r = co_await subagent_.client->chat_stream(req, std::move(sh));
+    if (r && !guard.verdict().abort())
+      guard.finish(r->timings ? std::optional<std::uint64_t>(static_cast<std::uint64_t>(r->timings->predicted_n))
+                              : std::nullopt);
+    if ((held.released() > 0 || thinking_shown) && (!r || guard.verdict().abort()) && sink.restart) sink.restart();
     if (r && !guard.verdict().abort()) {
+      if (auto rest = held.finish(); !rest.empty() && sink.delta) sink.delta(rest);
       out.answer_timings = r->timings;
       co_return r->content;
     }
@@ -494,6 +570,7 @@ asio::awaitable<reply> pipeline::handle(std::string chat_id, std::string text, a
   if (out.search_unavailable) ++stats_.searches_unavailable;
   stats_.compactions += static_cast<std::uint64_t>(out.compactions);
   if (!out.degenerate.empty()) ++stats_.degenerate;
+  if (!out.orchestrator_problem.empty()) ++stats_.without_decision;
   if (out.decision_timings) stats_.last_decision = out.decision_timings;
   if (out.answer_timings) stats_.last_answer = out.answer_timings;
   co_return out;

@@ -8,6 +8,7 @@
 
 #include "core/config.hpp"
 #include "gateway/context_budget.hpp"
+#include "gateway/conversation_shape.hpp"
 #include "gateway/conversation_store.hpp"
 #include "gateway/decision.hpp"
 #include "gateway/degeneration_guard.hpp"
@@ -44,10 +45,13 @@ using search_function = std::function<asio::awaitable<search_outcome>(std::strin
 using strike_function = std::function<asio::awaitable<bool>(std::string node, std::string reason)>;
 
 // Where the answer streams to. `restart` tells the channel to drop what it has shown:
-// the answer is being produced again (after a node restart or a strike).
+// the answer is being produced again (after a node restart or a strike). `thinking` says, once
+// per attempt, that a thinking model is reasoning before it answers (the reasoning itself is
+// never shown or stored): a channel shows "thinking…" until the first delta.
 struct answer_sink {
   std::function<void(std::string_view)> delta;
   std::function<void()> restart;
+  std::function<void()> thinking;
 };
 
 struct pipeline_config {
@@ -81,7 +85,10 @@ struct reply {
   int orchestrator_prompt_tokens = 0;  // our count of the decision prompt (at most; bytes bound uncounted turns)
   int compactions = 0;
   int retries = 0;
-  std::string degenerate;  // the guard's verdict, if it fired
+  std::string degenerate;  // the guard's verdict on the subagent's answer, if it fired
+  // The guard's verdict on the orchestrator's decision, or why it failed: the answer was then
+  // written without a brief (and without a search).
+  std::string orchestrator_problem;
   std::optional<llm_error_kind> failure;  // the last error from the subagent, when `ok` is false
 };
 
@@ -106,7 +113,8 @@ struct pipeline_stats {
   std::uint64_t searches = 0;
   std::uint64_t searches_unavailable = 0;
   std::uint64_t compactions = 0;
-  std::uint64_t degenerate = 0;
+  std::uint64_t degenerate = 0;      // answers or decisions aborted as degenerate
+  std::uint64_t without_decision = 0;  // answered without the orchestrator's brief (it failed)
   std::uint64_t resumed = 0;   // answers served from the store for an origin seen before
   int in_flight = 0;           // messages being handled now
   std::optional<llm_timings> last_decision;
@@ -123,6 +131,10 @@ class pipeline {
   // A reload changed a node (its model, ctx or slots): later steps budget with `v`. The client
   // is the same object, retargeted in place, so a message under way carries on. Matched by name.
   void update_node(node_view v);
+  // What the node's chat template accepts (gateway/template_probe.hpp), learned at ready;
+  // requests are shaped for it from now on. Forgotten when the node's model changes.
+  void set_template(const std::string& node, template_traits traits);
+  const template_traits& template_of(const std::string& node) const;
   // /reset: forget the conversation of one chat.
   result<void> reset(const std::string& chat_id) { return store_.reset(chat_id); }
 
@@ -160,7 +172,10 @@ class pipeline {
                                                      answer_sink& sink, reply& out, std::optional<history> seen);
   asio::awaitable<bool> wait_until_ready(const node_view& node);
   std::optional<int> slot_for(const node_view& node, const std::string& chat) const;
-  std::vector<chat_message> as_messages(const history& h, std::size_t first) const;
+  // The request's messages: `system`, the summary, turns from `first` on, `notes` with the
+  // newest message, laid out for the node's template (gateway/conversation_shape.hpp).
+  std::vector<chat_message> shape(const node_view& node, const std::string& system, const history& h,
+                                  std::size_t first, std::string_view notes) const;
 
   conversation_store& store_;
   node_view orchestrator_, subagent_;
@@ -170,6 +185,8 @@ class pipeline {
   std::map<std::string, int> fixed_tokens_;  // token counts of the fixed prompts, per model key
   std::map<std::string, int> summary_prompt_tokens_;  // config_.summary_prompt's, per model key
   std::map<std::string, int> strikes_;       // degenerate answers per node since its last switch
+  std::map<std::string, template_traits> templates_;  // by node name
+  std::map<std::string, bool> switching_;    // a strike's switch to a fallback is under way, by node
   // A chat's summary is re-read with every message but changes only at a compaction: its
   // token count per (model key, chat), checked against the text's hash and length, saves
   // both nodes a /tokenize of the whole summary per message. One small entry per chat and
@@ -184,6 +201,8 @@ class pipeline {
   asio::awaitable<reply> handle_once(std::string chat_id, std::string text, answer_sink& sink,
                                      const request_options& options);
   asio::awaitable<bool> strike(const node_view& node, const std::string& reason);
+  // A strike whose switch nobody waits for (the orchestrator's: the answer goes on without it).
+  asio::awaitable<void> strike_in_background(std::string node, std::string reason);
 };
 
 }  // namespace openclawd::gateway

@@ -45,6 +45,12 @@ struct node_status {
   std::filesystem::path switched_from;
   int switches = 0;  // switches to a next fallback model since the daemon started
 
+  // What the model's chat template accepts, as the daemon learned it when the node became
+  // ready ("system role, strict alternation"), and, when it refuses even a plain exchange, the
+  // template's error. Empty until probed; describes `model` only.
+  std::string chat_template;
+  std::string chat_template_problem;
+
   // A `url:` node: the server openclawd health-checks but does not run ("http://host:port");
   // port and pid stay unset, and model is what the server reports (GET /v1/models), if anything.
   std::string remote_url;

@@ -96,6 +96,11 @@ json node_to_json(const node_status& n, bool running) {
          {"error", n.error.empty() ? json(nullptr) : json(n.error)}};
   if (running && n.state == process_state::backoff && !n.retry_at.empty()) j["retry_at"] = n.retry_at;
   if (running && n.ready_ms) j["ready_ms"] = *n.ready_ms;
+  j["template"] = n.chat_template.empty() ? json(nullptr)
+                                          : json{{"summary", n.chat_template},
+                                                 {"problem", n.chat_template_problem.empty()
+                                                                 ? json(nullptr)
+                                                                 : json(n.chat_template_problem)}};
   j["switched"] = n.switch_reason.empty() ? json(nullptr)
                                           : json{{"reason", n.switch_reason},
                                                  {"at", n.switched_at},
@@ -180,6 +185,11 @@ result<daemon_status> read_state_file(const std::filesystem::path& file) {
       n.since = j.value("since", "");
       n.retry_at = j.value("retry_at", "");
       if (j.contains("ready_ms") && j["ready_ms"].is_number()) n.ready_ms = j["ready_ms"].get<double>();
+      if (j.contains("template") && j["template"].is_object()) {
+        n.chat_template = j["template"].value("summary", "");
+        if (j["template"].contains("problem") && j["template"]["problem"].is_string())
+          n.chat_template_problem = j["template"]["problem"].get<std::string>();
+      }
       if (j.contains("switched") && j["switched"].is_object()) {
         n.switch_reason = j["switched"].value("reason", "");
         n.switched_at = j["switched"].value("at", "");

@@ -38,10 +38,24 @@ void supervisor::announce() {
   }
 }
 
+void supervisor::set_chat_template(const std::string& node, const std::filesystem::path& model, std::string summary,
+                                   std::string problem) {
+  templates_[node] = {model, std::move(summary), std::move(problem)};
+  announce();
+}
+
 daemon_status supervisor::snapshot() const {
   daemon_status d = identity_;
   d.nodes.clear();
-  for (const auto& n : nodes_) d.nodes.push_back(n->status());
+  for (const auto& n : nodes_) {
+    d.nodes.push_back(n->status());
+    auto& st = d.nodes.back();
+    // A note about another model (the node switched since) says nothing about this one.
+    if (const auto it = templates_.find(st.name); it != templates_.end() && it->second.model == st.model) {
+      st.chat_template = it->second.summary;
+      st.chat_template_problem = it->second.problem;
+    }
+  }
   d.last_reload = last_reload_;
   return d;
 }

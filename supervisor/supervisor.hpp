@@ -9,6 +9,7 @@
 #include "supervisor/node_status.hpp"
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,6 +59,11 @@ class supervisor {
   // Records (and announces) a reload that was decided without the nodes: a rejected file.
   void record_reload(reload_record record);
 
+  // What `node`'s chat template accepts while it runs `model` (the app probes it at every
+  // ready): shown in status and state.json while the node runs that model.
+  void set_chat_template(const std::string& node, const std::filesystem::path& model, std::string summary,
+                         std::string problem);
+
   daemon_status snapshot() const;
   void set_observer(transition_observer o) { observer_ = std::move(o); }
 
@@ -76,6 +82,11 @@ class supervisor {
   int running_ = 0;
   bool stop_requested_ = false;
   std::optional<reload_record> last_reload_;
+  struct template_note {
+    std::filesystem::path model;
+    std::string summary, problem;
+  };
+  std::map<std::string, template_note> templates_;  // by node name
   transition_observer observer_;
 };
 

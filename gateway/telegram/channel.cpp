@@ -557,6 +557,7 @@ asio::awaitable<void> channel::answer(const inbox_item& item, const message& m, 
     explicit live_state(const asio::any_io_executor& ex) : settled(ex) {}
     bool done = false;
     std::string shown;           // the answer so far (Markdown)
+    bool thinking = false;       // `shown` is the "thinking…" placeholder, replaced by the first delta
     bool dirty = false;
     bool updating = false;
     asio::steady_timer settled;  // cancelled when an update in flight has finished
@@ -620,8 +621,7 @@ asio::awaitable<void> channel::answer(const inbox_item& item, const message& m, 
   };
   answer_sink sink;
   if (use_draft || use_edit) {
-    sink.delta = [this, live, update_preview](std::string_view d) {
-      live->shown += d;
+    auto show = [this, live, update_preview] {
       live->dirty = true;
       if (!live->updating && !live->done) {
         live->updating = true;
@@ -630,9 +630,23 @@ asio::awaitable<void> channel::answer(const inbox_item& item, const message& m, 
         asio::co_spawn(ex_, update_preview, asio::detached);
       }
     };
+    sink.delta = [live, show](std::string_view d) {
+      if (live->thinking) live->shown.clear();
+      live->thinking = false;
+      live->shown += d;
+      show();
+    };
     sink.restart = [live] {
       live->shown.clear();
+      live->thinking = false;
       live->dirty = false;
+    };
+    // A thinking model reasons first: the preview says so instead of staying blank.
+    sink.thinking = [live, show] {
+      if (!live->shown.empty()) return;
+      live->shown = "_thinking…_";
+      live->thinking = true;
+      show();
     };
   }
   request_options opts;
