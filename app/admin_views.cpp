@@ -420,6 +420,10 @@ std::string render_status_page(const status_page_data& d, const std::vector<page
                    std::to_string(t->cache_n + t->prompt_n) + " tokens)"
              : std::string("-");
   });
+  row("chat template", [](const node& n, std::size_t) {
+    if (n.chat_template.empty()) return std::string("-");
+    return n.chat_template + (n.chat_template_problem.empty() ? "" : ": " + n.chat_template_problem);
+  });
   row("last switch", [](const node& n, std::size_t) {
     if (n.switch_reason.empty()) return std::string("-");
     return n.switched_at + ": from " + n.switched_from.string() + ": " + n.switch_reason;

@@ -4,6 +4,8 @@
 // running daemon and the service file. Read-only: it starts nothing and writes nothing.
 #include "app/command.hpp"
 #include "app/instance.hpp"
+#include "app/reload.hpp"
+#include "gateway/template_probe.hpp"
 #include "app/run_program.hpp"
 #include "app/service.hpp"
 #include "core/gguf.hpp"
@@ -42,6 +44,10 @@ Checks what `openclawd start` needs and prints one line per check with OK, WARN 
   <node> ctx        WARN when ctx exceeds the model's training context
   <node> server     (a url: node) answers GET /health with 200 (5 s deadline); WARN if not
   <node> port       free on 127.0.0.1, or held by this openclawd's own running node
+  <node> template   what the model's chat template accepts (system role, strict alternation,
+                    thinking), asked of the node when it answers (the running daemon's, or a
+                    url: server; 15 s deadline), else as the daemon last recorded it; FAIL
+                    when it refuses even a plain user/assistant/user exchange
   admin port        (when admin.port is set) free; WARN when another program holds it
   memory            weights + KV cache for ctx, both nodes, against this machine's RAM
   daemon, service   whether openclawd runs, and whether a service file is installed for it
@@ -427,6 +433,49 @@ row check_remote(const core::node_config& n) {
   return r;
 }
 
+// Asks a node that answers now; else reports what the daemon recorded when the node was last
+// ready (state.json keeps it with the model it describes).
+row check_template(const core::node_config& n, const running_daemon& d) {
+  row r{n.name + " template", verdict::ok, ""};
+  const supervisor::node_status* recorded = nullptr;
+  if (d.state)
+    for (const auto& st : d.state->nodes)
+      if (st.name == n.name) recorded = &st;
+  const bool live = n.remote() || (d.running && recorded && recorded->state == supervisor::process_state::ready);
+  auto describe = [&](const std::string& summary, const std::string& problem, const std::string& how) {
+    if (!problem.empty()) {
+      r.v = verdict::fail;
+      r.detail = "refuses a plain user/assistant/user exchange (" + problem + "): no message could be answered; "
+                 "use another export or a --chat-template-file in extra_args";
+    } else {
+      r.detail = summary;
+    }
+    r.detail += " (" + how + ")";
+  };
+  if (live) {
+    std::optional<gateway::llm_result<gateway::template_traits>> outcome;
+    asio::io_context io;
+    gateway::openai_client_options options = client_options_of(n);
+    options.deadlines = {5s, 5s, 5s};
+    gateway::openai_client client(io.get_executor(), node_peer(n), options);
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> { outcome = co_await gateway::probe_template(client); },
+                   asio::detached);
+    io.run_for(15s);
+    if (outcome && *outcome) {
+      describe((*outcome)->summary(), (*outcome)->refusal, "asked the running node now");
+      return r;
+    }
+    r.detail = outcome ? "could not ask the node (" + outcome->error().to_string() + ")" : "the node did not answer";
+  }
+  if (recorded && !recorded->chat_template.empty()) {
+    describe(recorded->chat_template, recorded->chat_template_problem,
+             "recorded when " + recorded->model.filename().string() + " was last ready");
+    return r;
+  }
+  if (r.detail.empty()) r.detail = "asked of the node when it becomes ready (not running now)";
+  return r;
+}
+
 row check_memory(const core::config& cfg, bool daemon_running) {
   auto m = supervisor::estimate_memory(cfg);
   if (daemon_running) {
@@ -569,6 +618,7 @@ int cmd_doctor(const command_args& a) {
   const auto daemon = look_at_daemon(paths);
   for (const auto& n : cfg->nodes)
     if (!n.remote()) rows.push_back(check_port(n, daemon));
+  for (const auto& n : cfg->nodes) rows.push_back(check_template(n, daemon));
   if (cfg->admin.port != 0) rows.push_back(check_admin_port(cfg->admin.port, daemon));
   rows.push_back(check_memory(*cfg, daemon.running));
   rows.push_back({"daemon", verdict::ok,

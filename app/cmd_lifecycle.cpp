@@ -372,6 +372,9 @@ int cmd_status(const command_args& a) {
                 model.c_str());
   }
   for (const auto& n : st.nodes) {
+    if (running && !n.chat_template.empty())
+      std::cout << "  " << n.name << ": template: " << n.chat_template
+                << (n.chat_template_problem.empty() ? "" : " (" + n.chat_template_problem + ")") << "\n";
     if (n.last_exit)
       std::cout << "  " << n.name << ": last exit " << n.last_exit->at << ": " << n.last_exit->description << " ("
                 << n.last_exit->reason << ")\n";

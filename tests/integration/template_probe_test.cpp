@@ -1,0 +1,150 @@
+// What each real family's chat template accepts, asked of the real llama-server through
+// /apply-template (gateway/template_probe.hpp). The templates are the families' own, from the
+// tokenizer packages scripts/setup.sh fetches (docs/testing.md), put on a tiny model with
+// --chat-template-file: rendering is the server's, only the weights are fake.
+#include "gateway/template_probe.hpp"
+#include "tests/support/harness.hpp"
+#include "tests/support/llama_process.hpp"
+#include "tests/support/run_coro.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+using namespace openclawd;
+using namespace openclawd::gateway;
+using test::llama_process;
+
+namespace {
+
+asio::ip::tcp::endpoint loopback(int port) {
+  return {asio::ip::address_v4::loopback(), static_cast<unsigned short>(port)};
+}
+
+// A family's template, from its tokenizer_config.json, written where llama-server can read it.
+std::filesystem::path family_template(const test::temp_dir& dir, const std::string& family) {
+  const auto config = std::filesystem::path(OPENCLAWD_TEST_TOKENIZERS) / family / "tokenizer_config.json";
+  std::ifstream in(config);
+  if (!in) FAIL("missing " << config.string() << ": run scripts/setup.sh (it fetches the tokenizers)");
+  const auto j = nlohmann::json::parse(in);
+  auto text = j.at("chat_template").get<std::string>();
+  if (family == "mistral_nemo") {
+    // Mistral's own file checks alternation over `selectattr("tool_calls", "undefined")`, which
+    // llama.cpp's Jinja cannot parse: llama-server refuses to start with it ("the supplied chat
+    // template is not supported"). llama.cpp ships the template with that loop over all the
+    // messages instead (models/templates/mistralai-Mistral-Nemo-Instruct-2407.jinja); the same
+    // change here, everything else as Mistral wrote it.
+    const std::string from = "loop_messages | rejectattr(\"role\", \"equalto\", \"tool\") | rejectattr(\"role\", "
+                             "\"equalto\", \"tool_results\") | selectattr(\"tool_calls\", \"undefined\")";
+    const auto at = text.find(from);
+    REQUIRE(at != std::string::npos);
+    text.replace(at, from.size(), "loop_messages");
+  }
+  const auto out = dir / (family + ".jinja");
+  std::ofstream(out) << text;
+  return out;
+}
+
+std::filesystem::path own_template(const test::temp_dir& dir, const std::string& name, const std::string& text) {
+  const auto out = dir / (name + ".jinja");
+  std::ofstream(out) << text;
+  return out;
+}
+
+template_traits probe(const std::filesystem::path& template_file) {
+  test::temp_dir dir;
+  const auto model = test::make_model(dir / "m.gguf", "hello");
+  std::vector<std::string> extra;
+  if (!template_file.empty()) extra = {"--chat-template-file", template_file.string()};
+  llama_process server(model, 512, extra);
+  asio::io_context io;
+  openai_client client(io.get_executor(), loopback(server.port()));
+  auto t = test::run_one(io, probe_template(client));
+  INFO((t ? std::string() : t.error().to_string()));
+  REQUIRE(t.has_value());
+  CHECK(t->probed);
+  return *t;
+}
+
+}  // namespace
+
+TEST_CASE("template probe: ChatML (the tiny models' own) is lenient, with a system role", "[probe][real]") {
+  const auto t = probe({});
+  CHECK(t.usable());
+  CHECK(t.system_role);
+  CHECK_FALSE(t.system_moves);
+  CHECK_FALSE(t.strict_alternation);
+  CHECK_FALSE(t.thinking);
+}
+
+TEST_CASE("template probe: Gemma 3 folds the system text into the first turn and alternates strictly",
+          "[probe][real]") {
+  test::temp_dir dir;
+  const auto t = probe(family_template(dir, "gemma3"));
+  CHECK(t.usable());
+  CHECK(t.system_role);
+  CHECK_FALSE(t.system_moves);
+  CHECK(t.strict_alternation);
+  CHECK_FALSE(t.thinking);
+  CHECK(t.summary() == "system role, strict alternation");
+}
+
+TEST_CASE("template probe: Mistral Nemo renders the system text late and alternates strictly", "[probe][real]") {
+  test::temp_dir dir;
+  const auto t = probe(family_template(dir, "mistral_nemo"));
+  CHECK(t.usable());
+  CHECK(t.system_role);
+  CHECK(t.system_moves);
+  CHECK(t.strict_alternation);
+}
+
+TEST_CASE("template probe: Qwen3 is a lenient thinking template", "[probe][real]") {
+  test::temp_dir dir;
+  const auto t = probe(family_template(dir, "qwen3"));
+  CHECK(t.usable());
+  CHECK(t.system_role);
+  CHECK_FALSE(t.strict_alternation);
+  CHECK(t.thinking);
+}
+
+TEST_CASE("template probe: Llama 3.1 is lenient", "[probe][real]") {
+  test::temp_dir dir;
+  const auto t = probe(family_template(dir, "llama3_1"));
+  CHECK(t.usable());
+  CHECK(t.system_role);
+  CHECK_FALSE(t.strict_alternation);
+  CHECK_FALSE(t.thinking);
+}
+
+TEST_CASE("template probe: a template without a system role (Gemma 2's rule) is served through llama-server's "
+          "own fold", "[probe][real]") {
+  test::temp_dir dir;
+  // Gemma 2's rule, in a template of our own: any system message raises. llama-server sees that
+  // when it loads the template and folds a system message into the first user turn itself, so
+  // the probe finds the system text rendered; the shaper folds it the same way where the server
+  // would not (conversation_shape_test).
+  const auto t = probe(own_template(
+      dir, "no-system",
+      "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}"
+      "{% for m in messages %}{{ '<turn>' + m['role'] + '\\n' + m['content'] + '</turn>\\n' }}{% endfor %}"
+      "{% if add_generation_prompt %}{{ '<turn>model\\n' }}{% endif %}"));
+  CHECK(t.usable());
+  CHECK(t.system_role);
+  CHECK_FALSE(t.system_moves);
+}
+
+TEST_CASE("template probe: a template that refuses a plain exchange is reported, not guessed around",
+          "[probe][real]") {
+  test::temp_dir dir;
+  // llama-server refuses to start with a template that raises on everything; this one passes
+  // its load-time check (one message) and raises on a conversation.
+  const auto t = probe(own_template(
+      dir, "one-turn-only",
+      "{% if messages|length > 2 %}{{ raise_exception('this export takes one message only') }}{% endif %}"
+      "{% for m in messages %}{{ '<turn>' + m['role'] + '\\n' + m['content'] + '</turn>\\n' }}{% endfor %}"
+      "{% if add_generation_prompt %}{{ '<turn>model\\n' }}{% endif %}"));
+  CHECK_FALSE(t.usable());
+  CHECK_THAT(t.refusal, Catch::Contains("this export takes one message only"));
+  CHECK(t.summary() == "refuses a plain exchange");
+}
