@@ -258,6 +258,39 @@ TEST_CASE("pipeline: an <unused50> subagent is caught, switched to its fallback,
   CHECK(deltas == 1);  // a short answer comes out whole at the end of its stream
 }
 
+TEST_CASE("pipeline: a broken orchestrator with no fallback still lets the subagent answer", "[pipeline][real]") {
+  // Inside a schema-bound JSON string a Gemma vocabulary can write <unused50> (they are valid
+  // string characters): the grammar is no shield. The answer goes on without a brief.
+  fixture f;
+  llama_process orch(test::make_model(f.dir / "o.gguf", "unused50"), 2048);
+  llama_process sub(test::make_model(f.dir / "s.gguf", "hello"), 2048);
+  openai_client oc(f.io.get_executor(), loopback(orch.port()));
+  openai_client sc(f.io.get_executor(), loopback(sub.port()));
+  std::vector<std::string> strikes;
+  strike_function strike = [&](std::string node, std::string reason) -> asio::awaitable<bool> {
+    strikes.push_back(node + ": " + reason);
+    co_return false;  // no fallback left
+  };
+  pipeline p(f.store, {"orchestrator", &oc, 2048, 1, "o"}, {"subagent", &sc, 2048, 1, "s"}, nullptr, strike,
+             pipeline_config::defaults());
+  for (int i = 0; i < 3; ++i) {
+    std::string shown;
+    int restarts = 0;
+    const auto r = test::run_one(f.io, p.handle("local:broken-orch", "Hello?", collect(shown, restarts)),
+                                 test::deadline_long);
+    INFO(r.text);
+    CHECK(r.ok);
+    CHECK(r.text == "Hello, world!");
+    CHECK_FALSE(r.decided.usable);
+    CHECK_THAT(r.orchestrator_problem, Catch::Contains("<unused50>"));
+    CHECK(r.degenerate.empty());  // the subagent was fine
+    // Stopped at its first tokens (the stream was cut: no final timings), not after max_tokens.
+    CHECK_THAT(r.orchestrator_problem, Catch::Contains("(3 times)"));
+  }
+  CHECK(p.stats().without_decision == 3);
+  CHECK(strikes.size() == 3);
+}
+
 TEST_CASE("pipeline: SIGKILL of the subagent mid-stream is retried after its restart", "[pipeline][real]") {
   fixture f;
   // A long answer (random weights, 300 tokens: about a second of streaming), so that the
