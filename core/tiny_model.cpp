@@ -759,8 +759,8 @@ result<void> write_tiny_model(const std::filesystem::path& path, tiny_model_kind
     auto rng = std::make_shared<weight_rng>(seed, "token_embd.weight");
     tensors.push_back({"token_embd.weight", n_embd, n_vocab, true, embd_type,
                        [=, &codes, &next_class](std::uint64_t token, std::vector<float>& out) {
-                         for (float& x : out) x = rng->uniform(1.0f);
                          if (kind == tiny_model_kind::random) {
+                           for (float& x : out) x = rng->uniform(1.0f);
                            out[bias_dim] = 4.0f;
                            return;
                          }
@@ -874,18 +874,14 @@ result<void> write_tiny_model(const std::filesystem::path& path, tiny_model_kind
   static const char zeros[alignment] = {};
   for (const auto& t : tensors) {
     row.assign(static_cast<std::size_t>(t.ne0), 0.0f);
+    const std::size_t width = t.type == ggml_f16 ? 2 : 4;
+    le.assign(row.size() * width, '\0');
     for (std::uint64_t r = 0; r < t.ne1; ++r) {
       t.fill(r, row);
-      le.clear();
+      auto* p = reinterpret_cast<unsigned char*>(le.data());
       for (float x : row) {
-        if (t.type == ggml_f16) {
-          const auto u = to_f16(x);
-          le.push_back(static_cast<char>(u & 0xFF));
-          le.push_back(static_cast<char>(u >> 8));
-        } else {
-          const auto u = std::bit_cast<std::uint32_t>(x);
-          for (int i = 0; i < 4; ++i) le.push_back(static_cast<char>(u >> (8 * i)));
-        }
+        const std::uint32_t u = t.type == ggml_f16 ? to_f16(x) : std::bit_cast<std::uint32_t>(x);
+        for (std::size_t i = 0; i < width; ++i) *p++ = static_cast<unsigned char>(u >> (8 * i));
       }
       if (!put(le.data(), le.size())) return fail("write failed");
     }
