@@ -513,13 +513,7 @@ result<void> write_tiny_model(const std::filesystem::path& path, tiny_model_kind
 
   std::optional<std::uint32_t> unused_id;
   if (real) {
-    // The index by stored text, for the few lookups below.
-    auto find = [&](std::string_view t) -> std::optional<std::uint32_t> {
-      for (std::size_t i = 0; i < tokens.size(); ++i) {
-        if (tokens[i] == t) return static_cast<std::uint32_t>(i);
-      }
-      return std::nullopt;
-    };
+    auto find = [&](std::string_view t) { return vocab->find(t); };
     if (!options.unused_token.empty()) {
       unused_id = find(options.unused_token);
       if (!unused_id) return fail_with("the vocabulary has no token '" + options.unused_token + "'");
@@ -599,12 +593,7 @@ result<void> write_tiny_model(const std::filesystem::path& path, tiny_model_kind
         answer_text += text;
         return true;
       };
-      auto token = [&](std::string_view text) -> std::optional<std::uint32_t> {
-        for (std::size_t i = 0; i < tokens.size(); ++i) {
-          if (tokens[i] == text) return static_cast<std::uint32_t>(i);
-        }
-        return std::nullopt;
-      };
+      auto token = [&](std::string_view text) { return vocab->find(text); };
       switch (kind) {
         case tiny_model_kind::hello:
           if (!end_of_turn) return fail_with("the vocabulary has no eos or end-of-turn token");

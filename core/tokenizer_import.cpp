@@ -256,6 +256,12 @@ result<tokenizer_vocab> invalid(std::string* why, const std::string& reason) {
   return make_error_code(errc::tokenizer_invalid);
 }
 
+bool bool_or(const json& j, const char* key, bool fallback) {
+  if (!j.is_object()) return fallback;
+  auto it = j.find(key);
+  return it != j.end() && it->is_boolean() ? it->get<bool>() : fallback;
+}
+
 std::string string_or(const json& j, const char* key, std::string fallback = {}) {
   if (!j.is_object()) return fallback;
   auto it = j.find(key);
@@ -384,10 +390,8 @@ void template_processing_adds(const json& pp, const std::string& bos, const std:
   if (!last.empty()) add_eos = last == eos;
 }
 
-}  // namespace
-
-result<tokenizer_vocab> import_tokenizer(const std::filesystem::path& dir,
-                                         const tokenizer_import_options& options, std::string* why) {
+result<tokenizer_vocab> import_impl(const std::filesystem::path& dir, const tokenizer_import_options& options,
+                                    std::string* why) {
   const auto json_path = dir / "tokenizer.json";
   const auto config_path = dir / "tokenizer_config.json";
 
@@ -396,12 +400,7 @@ result<tokenizer_vocab> import_tokenizer(const std::filesystem::path& dir,
     struct closer { void operator()(std::FILE* f) const { std::fclose(f); } };
     std::unique_ptr<std::FILE, closer> f(std::fopen(json_path.c_str(), "rb"));
     if (!f) return invalid(why, json_path.string() + ": cannot open");
-    bool ok = false;
-    try {
-      ok = json::sax_parse(f.get(), &sax);
-    } catch (const std::exception& e) {  // allocation failures, or the library's own
-      return invalid(why, json_path.string() + ": " + e.what());
-    }
+    const bool ok = json::sax_parse(f.get(), &sax);
     if (!ok) return invalid(why, json_path.string() + ": " + (sax.error.empty() ? "unreadable" : sax.error));
   }
 
@@ -424,7 +423,7 @@ result<tokenizer_vocab> import_tokenizer(const std::filesystem::path& dir,
   std::vector<std::string> decoder_types, pre_types;
   collect_types(sax.root["decoder"], decoder_types);
   collect_types(sax.root["pre_tokenizer"], pre_types);
-  const bool byte_fallback = sax.model.value("byte_fallback", false);
+  const bool byte_fallback = bool_or(sax.model, "byte_fallback", false);
 
   tokenizer_vocab v;
   if (byte_fallback && contains(decoder_types, "ByteFallback")) {
@@ -474,7 +473,7 @@ result<tokenizer_vocab> import_tokenizer(const std::filesystem::path& dir,
       std::string content = a["content"].get<std::string>();
       added_ids.emplace(content, static_cast<std::uint32_t>(id));
       present[id] = true;
-      const bool special = a.value("special", false);
+      const bool special = bool_or(a, "special", false);
       gguf_token_type type;
       if (v.model == "llama" && !unk_text.empty() && content == unk_text) {
         type = gguf_token_type::unknown;
@@ -609,6 +608,19 @@ result<tokenizer_vocab> import_tokenizer(const std::filesystem::path& dir,
     }
   }
   return v;
+}
+
+}  // namespace
+
+result<tokenizer_vocab> import_tokenizer(const std::filesystem::path& dir,
+                                         const tokenizer_import_options& options, std::string* why) {
+  // The checks above read only what they tested; anything they missed in a malformed file
+  // surfaces as the library's exception, which must not cross this module's edge.
+  try {
+    return import_impl(dir, options, why);
+  } catch (const std::exception& e) {
+    return invalid(why, (dir / "tokenizer.json").string() + ": " + e.what());
+  }
 }
 
 }  // namespace openclawd::core
