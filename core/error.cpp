@@ -27,6 +27,7 @@ class category final : public boost::system::error_category {
       case errc::timeout: return "timed out";
       case errc::gguf_invalid: return "not a valid GGUF file";
       case errc::store_failed: return "conversation store failed";
+      case errc::tokenizer_invalid: return "unusable tokenizer files";
     }
     return "unknown openclawd error";
   }

@@ -25,6 +25,7 @@ enum class errc {
   timeout,                  // a network operation hit its deadline
   gguf_invalid,             // a file is not a readable GGUF model
   store_failed,             // the conversation database failed or refused a write (see last_error())
+  tokenizer_invalid,        // a tokenizer.json / tokenizer_config.json is unreadable or of an unsupported kind
 };
 
 const boost::system::error_category& openclawd_category() noexcept;

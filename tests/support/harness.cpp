@@ -69,6 +69,20 @@ std::filesystem::path make_model(const std::filesystem::path& path, const std::s
   return path;
 }
 
+std::filesystem::path real_vocab_model(const std::string& family, const std::string& kind) {
+  const auto p = std::filesystem::path(OPENCLAWD_TEST_MODELS) / family / (kind + ".gguf");
+  if (!std::filesystem::is_regular_file(p)) {
+    FAIL("the test model " << p.string()
+                           << " is missing: it is built with the tests (target openclawd_test_models) from the "
+                              "tokenizers scripts/setup.sh puts into .deps/tokenizers; run scripts/setup.sh, then build");
+  }
+  return p;
+}
+
+std::filesystem::path real_vocab_template(const std::string& name) {
+  return std::filesystem::path(OPENCLAWD_TEST_FIXTURES) / "templates" / (name + ".jinja");
+}
+
 namespace {
 
 std::string slurp(const std::filesystem::path& p) {

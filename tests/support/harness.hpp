@@ -47,6 +47,21 @@ int free_port();
 // Writes a tiny GGUF model (kind: "random", "unused50").
 std::filesystem::path make_model(const std::filesystem::path& path, const std::string& kind = "random", int seed = 1);
 
+// A tiny model with a real family's vocabulary and chat template, written once per build by
+// openclawd-make-model (tests/CMakeLists.txt, target openclawd_test_models; docs/testing.md):
+// <build>/tests/models/<family>/<kind>.gguf. Fails the test when it is missing. Written:
+//   gemma3:       hello, unused50 (<unused50> CONTROL), unused50-text (USER_DEFINED), random,
+//                 story, hello-gemma3, story-gemma3 (gemma3 architecture, sliding window 32)
+//   qwen3:        hello, think, random, story
+//   llama3_1:     hello, random
+//   mistral_nemo: hello (its packaged template, which this llama-server cannot parse: run it
+//                 with --chat-template-file real_vocab_template("mistralai-Mistral-Nemo-Instruct-2407"))
+// Each file's answer (or one period of the story) is its openclawd.tiny.text metadata.
+std::filesystem::path real_vocab_model(const std::string& family, const std::string& kind);
+
+// tests/fixtures/templates/<name>.jinja (llama.cpp's models/templates/ copies, README there).
+std::filesystem::path real_vocab_template(const std::string& name);
+
 struct run_result {
   int exit_code = -1;  // -1: killed by the deadline
   std::string out, err;
