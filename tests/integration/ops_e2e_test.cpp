@@ -474,10 +474,15 @@ TEST_CASE("doctor: a good config passes every check, and a running daemon's port
   const auto text = run_openclawd({"doctor", "--config", d.config.string()});
   CHECK(text.exit_code == 0);
   CHECK_THAT(text.out, Catch::StartsWith("CHECK"));
-  CHECK_THAT(text.out, Catch::Contains("orchestrator model  OK"));
+  CHECK_THAT(text.out, Catch::Matches("(.|\\n)*orchestrator model +OK(.|\\n)*"));
+  CHECK_THAT(doctor_row(j, "subagent template")["detail"].get<std::string>(),
+             Catch::Contains("asked of the node when it becomes ready"));
 
   REQUIRE(d.start().exit_code == 0);
   j = doctor_json(d.config, 0);
+  // A running node is asked about its chat template now (the tiny models' ChatML).
+  CHECK(doctor_row(j, "orchestrator template")["verdict"] == "ok");
+  CHECK(doctor_row(j, "orchestrator template")["detail"] == "system role, lenient roles (asked the running node now)");
   CHECK_THAT(doctor_row(j, "orchestrator port")["detail"].get<std::string>(),
              Catch::Contains("held by this openclawd's orchestrator"));
   CHECK(doctor_row(j, "subagent port")["verdict"] == "ok");

@@ -344,7 +344,7 @@ TEST_CASE("real vocabulary mistral_nemo: the packaged template, llama.cpp's temp
   }
   SECTION("with llama.cpp's copy of the template") {
     auto& server = shared_llama_server(
-        model, ctx, {"--chat-template-file", test::real_vocab_template("mistralai-Mistral-Nemo-Instruct-2407").string()});
+        model, ctx, {"--chat-template-file", test::real_vocab_template("mistral_nemo").string()});
     const int port = server.port();
     CHECK(tokenize(port, "Hello, world!") == std::vector<int>{22177, 1044, 4304, 1033});
     CHECK(tokenize(port, "Hello, world!", true) == std::vector<int>{1, 22177, 1044, 4304, 1033});  // <s>

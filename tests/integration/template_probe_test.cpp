@@ -1,14 +1,13 @@
 // What each real family's chat template accepts, asked of the real llama-server through
 // /apply-template (gateway/template_probe.hpp). The templates are the families' own, from the
-// tokenizer packages scripts/setup.sh fetches (docs/testing.md), put on a tiny model with
-// --chat-template-file: rendering is the server's, only the weights are fake.
+// tokenizer packages scripts/setup.sh fetches (test::real_vocab_template, docs/testing.md), put on
+// a tiny model with --chat-template-file: rendering is the server's, only the weights are fake.
 #include "gateway/template_probe.hpp"
 #include "tests/support/harness.hpp"
 #include "tests/support/llama_process.hpp"
 #include "tests/support/run_coro.hpp"
 
 #include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
 
 #include <fstream>
 
@@ -20,30 +19,6 @@ namespace {
 
 asio::ip::tcp::endpoint loopback(int port) {
   return {asio::ip::address_v4::loopback(), static_cast<unsigned short>(port)};
-}
-
-// A family's template, from its tokenizer_config.json, written where llama-server can read it.
-std::filesystem::path family_template(const test::temp_dir& dir, const std::string& family) {
-  const auto config = std::filesystem::path(OPENCLAWD_TEST_TOKENIZERS) / family / "tokenizer_config.json";
-  std::ifstream in(config);
-  if (!in) FAIL("missing " << config.string() << ": run scripts/setup.sh (it fetches the tokenizers)");
-  const auto j = nlohmann::json::parse(in);
-  auto text = j.at("chat_template").get<std::string>();
-  if (family == "mistral_nemo") {
-    // Mistral's own file checks alternation over `selectattr("tool_calls", "undefined")`, which
-    // llama.cpp's Jinja cannot parse: llama-server refuses to start with it ("the supplied chat
-    // template is not supported"). llama.cpp ships the template with that loop over all the
-    // messages instead (models/templates/mistralai-Mistral-Nemo-Instruct-2407.jinja); the same
-    // change here, everything else as Mistral wrote it.
-    const std::string from = "loop_messages | rejectattr(\"role\", \"equalto\", \"tool\") | rejectattr(\"role\", "
-                             "\"equalto\", \"tool_results\") | selectattr(\"tool_calls\", \"undefined\")";
-    const auto at = text.find(from);
-    REQUIRE(at != std::string::npos);
-    text.replace(at, from.size(), "loop_messages");
-  }
-  const auto out = dir / (family + ".jinja");
-  std::ofstream(out) << text;
-  return out;
 }
 
 std::filesystem::path own_template(const test::temp_dir& dir, const std::string& name, const std::string& text) {
@@ -80,8 +55,7 @@ TEST_CASE("template probe: ChatML (the tiny models' own) is lenient, with a syst
 
 TEST_CASE("template probe: Gemma 3 folds the system text into the first turn and alternates strictly",
           "[probe][real]") {
-  test::temp_dir dir;
-  const auto t = probe(family_template(dir, "gemma3"));
+  const auto t = probe(test::real_vocab_template("gemma3"));
   CHECK(t.usable());
   CHECK(t.system_role);
   CHECK_FALSE(t.system_moves);
@@ -91,8 +65,7 @@ TEST_CASE("template probe: Gemma 3 folds the system text into the first turn and
 }
 
 TEST_CASE("template probe: Mistral Nemo renders the system text late and alternates strictly", "[probe][real]") {
-  test::temp_dir dir;
-  const auto t = probe(family_template(dir, "mistral_nemo"));
+  const auto t = probe(test::real_vocab_template("mistral_nemo"));
   CHECK(t.usable());
   CHECK(t.system_role);
   CHECK(t.system_moves);
@@ -100,8 +73,7 @@ TEST_CASE("template probe: Mistral Nemo renders the system text late and alterna
 }
 
 TEST_CASE("template probe: Qwen3 is a lenient thinking template", "[probe][real]") {
-  test::temp_dir dir;
-  const auto t = probe(family_template(dir, "qwen3"));
+  const auto t = probe(test::real_vocab_template("qwen3"));
   CHECK(t.usable());
   CHECK(t.system_role);
   CHECK_FALSE(t.strict_alternation);
@@ -109,8 +81,7 @@ TEST_CASE("template probe: Qwen3 is a lenient thinking template", "[probe][real]
 }
 
 TEST_CASE("template probe: Llama 3.1 is lenient", "[probe][real]") {
-  test::temp_dir dir;
-  const auto t = probe(family_template(dir, "llama3_1"));
+  const auto t = probe(test::real_vocab_template("llama3_1"));
   CHECK(t.usable());
   CHECK(t.system_role);
   CHECK_FALSE(t.strict_alternation);

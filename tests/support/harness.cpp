@@ -79,8 +79,26 @@ std::filesystem::path real_vocab_model(const std::string& family, const std::str
   return p;
 }
 
-std::filesystem::path real_vocab_template(const std::string& name) {
-  return std::filesystem::path(OPENCLAWD_TEST_FIXTURES) / "templates" / (name + ".jinja");
+std::filesystem::path real_vocab_template(const std::string& family) {
+  const auto config = std::filesystem::path(OPENCLAWD_TEST_TOKENIZERS) / family / "tokenizer_config.json";
+  std::ifstream in(config);
+  if (!in) FAIL("missing " << config.string() << ": run scripts/setup.sh (it fetches the tokenizers)");
+  const auto j = nlohmann::json::parse(in, nullptr, false);
+  if (!j.is_object() || !j.contains("chat_template") || !j["chat_template"].is_string())
+    FAIL(config.string() << " has no chat_template");
+  auto text = j["chat_template"].get<std::string>();
+  if (family == "mistral_nemo") {
+    const std::string from = "loop_messages | rejectattr(\"role\", \"equalto\", \"tool\") | rejectattr(\"role\", "
+                             "\"equalto\", \"tool_results\") | selectattr(\"tool_calls\", \"undefined\")";
+    const auto at = text.find(from);
+    if (at == std::string::npos) FAIL("Mistral Nemo's packaged template changed: " << config.string());
+    text.replace(at, from.size(), "loop_messages");
+  }
+  static const auto dir = std::filesystem::temp_directory_path() / ("openclawd-templates-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto out = dir / (family + ".jinja");
+  std::ofstream(out) << text;
+  return out;
 }
 
 namespace {

@@ -55,12 +55,16 @@ std::filesystem::path make_model(const std::filesystem::path& path, const std::s
 //   qwen3:        hello, think, random, story
 //   llama3_1:     hello, random
 //   mistral_nemo: hello (its packaged template, which this llama-server cannot parse: run it
-//                 with --chat-template-file real_vocab_template("mistralai-Mistral-Nemo-Instruct-2407"))
+//                 with --chat-template-file real_vocab_template("mistral_nemo"))
 // Each file's answer (or one period of the story) is its openclawd.tiny.text metadata.
 std::filesystem::path real_vocab_model(const std::string& family, const std::string& kind);
 
-// tests/fixtures/templates/<name>.jinja (llama.cpp's models/templates/ copies, README there).
-std::filesystem::path real_vocab_template(const std::string& name);
+// A family's own chat template (tokenizer_config.json of its tokenizer package), as a file for
+// llama-server's --chat-template-file, written once per test process. Mistral Nemo's packaged
+// revision checks alternation over `selectattr("tool_calls", "undefined")`, which this
+// llama-server's Jinja cannot parse (it refuses to start); here that loop runs over all the
+// messages, as in the revision llama.cpp ships (models/templates/), the rest as Mistral wrote it.
+std::filesystem::path real_vocab_template(const std::string& family);
 
 struct run_result {
   int exit_code = -1;  // -1: killed by the deadline
