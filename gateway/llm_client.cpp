@@ -261,8 +261,11 @@ std::optional<int> decode_generated(std::string_view slots_body, std::optional<i
     if (!next.is_object()) continue;
     const int decoded = next.value("n_decoded", -1);
     if (decoded < 0) continue;
+    // The slot's prompt as it was read: the tokens evaluated plus those taken from its cache.
     const bool ours = slot ? s.value("id", -1) == *slot
-                           : prompt_total > 0 && s.value("n_prompt_tokens", -1) - decoded == prompt_total;
+                           : prompt_total > 0 && s.value("n_prompt_tokens_processed", -1) +
+                                                         s.value("n_prompt_tokens_cache", 0) ==
+                                                     prompt_total;
     if (ours && (!best || decoded < *best)) best = decoded;
   }
   return best;

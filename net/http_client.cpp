@@ -213,7 +213,10 @@ asio::awaitable<result<http_response>> http_client::exchange(const http_request&
       p.get().body().data = chunk.data();
       p.get().body().size = chunk.size();
       s->expires_after(d.idle);
-      auto [ec, n] = co_await http::async_read(*s, buf, p, asio::as_tuple(asio::use_awaitable));
+      // read_some: hand over what has arrived. async_read would go on until the 16 KiB chunk
+      // is full, so a stream's first ~60 tokens (and a silent stream's only event, the role
+      // delta) would reach the handler only at the end.
+      auto [ec, n] = co_await http::async_read_some(*s, buf, p, asio::as_tuple(asio::use_awaitable));
       if (ec == http::error::need_buffer) ec = {};  // our chunk is full: hand it over, read on
       if (ec && stop != nullptr && stop->stopped()) break;  // ended on purpose, not a failure
       if (ec) co_return ec;
