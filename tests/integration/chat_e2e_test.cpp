@@ -92,3 +92,28 @@ TEST_CASE("chat: without a running daemon it says so (exit 3)", "[chat][e2e]") {
   CHECK(r.exit_code == 3);
   CHECK_THAT(r.err, Catch::Contains("is it running?"));
 }
+
+TEST_CASE("chat: Gemma 3 and Qwen3 models (real tokenizers and templates) through the daemon", "[chat][e2e][families]") {
+  for (const std::string family : {"gemma3", "qwen3"}) {
+    DYNAMIC_SECTION(family) {
+      daemon_setup d;
+      d.orchestrator_model = real_vocab_model(family, "hello").string();
+      d.subagent_model = real_vocab_model(family, family == "qwen3" ? "think" : "hello").string();
+      d.orchestrator_ctx = d.subagent_ctx = 2048;
+      d.top_extra = "search:\n  enabled: false\npipeline:\n  decision_max_tokens: 24\n";
+      d.write_config();
+      const auto started = d.start();
+      INFO(started.out << started.err);
+      REQUIRE(started.exit_code == 0);
+      for (int i = 0; i < 3; ++i) {
+        const auto r = run_openclawd({"chat", "--config", d.config.string(), "--message", "Hi there"});
+        INFO(r.err);
+        CHECK(r.exit_code == 0);
+        CHECK(r.out == "Hello, world!\n");  // no thoughts, nothing else
+      }
+      const auto text = run_openclawd({"status", "--config", d.config.string()});
+      CHECK_THAT(text.out, Catch::Contains(family == "gemma3" ? "subagent: template: system role, strict alternation"
+                                                              : "subagent: template: system role, lenient roles, thinking"));
+    }
+  }
+}

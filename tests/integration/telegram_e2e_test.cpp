@@ -8,6 +8,7 @@
 
 #include <csignal>
 #include <fstream>
+#include <regex>
 
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -172,4 +173,46 @@ TEST_CASE("telegram e2e: SIGKILL of the daemon between receiving and answering, 
   CHECK(fake.sent(alice).size() == 2);
   CHECK(more > id);
   CHECK(stored_turns(d.state_dir() / "conversations.db", "telegram:" + std::to_string(alice)) == 4);
+}
+
+TEST_CASE("telegram e2e: Gemma 3 and Qwen3 models (real tokenizers and templates) answer every message, and "
+          "neither a broken export nor a model's thoughts ever reach a draft",
+          "[telegram][e2e][families]") {
+  // The subagent starts on a Gemma export stuck on <unused50> (CONTROL, as real Gemma GGUFs
+  // type it: no text at all on the wire) and falls back to the family's model; Qwen3's is a
+  // thinking model, whose reasoning must stay out of drafts and answers. Drafts are on.
+  for (const std::string family : {"gemma3", "qwen3"}) {
+    DYNAMIC_SECTION(family) {
+      fake_telegram fake(token);
+      daemon_setup d;
+      telegram_daemon(d, fake);
+      d.orchestrator_model = real_vocab_model(family, "hello").string();
+      d.subagent_model = real_vocab_model("gemma3", "unused50").string();
+      const auto fallback = real_vocab_model(family, family == "qwen3" ? "think" : "hello").string();
+      d.subagent_extra = "    fallbacks: [" + fallback + "]\n";
+      d.orchestrator_ctx = d.subagent_ctx = 2048;
+      d.top_extra = std::regex_replace(d.top_extra, std::regex("streaming: off"), "streaming: auto") +
+                    "pipeline:\n  decision_max_tokens: 24\n";
+      d.write_config();
+      const auto started = d.start();
+      INFO(started.out << started.err);
+      REQUIRE(started.exit_code == 0);
+      for (int i = 1; i <= 4; ++i) {
+        fake.push_message(alice, alice, "Message " + std::to_string(i) + ": how are you?");
+        REQUIRE(fake.wait_for([&] { return fake.sent(alice).size() == static_cast<std::size_t>(i); }, 90s));
+        CHECK(fake.sent(alice).back().visible_text == "Hello, world!");
+      }
+      for (const auto& draft : fake.drafts(alice)) {
+        INFO(draft.visible_text);
+        CHECK(draft.visible_text.find("<unused") == std::string::npos);
+        CHECK(draft.visible_text.find("greet") == std::string::npos);  // the think model's reasoning
+      }
+      for (const auto& m : fake.sent(alice)) CHECK(m.visible_text.find("<unused") == std::string::npos);
+      const auto j = d.status();
+      CHECK(j["nodes"]["subagent"]["model"] == fallback);
+      CHECK(j["nodes"]["orchestrator"]["template"]["summary"] ==
+            (family == "gemma3" ? "system role, strict alternation" : "system role, lenient roles, thinking"));
+      CHECK(stored_turns(d.state_dir() / "conversations.db", "telegram:" + std::to_string(alice)) == 8);
+    }
+  }
 }
