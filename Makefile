@@ -16,7 +16,7 @@ WERROR     ?= $(if $(filter true 1 yes,$(CI)),ON,OFF)
 # Extra cmake configure arguments for every build, e.g. -DCMAKE_CXX_COMPILER_LAUNCHER=ccache.
 CMAKE_ARGS ?=
 
-.PHONY: all setup configure build test bench soak demo demo-status demo-stop models clean \
+.PHONY: all setup configure build test bench soak soak-families demo demo-status demo-stop models clean \
         test-sanitize test-tsan fuzz fuzz-build
 
 all: build
@@ -50,6 +50,13 @@ SOAK_ARGS    ?=
 soak: build
 	SOAK_SECONDS=$(SOAK_SECONDS) $(BUILD)/tests/soak/openclawd-soak --openclawd $(abspath $(OPENCLAWD)) \
 	  --llama-server $(CURDIR)/.deps/bin/llama-server --json bench/results/soak.json $(SOAK_ARGS)
+
+# The same faults with tiny models that carry real families' tokenizers and templates (Gemma 3
+# orchestrator, Qwen3 thinking subagent, a Gemma export stuck on CONTROL <unused50>).
+soak-families: build
+	SOAK_SECONDS=$(SOAK_SECONDS) $(BUILD)/tests/soak/openclawd-soak --openclawd $(abspath $(OPENCLAWD)) \
+	  --llama-server $(CURDIR)/.deps/bin/llama-server --real-vocab $(BUILD)/tests/models \
+	  --json bench/results/soak-families.json $(SOAK_ARGS)
 
 # Tiny GGUF models ("hello": they answer "Hello, world!"): no model can be downloaded here,
 # and the demo only needs something real llama-server loads and answers with. Swap in real

@@ -19,8 +19,14 @@
 // resident memory after the run against a quiet point after the warm-up, and the store
 // (PRAGMA integrity_check; every inbox entry done; one entry per message).
 //
+// With --real-vocab DIR (the test models the build writes: <build>/tests/models) the nodes run
+// tiny models that carry real families' tokenizers and chat templates (docs/testing.md): the
+// orchestrator Gemma 3's (strict template), the subagent Qwen3's thinking model with a Qwen3
+// hello fallback, and the broken export is a Gemma one stuck on CONTROL <unused50> tokens
+// (no text at all on the wire).
+//
 //   openclawd-soak --openclawd PATH --llama-server PATH [--seconds N] [--seed N] [--chats N]
-//                  [--daemon-kills] [--only FAULT-NAME-PART] [--json FILE] [--keep]
+//                  [--daemon-kills] [--real-vocab DIR] [--only FAULT-NAME-PART] [--json FILE] [--keep]
 // SOAK_SECONDS in the environment sets the default length (120 s). Binds 127.0.0.1 only.
 // Exit status 0 when every check passes.
 #include "bench/bench_support.hpp"
@@ -68,6 +74,7 @@ struct options {
   bool keep = false;
   std::string only;  // inject only the faults whose name contains this (e.g. "sendMessage")
   bool daemon_kills = false;
+  std::string real_vocab;  // <build>/tests/models: run real-vocabulary models
 };
 
 [[noreturn]] void die(const std::string& why) {
@@ -260,7 +267,10 @@ void soak::write_config(bool unused50) {
       "  read_timeout: 2s\n"
       "pipeline:\n"
       "  answer_max_tokens: 64\n"
-      "  not_ready_wait: 90s\n"
+      "  not_ready_wait: 90s\n" +
+      // A tiny model under the decision's JSON grammar picks among a 262K vocabulary's allowed
+      // tokens at random (~20 ms a token): short decisions keep the soak about faults.
+      std::string(o_.real_vocab.empty() ? "" : "  decision_max_tokens: 24\n") +
       "telegram:\n"
       "  api_base: " + fake_->base_url() + "\n"
       "  token_file: " + (dir_ / "bot.token").string() + "\n"
@@ -483,13 +493,27 @@ int soak::run() {
   std::filesystem::create_directories(dir_);
   state_ = dir_ / "state";
   config_ = dir_ / "openclawd.yaml";
-  const std::pair<const char*, core::tiny_model_kind> models[] = {
-      {"orchestrator-hello.gguf", core::tiny_model_kind::hello},
-      {"subagent-hello.gguf", core::tiny_model_kind::hello},
-      {"subagent-fallback-hello.gguf", core::tiny_model_kind::hello},
-      {"subagent-unused50.gguf", core::tiny_model_kind::unused50}};
-  for (const auto& [name, kind] : models)
-    if (!core::write_tiny_model(dir_ / name, kind)) die(std::string("cannot write ") + name);
+  if (o_.real_vocab.empty()) {
+    const std::pair<const char*, core::tiny_model_kind> models[] = {
+        {"orchestrator-hello.gguf", core::tiny_model_kind::hello},
+        {"subagent-hello.gguf", core::tiny_model_kind::hello},
+        {"subagent-fallback-hello.gguf", core::tiny_model_kind::hello},
+        {"subagent-unused50.gguf", core::tiny_model_kind::unused50}};
+    for (const auto& [name, kind] : models)
+      if (!core::write_tiny_model(dir_ / name, kind)) die(std::string("cannot write ") + name);
+  } else {
+    // Under the names the config uses; symlinks, so that 90 MB are not copied.
+    const std::pair<const char*, const char*> models[] = {{"orchestrator-hello.gguf", "gemma3/hello.gguf"},
+                                                          {"subagent-hello.gguf", "qwen3/think.gguf"},
+                                                          {"subagent-fallback-hello.gguf", "qwen3/hello.gguf"},
+                                                          {"subagent-unused50.gguf", "gemma3/unused50.gguf"}};
+    for (const auto& [name, from] : models) {
+      const auto source = std::filesystem::absolute(std::filesystem::path(o_.real_vocab) / from);
+      if (!std::filesystem::is_regular_file(source))
+        die(source.string() + " is missing: build the tests first (target openclawd_test_models)");
+      std::filesystem::create_symlink(source, dir_ / name);
+    }
+  }
   write_file(dir_ / "bot.token", std::string(token) + "\n", 0600);
   fake_ = std::make_unique<test::fake_telegram>(token);
   // DuckDuckGo's "you are rate limited" answer: HTTP 202 with a page of no results.
@@ -728,6 +752,7 @@ int main(int argc, char** argv) {
     else if (a == "--chats") o.chats = std::stoi(v);
     else if (a == "--json") o.json_out = v;
     else if (a == "--only") o.only = v;
+    else if (a == "--real-vocab") o.real_vocab = v;
     else die("unknown option " + a);
   }
   if (o.openclawd.empty() || o.llama_server.empty()) die("--openclawd PATH and --llama-server PATH are required");
