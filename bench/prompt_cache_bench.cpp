@@ -3,11 +3,16 @@
 // orchestrator's prompt tokens were evaluated versus new since the previous turn.
 // The target (issue 3): after the first turn, evaluated / new close to 1.0 — the prompt
 // is append-only, so everything older comes from the slot's KV cache.
+// With --model, both nodes run that file (a tiny model with a real family's tokenizer and
+// template, <build>/tests/models/<family>/hello.gguf), its template probed as the daemon does,
+// so that the figure is the family's layout (issue 15).
 //
-//   openclawd-bench-prompt-cache [--turns N] [--llama-server PATH] [--json FILE]
+//   openclawd-bench-prompt-cache [--turns N] [--llama-server PATH] [--json FILE] [--model GGUF]
+//                                [--chat-template-file FILE] [--label NAME]
 // Binds 127.0.0.1 only. Not a test: it prints numbers and writes JSON.
 #include "core/gguf.hpp"
 #include "gateway/pipeline.hpp"
+#include "gateway/template_probe.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -65,7 +70,8 @@ bool healthy(int port) {
 struct server {
   pid_t pid = -1;
   int port = 0;
-  server(const std::string& bin, const std::string& model, int ctx) : port(free_port()) {
+  server(const std::string& bin, const std::string& model, int ctx, const std::string& template_file = {})
+      : port(free_port()) {
     pid = ::fork();
     if (pid == 0) {
       ::setpgid(0, 0);
@@ -73,8 +79,12 @@ struct server {
       ::dup2(null, 1);
       ::dup2(null, 2);
       const std::string c = std::to_string(ctx), p = std::to_string(port);
-      ::execl(bin.c_str(), bin.c_str(), "-m", model.c_str(), "-c", c.c_str(), "-np", "1", "--host", "127.0.0.1",
-              "--port", p.c_str(), static_cast<char*>(nullptr));
+      if (template_file.empty())
+        ::execl(bin.c_str(), bin.c_str(), "-m", model.c_str(), "-c", c.c_str(), "-np", "1", "--host", "127.0.0.1",
+                "--port", p.c_str(), static_cast<char*>(nullptr));
+      else
+        ::execl(bin.c_str(), bin.c_str(), "-m", model.c_str(), "-c", c.c_str(), "-np", "1", "--host", "127.0.0.1",
+                "--port", p.c_str(), "--chat-template-file", template_file.c_str(), static_cast<char*>(nullptr));
       ::_exit(127);
     }
     for (int i = 0; i < 600 && !healthy(port); ++i) std::this_thread::sleep_for(50ms);
@@ -97,23 +107,32 @@ std::string user_message(int turn) {
 
 int main(int argc, char** argv) {
   int turns = 30;
-  std::string bin = ".deps/bin/llama-server", json_out = "bench/results/prompt_cache.json";
+  std::string bin = ".deps/bin/llama-server", json_out = "bench/results/prompt_cache.json", model, template_file,
+              label = "tiny (ChatML)";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--turns") turns = std::atoi(argv[i + 1]);
     else if (a == "--llama-server") bin = argv[i + 1];
     else if (a == "--json") json_out = argv[i + 1];
+    else if (a == "--model") model = argv[i + 1];
+    else if (a == "--chat-template-file") template_file = argv[i + 1];
+    else if (a == "--label") label = argv[i + 1];
   }
   const auto dir = std::filesystem::temp_directory_path() / ("openclawd-bench-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
-  for (const char* name : {"orchestrator", "subagent"}) {
-    if (!core::write_tiny_model(dir / (std::string(name) + ".gguf"), core::tiny_model_kind::hello)) {
-      std::cerr << "cannot write the tiny models\n";
-      return 1;
+  std::string orch_model = model, sub_model = model;
+  if (model.empty()) {
+    for (const char* name : {"orchestrator", "subagent"}) {
+      if (!core::write_tiny_model(dir / (std::string(name) + ".gguf"), core::tiny_model_kind::hello)) {
+        std::cerr << "cannot write the tiny models\n";
+        return 1;
+      }
     }
+    orch_model = (dir / "orchestrator.gguf").string();
+    sub_model = (dir / "subagent.gguf").string();
   }
-  server orch(bin, (dir / "orchestrator.gguf").string(), 32768);
-  server sub(bin, (dir / "subagent.gguf").string(), 8192);
+  server orch(bin, orch_model, 32768, template_file);
+  server sub(bin, sub_model, 8192, template_file);
   if (!healthy(orch.port) || !healthy(sub.port)) {
     std::cerr << "llama-server did not start (" << bin << ")\n";
     return 1;
@@ -127,6 +146,21 @@ int main(int argc, char** argv) {
   auto cfg = pipeline_config::defaults();
   cfg.decision_max_tokens = 24;  // the tiny model's JSON is short; the prompt is what we measure
   pipeline p(*store, {"orchestrator", &oc, 32768, 1, "o"}, {"subagent", &sc, 8192, 1, "s"}, nullptr, nullptr, cfg);
+  // As the daemon does at ready: the requests are shaped for what each template accepts.
+  std::string template_summary;
+  for (auto [name, client] : {std::pair<const char*, llm_client*>{"orchestrator", &oc}, {"subagent", &sc}}) {
+    auto t = asio::co_spawn(io, probe_template(*client), asio::use_future);
+    io.restart();
+    io.run();
+    const auto traits = t.get();
+    if (!traits || !traits->usable()) {
+      std::cerr << name << ": cannot learn its chat template\n";
+      return 1;
+    }
+    p.set_template(name, *traits);
+    template_summary = traits->summary();
+  }
+  std::printf("%s: template %s\n", label.c_str(), template_summary.c_str());
 
   nlohmann::json rows = nlohmann::json::array();
   long total_eval = 0, total_new = 0, total_prompt = 0;
@@ -159,7 +193,9 @@ int main(int argc, char** argv) {
   std::printf("turns 2-%d: evaluated %ld of %ld new tokens (ratio %.3f); without the cache: %ld\n", turns,
               total_eval, total_new, ratio, total_prompt);
   std::filesystem::create_directories(std::filesystem::path(json_out).parent_path());
-  std::ofstream(json_out) << nlohmann::json{{"turns", rows},
+  std::ofstream(json_out) << nlohmann::json{{"label", label},
+                                           {"template", template_summary},
+                                           {"turns", rows},
                                            {"cache_eval_ratio", ratio},
                                            {"evaluated_after_first", total_eval},
                                            {"new_after_first", total_new},
