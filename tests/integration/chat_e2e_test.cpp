@@ -117,3 +117,28 @@ TEST_CASE("chat: Gemma 3 and Qwen3 models (real tokenizers and templates) throug
     }
   }
 }
+
+TEST_CASE("chat: a model whose chat template refuses a plain exchange fails the start, naming node and model",
+          "[chat][e2e]") {
+  // llama-server starts with it (its load-time check renders one message); every conversation
+  // would then fail. The daemon learns it when the node is ready and refuses to go on.
+  daemon_setup d;
+  hello_nodes(d);
+  const auto template_file = d.dir / "one-turn-only.jinja";
+  std::ofstream(template_file)
+      << "{% if messages|length > 2 %}{{ raise_exception('this export takes one message only') }}{% endif %}"
+         "{% for m in messages %}{{ '<turn>' + m['role'] + '\\n' + m['content'] + '</turn>\\n' }}{% endfor %}"
+         "{% if add_generation_prompt %}{{ '<turn>model\\n' }}{% endif %}";
+  d.subagent_extra = "    extra_args: [--chat-template-file, " + template_file.string() + "]\n";
+  d.write_config();
+  const auto started = d.start();
+  INFO(started.out << started.err);
+  CHECK(started.exit_code == 1);
+  const auto said = started.out + started.err;
+  CHECK_THAT(said, Catch::Contains("subagent"));
+  CHECK_THAT(said, Catch::Contains("subagent-hello.gguf"));
+  CHECK_THAT(said, Catch::Contains("refuses a plain user/assistant/user exchange"));
+  CHECK_THAT(said, Catch::Contains("this export takes one message only"));
+  // Nothing is left running.
+  for (const auto pid : d.recorded_pids()) CHECK_FALSE(process_alive(pid));
+}
