@@ -1,7 +1,10 @@
 // The orchestrator's decision for one user message, and the JSON schema that makes the
 // model's answer valid JSON whatever the model is (llama-server turns the schema into a
-// grammar). Caps on every string keep the decision a few dozen tokens: the orchestrator
-// is a big model on a CPU, and every token it writes costs the user time.
+// grammar). The orchestrator is a big model on a CPU: every token it writes is on the user's
+// critical path (a few tokens a second on the story's machine), so a decision is as short as
+// the schema allows: `{"action":"answer"}` for a direct answer (7 tokens), a query only when
+// searching, and a brief only when configured. A hard token cap (decision_max_tokens) bounds the
+// worst case; a decision the cap cut off is read as far as it got (a shorter query).
 // Pure functions; no I/O.
 #pragma once
 
@@ -14,20 +17,27 @@ struct decision {
   enum class action_kind { answer, search };
   action_kind action = action_kind::answer;
   std::string query;   // the web query when action is search
-  std::string brief;   // what the answer needs, for the subagent
+  std::string brief;   // what the answer needs, for the subagent (empty when briefs are off)
   bool usable = true;  // false: the model's output could not be used; we answer without search
+  bool truncated = false;  // the token cap cut it off; what was there is used
 };
 
-inline constexpr int decision_query_max_chars = 100;
-inline constexpr int decision_brief_max_chars = 240;
-// Enough tokens for the longest JSON the schema allows (one token per character in the
-// worst case), so the grammar always closes it; a sane model stops far earlier.
-inline constexpr int decision_worst_case_tokens = decision_query_max_chars + decision_brief_max_chars + 48;
+inline constexpr int decision_query_max_chars = 80;
+// The decision's token cap without a brief: the JSON around a query is ~9 tokens, which
+// leaves ~15 for the query (4-8 words is typical).
+inline constexpr int decision_default_max_tokens = 24;
 
-// {"action":"search"|"answer","query":string<=100,"brief":string<=240}, all required.
-const std::string& decision_schema();
+// {"action":"search"|"answer","query"?:string<=80,"brief"?:string<=brief_chars}, only action
+// required, so a model can close the object right after it; no "brief" property when
+// brief_chars is 0.
+const std::string& decision_schema(int brief_chars = 0);
 
-// Never fails: anything unusable becomes {answer, "", "", usable=false}.
+// The cap for a configuration: `configured` when set (> 0), else the default plus room for a
+// brief of `brief_chars` (about 3 characters a token).
+int decision_max_tokens(int configured, int brief_chars);
+
+// Never fails: anything unusable becomes {answer, "", "", usable=false}. Output that stops
+// mid-JSON (the cap) is closed and read as far as it got.
 decision parse_decision(std::string_view model_output);
 
 }  // namespace openclawd::gateway

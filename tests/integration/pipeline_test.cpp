@@ -259,20 +259,23 @@ TEST_CASE("pipeline: an <unused50> subagent is caught, switched to its fallback,
 }
 
 TEST_CASE("pipeline: a broken orchestrator with no fallback still lets the subagent answer", "[pipeline][real]") {
-  // Inside a schema-bound JSON string a Gemma vocabulary can write <unused50> (they are valid
-  // string characters): the grammar is no shield. The answer goes on without a brief.
+  // Inside a schema-bound JSON string (a search query) a Gemma vocabulary can write <unused50>:
+  // they are valid string characters, so the grammar is no shield. The decision is struck and
+  // the answer goes on without it. The decision comes from a stand-in here (the real model
+  // enters a string only when it happens to choose a search).
   fixture f;
-  llama_process orch(test::make_model(f.dir / "o.gguf", "unused50"), 2048);
+  fake_orchestrator oc(R"({"action":"search","query":"<unused50><unused50><unused50><unused50>)");
   llama_process sub(test::make_model(f.dir / "s.gguf", "hello"), 2048);
-  openai_client oc(f.io.get_executor(), loopback(orch.port()));
   openai_client sc(f.io.get_executor(), loopback(sub.port()));
   std::vector<std::string> strikes;
   strike_function strike = [&](std::string node, std::string reason) -> asio::awaitable<bool> {
     strikes.push_back(node + ": " + reason);
     co_return false;  // no fallback left
   };
-  pipeline p(f.store, {"orchestrator", &oc, 2048, 1, "o"}, {"subagent", &sc, 2048, 1, "s"}, nullptr, strike,
-             pipeline_config::defaults());
+  std::vector<std::string> queries;
+  search_outcome none;
+  pipeline p(f.store, {"orchestrator", &oc, 2048, 1, "o"}, {"subagent", &sc, 2048, 1, "s"},
+             fixed_search(none, &queries), strike, pipeline_config::defaults());
   for (int i = 0; i < 3; ++i) {
     std::string shown;
     int restarts = 0;
@@ -282,13 +285,39 @@ TEST_CASE("pipeline: a broken orchestrator with no fallback still lets the subag
     CHECK(r.ok);
     CHECK(r.text == "Hello, world!");
     CHECK_FALSE(r.decided.usable);
-    CHECK_THAT(r.orchestrator_problem, Catch::Contains("<unused50>"));
+    CHECK_THAT(r.orchestrator_problem, Catch::Contains("<unused50>") && Catch::Contains("(3 times)"));
     CHECK(r.degenerate.empty());  // the subagent was fine
-    // Stopped at its first tokens (the stream was cut: no final timings), not after max_tokens.
-    CHECK_THAT(r.orchestrator_problem, Catch::Contains("(3 times)"));
   }
+  CHECK(queries.empty());  // the broken query was never searched
   CHECK(p.stats().without_decision == 3);
   CHECK(strikes.size() == 3);
+  CHECK_THAT(strikes[0], Catch::StartsWith("orchestrator: "));
+}
+
+TEST_CASE("pipeline: the real <unused50> model as orchestrator: every message is answered, never garbage",
+          "[pipeline][real]") {
+  // Under the decision's grammar the broken model can only pick among JSON tokens: a valid
+  // action (harmless), or <unused50> inside a query string, which the guard strikes.
+  fixture f;
+  llama_process orch(test::make_model(f.dir / "o.gguf", "unused50"), 2048);
+  llama_process sub(test::make_model(f.dir / "s.gguf", "hello"), 2048);
+  openai_client oc(f.io.get_executor(), loopback(orch.port()));
+  openai_client sc(f.io.get_executor(), loopback(sub.port()));
+  std::vector<std::string> queries;
+  search_outcome none;
+  pipeline p(f.store, {"orchestrator", &oc, 2048, 1, "o"}, {"subagent", &sc, 2048, 1, "s"},
+             fixed_search(none, &queries), nullptr, pipeline_config::defaults());
+  for (int i = 0; i < 5; ++i) {
+    std::string shown;
+    int restarts = 0;
+    const auto r = test::run_one(f.io, p.handle("local:u50-orch", "Hello?", collect(shown, restarts)),
+                                 test::deadline_long);
+    INFO(r.text << " / " << r.orchestrator_problem);
+    CHECK(r.ok);
+    CHECK(r.text == "Hello, world!");
+    if (!r.orchestrator_problem.empty()) CHECK_THAT(r.orchestrator_problem, Catch::Contains("<unused50>"));
+  }
+  for (const auto& q : queries) CHECK(q.find("<unused") == std::string::npos);
 }
 
 TEST_CASE("pipeline: SIGKILL of the subagent mid-stream is retried after its restart", "[pipeline][real]") {
