@@ -49,7 +49,9 @@ Checks what `openclawd start` needs and prints one line per check with OK, WARN 
                     url: server; 15 s deadline), else as the daemon last recorded it; FAIL
                     when it refuses even a plain user/assistant/user exchange
   admin port        (when admin.port is set) free; WARN when another program holds it
-  memory            weights + KV cache for ctx, both nodes, against this machine's RAM
+  memory            weights + KV cache for ctx (sliding windows and their checkpoints counted) +
+                    llama-server's prompt cache (cache_ram), both nodes, against this machine's RAM
+  slot files        the chats' saved KV on disk (slot_files), its cap and the free space
   daemon, service   whether openclawd runs, and whether a service file is installed for it
 Nothing is started or written.
 
@@ -490,12 +492,49 @@ row check_memory(const core::config& cfg, bool daemon_running) {
     total += n.total();
     r.detail += n.node + " " + supervisor::format_bytes(n.total()) + " (weights " +
                 supervisor::format_bytes(n.weights_bytes) + " + KV " +
-                (n.kv_known ? supervisor::format_bytes(n.kv_cache_bytes) : std::string("unknown")) + "), ";
+                (n.kv_known ? supervisor::format_bytes(n.kv_cache_bytes) : std::string("unknown")) +
+                (n.checkpoint_bytes > 0 ? " + sliding-window checkpoints " + supervisor::format_bytes(n.checkpoint_bytes)
+                                        : std::string()) +
+                " + prompt cache " + supervisor::format_bytes(n.prompt_cache_bytes) + "), ";
   }
   r.detail += "total " + supervisor::format_bytes(total);
   if (m.physical_bytes) r.detail += " of " + supervisor::format_bytes(*m.physical_bytes) + " RAM";
   if (m.available_bytes) r.detail += " (" + supervisor::format_bytes(*m.available_bytes) + " available)";
   for (const auto& w : m.warnings) r.detail += "; " + w;
+  return r;
+}
+
+// Slot files (gateway/kv_keeper.hpp): what they take on disk now, their cap, and the room left.
+row check_slot_files(const core::config& cfg) {
+  row r{"slot files", verdict::ok, ""};
+  std::vector<std::string> nodes;
+  for (const auto& n : cfg.nodes)
+    if (n.slot_files) nodes.push_back(n.name);
+  if (nodes.empty()) {
+    r.detail = "off (no node keeps its chats' KV in files)";
+    return r;
+  }
+  std::uint64_t used = 0;
+  std::error_code ec;
+  const auto kv = cfg.state_dir / "kv";
+  for (const auto& e : std::filesystem::recursive_directory_iterator(kv, ec))
+    if (e.is_regular_file(ec)) used += e.file_size(ec);
+  std::string list;
+  for (const auto& n : nodes) list += (list.empty() ? "" : ", ") + n;
+  r.detail = list + ": " + supervisor::format_bytes(used) + " in " + kv.string() + ", capped at " +
+             supervisor::format_bytes(cfg.slot_files_max) + " (slot_files_max)";
+  // The folder may not exist yet: ask about the closest one that does.
+  auto probe = kv;
+  while (!probe.empty() && !std::filesystem::exists(probe, ec)) probe = probe.parent_path();
+  struct statvfs fs {};
+  if (!probe.empty() && ::statvfs(probe.c_str(), &fs) == 0) {
+    const std::uint64_t free_bytes = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+    r.detail += "; " + supervisor::format_bytes(free_bytes) + " free";
+    if (free_bytes + used < cfg.slot_files_max) {
+      r.v = verdict::warn;
+      r.detail += ": less than the cap; lower slot_files_max, or files will fail to save (chats are then read again)";
+    }
+  }
   return r;
 }
 
@@ -621,6 +660,7 @@ int cmd_doctor(const command_args& a) {
   for (const auto& n : cfg->nodes) rows.push_back(check_template(n, daemon));
   if (cfg->admin.port != 0) rows.push_back(check_admin_port(cfg->admin.port, daemon));
   rows.push_back(check_memory(*cfg, daemon.running));
+  rows.push_back(check_slot_files(*cfg));
   rows.push_back({"daemon", verdict::ok,
                   daemon.running ? "running (pid " + (daemon.pid ? std::to_string(*daemon.pid) : std::string("?")) +
                                        ") with state_dir " + paths.dir.string()

@@ -357,6 +357,7 @@ struct draft {
   std::optional<located_path> llama_server;
   std::optional<fs::path> state_dir;
   std::array<node_draft, 2> nodes;  // orchestrator, subagent
+  std::uint64_t slot_files_max = 8ull << 30;
   restart_draft restart;
   health_config health;
   logs_config logs;
@@ -654,7 +655,7 @@ struct managed_flag {
   std::string_view flag;
   std::string_view key;  // the config key that sets it; empty: not settable
 };
-constexpr std::array<managed_flag, 13> managed_flags{{
+constexpr std::array<managed_flag, 17> managed_flags{{
     {"-m", "model"},
     {"--model", "model"},
     {"-c", "ctx"},
@@ -667,6 +668,9 @@ constexpr std::array<managed_flag, 13> managed_flags{{
     {"--threads", "threads"},
     {"-np", "parallel"},
     {"--parallel", "parallel"},
+    {"--cache-ram", "cache_ram"},
+    {"-cram", "cache_ram"},
+    {"--slot-save-path", "slot_files"},
     {"--host", ""},
 }};
 
@@ -1096,6 +1100,9 @@ const key_spec<pipeline_settings> pipeline_keys[] = {
     {"decision_max_tokens", optional_key, "", [](R r, F f, pipeline_settings& p) {
        return r.read_int(f, non_negative_int, p.decision_max_tokens);
      }},
+    {"decision_brief_chars", optional_key, "brief", [](R r, F f, pipeline_settings& p) {
+       return r.read_int(f, non_negative_int, p.decision_brief_chars);
+     }},
     {"answer_max_tokens", optional_key, "max_tokens", [](R r, F f, pipeline_settings& p) {
        return r.read_int(f, positive_int, p.answer_max_tokens);
      }},
@@ -1185,6 +1192,12 @@ const key_spec<node_draft> node_keys[] = {
     {"extra_args", optional_key, "args", [](R r, F f, node_draft& n) {
        return r.read_string_list(f, n.cfg.extra_args, check_extra_arg);
      }},
+    {"cache_ram", optional_key, "cache-ram prompt_cache", [](R r, F f, node_draft& n) {
+       return r.read_size(f, 0, n.cfg.cache_ram);
+     }},
+    {"slot_files", optional_key, "kv_files slot_save", [](R r, F f, node_draft& n) {
+       return r.read_bool(f, n.cfg.slot_files);
+     }},
     {"startup_timeout", optional_key, "", [](R r, F f, node_draft& n) {
        return r.read_duration(f, std::chrono::milliseconds(100), n.cfg.startup_timeout);
      }},
@@ -1208,8 +1221,9 @@ const key_table<node_draft> node_table{"nodes.orchestrator or nodes.subagent", n
 
 // Keys that build llama-server's command line, or stop it: meaningless for a url: node,
 // whose server openclawd never starts.
-constexpr std::array<std::string_view, 8> spawn_only_keys{"model",   "fallbacks",  "port",         "gpu_layers",
-                                                          "threads", "extra_args", "llama_server", "stop_timeout"};
+constexpr std::array<std::string_view, 10> spawn_only_keys{"model",        "fallbacks",    "port",      "gpu_layers",
+                                                           "threads",      "extra_args",   "llama_server",
+                                                           "stop_timeout", "cache_ram",    "slot_files"};
 
 // A url: node (someone else runs its server) takes none of the keys that build a command line;
 // without url:, read_mapping already required model: and port:.
@@ -1288,6 +1302,9 @@ const key_spec<draft> top_level_keys[] = {
      }},
     {"admin", optional_key, "metrics status_page", [](R r, F f, draft& d) {
        return r.read_mapping(f.value, f.key.Mark(), f.path, admin_table, d.admin);
+     }},
+    {"slot_files_max", optional_key, "kv_disk_max", [](R r, F f, draft& d) {
+       return r.read_size(f, 0, d.slot_files_max);
      }},
 };
 const key_table<draft> top_level_table{"the top level", top_level_keys};
@@ -1466,6 +1483,12 @@ config_result<config> finish(const reader& r, draft& d) {
   out.logs = d.logs;
   out.search = d.search.cfg;
   out.pipeline = d.pipeline;
+  out.slot_files_max = d.slot_files_max;
+  for (node_draft& n : d.nodes) {
+    // A url: node's server is someone else's: its flags are not ours to set.
+    if (n.cfg.remote()) n.cfg.slot_files = false;
+    if (n.cfg.slot_files) n.cfg.slot_dir = out.state_dir / "kv" / n.cfg.name;
+  }
 
   // The top-level llama_server is resolved once, and only if a node uses it.
   std::optional<config_result<fs::path>> shared_program;
@@ -1665,6 +1688,12 @@ config_result<config> load_config(const fs::path& file, load_options options) {
   draft d;
   d.nodes[0].cfg.name = "orchestrator";
   d.nodes[1].cfg.name = "subagent";
+  // Per-node defaults (docs/configuration.md says why): the orchestrator reads prompts slowly on a
+  // CPU, so its chats' KV is kept in files and it gets the larger host prompt cache.
+  d.nodes[0].cfg.cache_ram = 2ull << 30;
+  d.nodes[0].cfg.slot_files = true;
+  d.nodes[1].cfg.cache_ram = 512ull << 20;
+  d.nodes[1].cfg.slot_files = false;
   try {
     if (auto e = r.read_mapping(root, root.Mark(), "", top_level_table, d)) return *e;
   } catch (const YAML::Exception& e) {  // not expected once parsed; still an error about the file

@@ -48,6 +48,15 @@ struct node_config {
   std::optional<int> threads;                    // -t, > 0
   std::optional<int> parallel;                   // -np, > 0
   std::vector<std::string> extra_args;           // appended verbatim to the argv
+  // --cache-ram: llama-server's host-memory prompt cache, in bytes (passed in MiB). Its own
+  // default is 8 GiB per server, which on the story's 40 GB machine decides between running
+  // and swapping; the loader sets 2 GiB for the orchestrator and 512 MiB for the subagent.
+  std::uint64_t cache_ram = 0;
+  // Keep each chat's KV in slot files (--slot-save-path slot_dir, gateway/kv_keeper.hpp): a
+  // chat comes back without being read again after another chat used the slot or a restart.
+  // Default on for the orchestrator (slow to read prompts), off for the subagent.
+  bool slot_files = false;
+  std::filesystem::path slot_dir;                // state_dir/kv/<name> when slot_files
   duration startup_timeout{std::chrono::seconds(600)};  // spawn → GET /health 200
   duration stop_timeout{std::chrono::seconds(10)};      // SIGTERM → SIGKILL grace period
   // `url:` instead of `model:`: a server openclawd does not start, stop or restart; it only
@@ -127,7 +136,8 @@ struct search_config {
 struct pipeline_settings {
   std::string orchestrator_prompt;  // fixed text: no clock or per-turn data (it would break the prompt cache)
   std::string subagent_prompt;
-  int decision_max_tokens = 0;   // 0: enough for the longest JSON the decision schema allows
+  int decision_max_tokens = 0;   // 0: 24, plus room for a brief when decision_brief_chars is set
+  int decision_brief_chars = 0;  // 0: the decision has no brief (fewest tokens on the critical path)
   int answer_max_tokens = 1024;  // the subagent's answer, and the room kept free for it
   int summary_max_tokens = 384;  // one running summary
   int compact_at_percent = 85;   // compact the orchestrator's prompt when it passes this share of ctx
@@ -189,6 +199,7 @@ struct config {
   pipeline_settings pipeline;
   telegram_config telegram;
   admin_config admin;
+  std::uint64_t slot_files_max = 8ull << 30;  // the slot files' disk use, all nodes together (LRU)
 
   const node_config* find_node(std::string_view name) const;
 };

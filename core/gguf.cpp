@@ -486,4 +486,38 @@ std::uint64_t estimate_kv_cache_bytes(const gguf_info& info, int ctx) {
   return sat_mul(bytes, 2);  // f16
 }
 
+kv_cache_estimate estimate_kv_cache(const gguf_info& info, int ctx, bool swa_full) {
+  kv_cache_estimate e;
+  const std::uint64_t full = estimate_kv_cache_bytes(info, ctx);
+  e.bytes = full;
+  const auto window = info.get_int(info.architecture + ".attention.sliding_window");
+  if (full == 0 || !window || *window <= 0 || info.block_count == 0) return e;
+  e.sliding_window = static_cast<std::uint64_t>(*window);
+  // Which layers slide: a per-layer pattern when the file has one, else what llama.cpp fixes
+  // for the architecture (Gemma 2: every other layer; Gemma 3: five of six; Cohere 2: 3 of 4).
+  const auto pattern = info.metadata.find(info.architecture + ".attention.sliding_window_pattern");
+  if (pattern != info.metadata.end() && std::holds_alternative<gguf_array>(pattern->second) &&
+      std::get<gguf_array>(pattern->second).integers.size() == info.block_count) {
+    for (auto v : std::get<gguf_array>(pattern->second).integers) e.swa_layers += v != 0 ? 1 : 0;
+  } else if (info.architecture == "gemma2") {
+    e.swa_layers = info.block_count / 2;
+  } else if (info.architecture == "gemma3") {
+    e.swa_layers = info.block_count - info.block_count / 6;
+  } else if (info.architecture == "cohere2") {
+    e.swa_layers = info.block_count - info.block_count / 4;
+  } else {
+    e.swa_layers = 0;  // unknown: count every layer as full, the safe side
+  }
+  if (swa_full || e.swa_layers == 0) return e;
+  const std::uint64_t per_layer_token = full / info.block_count / static_cast<std::uint64_t>(ctx);
+  // llama.cpp sizes a sliding-window layer's cache to the window plus a batch (n_ubatch 512).
+  const std::uint64_t cells = std::min<std::uint64_t>(static_cast<std::uint64_t>(ctx), e.sliding_window + 512);
+  const std::uint64_t swa_bytes = sat_mul(sat_mul(cells, e.swa_layers), per_layer_token);
+  const std::uint64_t full_layers = info.block_count - e.swa_layers;
+  e.bytes = sat_mul(sat_mul(static_cast<std::uint64_t>(ctx), full_layers), per_layer_token) + swa_bytes;
+  const std::uint64_t checkpoints = std::min<std::uint64_t>(32, static_cast<std::uint64_t>(ctx) / 8192 + 1);
+  e.checkpoint_bytes = sat_mul(checkpoints, swa_bytes);
+  return e;
+}
+
 }  // namespace openclawd::core

@@ -77,6 +77,18 @@ result<gguf_info> read_gguf_info(const std::filesystem::path& path, std::string*
 // lacks the needed hyperparameters, and saturates at UINT64_MAX rather than overflow.
 std::uint64_t estimate_kv_cache_bytes(const gguf_info& info, int ctx);
 
+// The same, for models with sliding-window attention (Gemma 2/3/4 and others), as llama-server
+// allocates it: the sliding-window layers hold their window (plus a batch) unless --swa-full,
+// and llama-server keeps context checkpoints of those layers (--ctx-checkpoints, 32 per slot at
+// most, one per 8192 tokens: --checkpoint-min-step) so that a prompt can be reused past them.
+struct kv_cache_estimate {
+  std::uint64_t bytes = 0;             // the cache itself
+  std::uint64_t checkpoint_bytes = 0;  // the checkpoints, at most
+  std::uint64_t sliding_window = 0;    // tokens; 0: no sliding-window layers
+  std::uint64_t swa_layers = 0;        // layers that use the window
+};
+kv_cache_estimate estimate_kv_cache(const gguf_info& info, int ctx, bool swa_full);
+
 // --- Tiny models ------------------------------------------------------------------------------
 // (written by core/tiny_model.cpp)
 //

@@ -95,6 +95,14 @@ std::vector<std::string> llama_server_args(const core::node_config& node, const 
     a.emplace_back("-np");
     a.push_back(std::to_string(*node.parallel));
   }
+  // Always written: llama-server's own default (8 GiB per server) is not what the memory check
+  // counts on, nor what a 40 GB machine running two models can spare.
+  a.emplace_back("--cache-ram");
+  a.push_back(std::to_string(node.cache_ram >> 20));
+  if (node.slot_files) {
+    a.emplace_back("--slot-save-path");
+    a.push_back(node.slot_dir.string());
+  }
   a.insert(a.end(), node.extra_args.begin(), node.extra_args.end());
   return a;
 }
@@ -349,6 +357,14 @@ bool model_process::spawn(std::string* error) {
   const auto& exe = settings_.node.llama_server;
   const auto args = llama_server_args(settings_.node, model);
   status_.model = model;
+  if (settings_.node.slot_files) {
+    // llama-server writes its slot files there but does not create the folder; private: they
+    // hold what the chats said, in the model's own encoding.
+    std::error_code ec;
+    std::filesystem::create_directories(settings_.node.slot_dir, ec);
+    std::filesystem::permissions(settings_.node.slot_dir, std::filesystem::perms::owner_all,
+                                 std::filesystem::perm_options::replace, ec);
+  }
 
   int fds[2];
   if (::pipe(fds) != 0) {

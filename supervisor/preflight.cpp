@@ -1,5 +1,7 @@
 #include "supervisor/preflight.hpp"
 
+#include <algorithm>
+
 #include "core/gguf.hpp"
 #include "supervisor/os.hpp"
 
@@ -64,7 +66,7 @@ void assess_memory(memory_report& r) {
   for (const auto& e : r.nodes) total += e.total();
   if (r.physical_bytes && total > *r.physical_bytes / 10 * 9) {
     r.warnings.push_back("the models need about " + format_bytes(total) +
-                         " (weights + KV cache for ctx) but this machine has " + format_bytes(*r.physical_bytes) +
+                         " (weights, KV cache for ctx, prompt caches) but this machine has " + format_bytes(*r.physical_bytes) +
                          " of RAM: expect heavy swapping or an out-of-memory kill; lower ctx or use smaller quantizations");
   } else if (r.available_bytes && total > *r.available_bytes) {
     r.warnings.push_back("the models need about " + format_bytes(total) + " but only " +
@@ -100,9 +102,13 @@ memory_report estimate_memory(const core::config& cfg) {
       int ctx = n.ctx;
       if (info->context_length > 0 && static_cast<std::uint64_t>(ctx) > info->context_length)
         ctx = static_cast<int>(info->context_length);
-      e.kv_cache_bytes = core::estimate_kv_cache_bytes(*info, ctx);
+      const bool swa_full = std::find(n.extra_args.begin(), n.extra_args.end(), "--swa-full") != n.extra_args.end();
+      const auto kv = core::estimate_kv_cache(*info, ctx, swa_full);
+      e.kv_cache_bytes = kv.bytes;
+      e.checkpoint_bytes = kv.checkpoint_bytes;
       e.kv_known = true;
     }
+    e.prompt_cache_bytes = n.cache_ram;
     r.nodes.push_back(e);
   }
   assess_memory(r);

@@ -22,9 +22,11 @@ std::vector<std::string> check_ports(const core::config& cfg);
 struct memory_estimate {
   std::string node;
   std::uint64_t weights_bytes = 0;   // the model file's size (mmapped weights)
-  std::uint64_t kv_cache_bytes = 0;  // f16 K and V for min(ctx, training context) tokens
+  std::uint64_t kv_cache_bytes = 0;  // f16 K and V for min(ctx, training context) tokens (sliding windows counted)
+  std::uint64_t checkpoint_bytes = 0;    // llama-server's context checkpoints of sliding-window layers, at most
+  std::uint64_t prompt_cache_bytes = 0;  // --cache-ram: llama-server's host prompt cache, at most
   bool kv_known = false;             // false when the header could not be read
-  std::uint64_t total() const { return weights_bytes + kv_cache_bytes; }
+  std::uint64_t total() const { return weights_bytes + kv_cache_bytes + checkpoint_bytes + prompt_cache_bytes; }
 };
 
 struct memory_report {

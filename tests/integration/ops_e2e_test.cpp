@@ -469,6 +469,9 @@ TEST_CASE("doctor: a good config passes every check, and a running daemon's port
   CHECK(doctor_row(j, "orchestrator port")["verdict"] == "ok");
   CHECK(doctor_row(j, "memory")["verdict"] == "ok");
   CHECK(doctor_row(j, "daemon")["detail"] == "not running");
+  // The orchestrator keeps its chats' KV in files by default; the row says where, and the cap.
+  CHECK_THAT(doctor_row(j, "slot files")["detail"].get<std::string>(),
+             Catch::StartsWith("orchestrator: 0 B in ") && Catch::Contains("capped at 8.0 GiB (slot_files_max)"));
 
   // The table, for people.
   const auto text = run_openclawd({"doctor", "--config", d.config.string()});
@@ -516,7 +519,7 @@ TEST_CASE("doctor: a file that is not GGUF fails (exit 1), with a good fallback 
   CHECK_THAT(doctor_row(j, "orchestrator model")["detail"].get<std::string>(), Catch::Contains("would run " + good));
   CHECK(doctor_row(j, "orchestrator fallback 1")["verdict"] == "ok");
   // The memory it would take is the fallback's, with its KV cache, not the broken file's.
-  CHECK_THAT(doctor_row(j, "memory")["detail"].get<std::string>(), Catch::StartsWith("orchestrator 1.1 MiB (weights 644.2 KiB + KV 512.0 KiB)"));
+  CHECK_THAT(doctor_row(j, "memory")["detail"].get<std::string>(), Catch::StartsWith("orchestrator 2.0 GiB (weights 644.2 KiB + KV 512.0 KiB + prompt cache 2.0 GiB)"));
 }
 
 TEST_CASE("doctor: ctx above the model's training context is a warning", "[ops][doctor]") {

@@ -489,11 +489,11 @@ TEST_CASE("config: an unknown key far from any lists the valid keys", "[config]"
   temp_dir dir;
   check_error(load_error(dir, "whatsapp: {}\n" + std::string(minimal_yaml)), 1, 1, "whatsapp",
               "unknown key \"whatsapp\"; expected one of: llama_server, state_dir, nodes, restart, health, logs, search, "
-              "pipeline, telegram, admin");
+              "pipeline, telegram, admin, slot_files_max");
   check_error(load_error(dir, minimal_with("ctx: 8192", "temperature: 0.7\n    ctx: 8192")), 8, 5,
               "nodes.subagent.temperature",
               "unknown key \"temperature\"; expected one of: model, fallbacks, ctx, gpu_layers, port, threads, "
-              "parallel, extra_args, startup_timeout, stop_timeout, llama_server, url");
+              "parallel, extra_args, cache_ram, slot_files, startup_timeout, stop_timeout, llama_server, url");
   check_error(load_error(dir, minimal_with("  subagent:", "  gpu:\n    model: x\n  subagent:")), 6, 3, "nodes.gpu",
               "unknown key \"gpu\"; expected one of: orchestrator, subagent");
 }
@@ -969,6 +969,47 @@ TEST_CASE("config: pipeline mistakes name the key and what is expected", "[confi
               "expected a positive integer, found \"0\"");
   const auto typo = load_error(dir, with("  strike: 2\n"));
   CHECK_THAT(typo.message, Catch::Contains("did you mean \"strikes\""));
+}
+
+TEST_CASE("config: a decision has no brief by default and a 24-token cap", "[config][pipeline]") {
+  temp_dir dir;
+  const auto defaults = load_ok(dir, std::string(minimal_yaml)).pipeline;
+  CHECK(defaults.decision_max_tokens == 0);   // the pipeline makes it 24
+  CHECK(defaults.decision_brief_chars == 0);  // off
+  const auto p = load_ok(dir, "pipeline:\n  decision_brief_chars: 90\n  decision_max_tokens: 40\n" +
+                                  std::string(minimal_yaml)).pipeline;
+  CHECK(p.decision_brief_chars == 90);
+  CHECK(p.decision_max_tokens == 40);
+}
+
+TEST_CASE("config: the host prompt cache and slot files per node, their defaults and their keys", "[config]") {
+  temp_dir dir;
+  const auto c = load_ok(dir, std::string(minimal_yaml));
+  const auto& orch = *c.find_node("orchestrator");
+  const auto& sub = *c.find_node("subagent");
+  // llama-server's own default is 8 GiB per server: too much for two models on a 40 GB machine.
+  CHECK(orch.cache_ram == 2ull << 30);
+  CHECK(sub.cache_ram == 512ull << 20);
+  CHECK(orch.slot_files);
+  CHECK(orch.slot_dir == c.state_dir / "kv" / "orchestrator");
+  CHECK_FALSE(sub.slot_files);
+  CHECK(c.slot_files_max == 8ull << 30);
+
+  std::string yaml(minimal_yaml);
+  yaml.replace(yaml.find("    ctx: 32768"), 0, "    cache_ram: 0\n    slot_files: false\n");
+  const auto off = load_ok(dir, "slot_files_max: 20GiB\n" + yaml);
+  CHECK(off.find_node("orchestrator")->cache_ram == 0);
+  CHECK_FALSE(off.find_node("orchestrator")->slot_files);
+  CHECK(off.slot_files_max == 20ull << 30);
+
+  // openclawd passes these flags itself: extra_args may not.
+  std::string flag(minimal_yaml);
+  flag.replace(flag.find("    ctx: 32768"), 0, "    extra_args: [--cache-ram, \"100\"]\n");
+  const auto e = load_error(dir, flag);
+  CHECK_THAT(e.message, Catch::Contains("is passed by openclawd from the cache_ram: key"));
+  std::string bad(minimal_yaml);
+  bad.replace(bad.find("    ctx: 32768"), 0, "    cache_ram: lots\n");
+  CHECK_THAT(load_error(dir, bad).message, Catch::Contains("expected a size"));
 }
 
 // ---------------------------------------------------------------------------

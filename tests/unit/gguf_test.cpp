@@ -385,6 +385,34 @@ TEST_CASE("gguf: KV cache estimate", "[gguf]") {
   CHECK(estimate_kv_cache_bytes(info, 1 << 30) == UINT64_MAX);
 }
 
+TEST_CASE("gguf: the KV estimate of a sliding-window model, and its checkpoints", "[gguf]") {
+  // Gemma 3 27B's shape: 62 layers, 16 KV heads of 128, a 1024-token window on five layers of six.
+  gguf_info info;
+  info.architecture = "gemma3";
+  info.embedding_length = 5376;
+  info.block_count = 62;
+  info.head_count = 32;
+  info.head_count_kv = 16;
+  info.key_length = 128;
+  info.value_length = 128;
+  const std::uint64_t per_layer_token = 16ull * 256 * 2;
+  // No window known: every layer in full.
+  auto e = estimate_kv_cache(info, 32768, false);
+  CHECK(e.bytes == 32768ull * 62 * per_layer_token);
+  CHECK(e.checkpoint_bytes == 0);
+  info.metadata["gemma3.attention.sliding_window"] = std::int64_t{1024};
+  e = estimate_kv_cache(info, 32768, false);
+  CHECK(e.sliding_window == 1024);
+  CHECK(e.swa_layers == 62 - 10);
+  const std::uint64_t swa = (1024ull + 512) * 52 * per_layer_token;
+  CHECK(e.bytes == 32768ull * 10 * per_layer_token + swa);  // ~2.8 GiB instead of ~15.5
+  CHECK(e.checkpoint_bytes == 5 * swa);  // one per 8192 tokens, and one more
+  // --swa-full: every layer in full again, and no checkpoints.
+  e = estimate_kv_cache(info, 32768, true);
+  CHECK(e.bytes == 32768ull * 62 * per_layer_token);
+  CHECK(e.checkpoint_bytes == 0);
+}
+
 TEST_CASE("gguf: the KV estimate reads through the tiny model", "[gguf]") {
   temp_dir dir;
   const fs::path p = dir.path / "tiny.gguf";

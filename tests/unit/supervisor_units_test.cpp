@@ -52,14 +52,26 @@ TEST_CASE("llama_server_args: the issue's command line, from an argv vector", "[
   n.threads = 6;
   n.parallel = 1;
   n.extra_args = {"--sse-ping-interval", "5", "a b"};
+  n.cache_ram = 2ull << 30;
+  n.slot_files = true;
+  n.slot_dir = "/state/kv/orchestrator";
   const auto a = llama_server_args(n, "/models/x y.gguf");
-  const std::vector<std::string> want{"-m", "/models/x y.gguf", "-c", "32768", "-ngl", "0", "--host", "127.0.0.1",
-                                      "--port", "8081", "-t", "6", "-np", "1", "--sse-ping-interval", "5", "a b"};
+  const std::vector<std::string> want{"-m",           "/models/x y.gguf",       "-c",   "32768", "-ngl",
+                                      "0",            "--host",                 "127.0.0.1", "--port", "8081",
+                                      "-t",           "6",                      "-np",  "1",     "--cache-ram",
+                                      "2048",         "--slot-save-path",       "/state/kv/orchestrator",
+                                      "--sse-ping-interval", "5", "a b"};
   CHECK(a == want);
   n.threads.reset();
   n.parallel.reset();
   n.extra_args.clear();
-  CHECK(llama_server_args(n, "/m.gguf").size() == 10);
+  n.slot_files = false;
+  n.cache_ram = 0;
+  // --cache-ram is always written: llama-server's own default (8 GiB) is not what is counted.
+  const auto minimal = llama_server_args(n, "/m.gguf");
+  CHECK(minimal.size() == 12);
+  CHECK(minimal[10] == "--cache-ram");
+  CHECK(minimal[11] == "0");
 }
 
 TEST_CASE("os: wait statuses decode to readable sentences", "[supervisor]") {
