@@ -219,6 +219,30 @@ void write_node_metrics(core::prometheus_writer& w, const supervisor::node_statu
     w.sample("openclawd_node_resident_memory_bytes", static_cast<double>(*p.resident_bytes), {{"node", node}});
 }
 
+void write_kv_metrics(core::prometheus_writer& w, const gateway::kv_keeper& kv) {
+  const auto& s = kv.stats();
+  auto counter = [&](const char* name, const char* help, std::uint64_t v) {
+    w.counter(name, help, static_cast<double>(v), {{"node", kv.node()}});
+  };
+  counter("openclawd_kv_warmups_total", "Chats whose next prompt was evaluated while the user read the answer",
+          s.warmups);
+  counter("openclawd_kv_warmup_failures_total", "Warm-ups that failed (the next message evaluates it)",
+          s.warmup_failures);
+  counter("openclawd_kv_warm_tokens_total", "Prompt tokens evaluated by warm-ups, off the critical path",
+          s.warm_tokens);
+  counter("openclawd_kv_restores_total", "Chats brought back from their slot file instead of being read again",
+          s.restores);
+  counter("openclawd_kv_restore_failures_total", "Slot files the node refused (read again instead)",
+          s.restore_failures);
+  counter("openclawd_kv_restored_tokens_total", "Prompt tokens not evaluated again thanks to slot files",
+          s.restored_tokens);
+  counter("openclawd_kv_saves_total", "Slot files written", s.saves);
+  counter("openclawd_kv_evictions_total", "Slot files deleted for the disk cap (slot_files_max)", s.evictions);
+  w.gauge("openclawd_kv_file_bytes", "Disk used by slot files", static_cast<double>(s.file_bytes),
+          {{"node", kv.node()}});
+  w.gauge("openclawd_kv_files", "Slot files kept", static_cast<double>(s.files), {{"node", kv.node()}});
+}
+
 void write_pipeline_metrics(core::prometheus_writer& w, const gateway::pipeline_stats& s) {
   auto counter = [&](const char* name, const char* help, std::uint64_t v) {
     w.counter(name, help, static_cast<double>(v));

@@ -61,6 +61,8 @@ void write_node_metrics(core::prometheus_writer& w, const supervisor::node_statu
 // Counters, queue depth, and per node the last request's tokens/s and cache reuse
 // (the decision ran on the orchestrator, the answer on the subagent).
 void write_pipeline_metrics(core::prometheus_writer& w, const gateway::pipeline_stats& s);
+// The orchestrator's KV keeper: warm-ups, slot files (gateway/kv_keeper.hpp).
+void write_kv_metrics(core::prometheus_writer& w, const gateway::kv_keeper& kv);
 // `s` null: search is off (only openclawd_search_enabled 0).
 void write_search_metrics(core::prometheus_writer& w, const tools::search_stats* s, double paused_s);
 // From the channel's own counters: replies = messages handled, pending = queued.

@@ -2,6 +2,7 @@
 
 #include "app/admin_views.hpp"
 #include "app/chat_server.hpp"
+#include "app/kv_files.hpp"
 #include "app/reload.hpp"
 #include "core/log.hpp"
 #include "gateway/conversation_store.hpp"
@@ -112,6 +113,10 @@ int run_daemon(const core::config& cfg, const state_paths& paths, const daemon_o
         co_return co_await sup.switch_model(std::move(node), std::move(reason), std::chrono::minutes(10));
       },
       gateway::pipeline_config::from(cfg.pipeline));
+  // The orchestrator's chats keep their KV: slots, warm-ups, slot files (gateway/kv_keeper.hpp).
+  gateway::kv_keeper orch_kv(orch_client, "orchestrator", orch_cfg.parallel.value_or(1),
+                             kv_files_of(cfg, orch_cfg, orch_cfg.model));
+  pipe.set_kv_keeper(&orch_kv);
   // What each node's chat template accepts, asked whenever it becomes ready (a restart, a
   // switch to a fallback or a reload may have changed the model): the pipeline shapes its
   // requests for it, status shows it. Returns the problem when the template refuses even a
@@ -135,15 +140,24 @@ int run_daemon(const core::config& cfg, const state_paths& paths, const daemon_o
     core::log_info("daemon", node + ": chat template: " + t->summary());
     co_return std::string();
   };
+  chat_server chat(io.get_executor(), paths.dir / "chat.sock", pipe);
+  reloader reload(io.get_executor(), cfg, sup, {&orch_client, &sub_client, &pipe});  // SIGHUP
   bool started = false;  // the start probes both nodes itself; later readies are probed here
   sup.set_observer([&](const supervisor::node_status& st) {
     if (st.state != supervisor::process_state::ready) return;
     notify(notify_fd, {{"event", "node_ready"}, {"node", st.name}, {"url", st.url()}, {"pid", st.pid.value_or(0)},
                        {"ready_ms", st.ready_ms.value_or(0.0)}, {"model", st.model.string()}});
+    if (st.name == "orchestrator") {
+      // A new process (a restart, a fallback, a reload): its slots hold nothing, and files are
+      // valid for the model it runs now.
+      if (const auto* n = reload.running().find_node(st.name))
+        orch_kv.reconfigure(n->parallel.value_or(1), kv_files_of(reload.running(), *n, st.model));
+      orch_kv.node_restarted();
+    }
+    // The coroutine itself, not a lambda wrapping it: GCC 12 freed a spawned lambda's captures
+    // twice (gateway/pipeline.cpp). Its result (a problem text) is logged by the probe.
     if (started)
-      asio::co_spawn(io, [&probe_template, n = st.name, m = st.model]() -> asio::awaitable<void> {
-        co_await probe_template(n, m);
-      }, [](std::exception_ptr e) {
+      asio::co_spawn(io, probe_template(st.name, st.model), [](std::exception_ptr e, std::string) {
         if (!e) return;
         try {
           std::rethrow_exception(e);
@@ -152,12 +166,11 @@ int run_daemon(const core::config& cfg, const state_paths& paths, const daemon_o
         }
       });
   });
-  chat_server chat(io.get_executor(), paths.dir / "chat.sock", pipe);
-  reloader reload(io.get_executor(), cfg, sup, {&orch_client, &sub_client, &pipe});  // SIGHUP
   if (auto problem = chat.start(); !problem.empty()) core::log_warn("daemon", "local chat is off: " + problem);
   // The loopback admin endpoint (/status, /metrics, the page) when admin.port is set; null when
   // off or its port is taken (logged). A channel adds its numbers: if (admin) admin->add_collector(...).
   auto admin = start_admin_endpoint(io.get_executor(), cfg, admin_sources{sup, &pipe, search.get()});
+  if (admin) admin->add_collector([&orch_kv](core::prometheus_writer& w) { write_kv_metrics(w, orch_kv); });
 
   // Telegram starts polling at once, before the nodes are ready: messages are stored and
   // queue until the models can answer them.

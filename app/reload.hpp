@@ -58,6 +58,8 @@ class reloader {
   void request();
   void start();  // serves requests from now on
   void stop();   // serves no more; a reload under way ends with the supervisor's stop
+  // The configuration in effect (the nodes as the last reload left them).
+  const core::config& running() const noexcept { return running_; }
 
  private:
   asio::awaitable<void> run();

@@ -246,6 +246,16 @@ def main():
         subprocess.run(args, check=True)
         families[label] = json.loads((results / f"prompt_cache-{model.replace('/', '-')}.json").read_text())
 
+    print("-- the orchestrator's critical path (issue 16, real-vocabulary models)", flush=True)
+    critical = None
+    if (build / "tests" / "models" / "gemma3" / "hello.gguf").is_file():
+        subprocess.run([str(build / "bench" / "openclawd-bench-critical-path"), "--llama-server", str(server),
+                        "--models", str(build / "tests" / "models"), "--json", str(results / "critical_path.json")],
+                       check=True)
+        critical = json.loads((results / "critical_path.json").read_text())
+    else:
+        print("   the test models are missing (build the tests): skipped")
+
     print("-- supervisor times (real llama-server)", flush=True)
     subprocess.run([sys.executable, str(root / "bench" / "supervisor_times.py"), "--build", str(build),
                     "--runs", str(a.supervisor_runs)], check=True)
@@ -291,6 +301,7 @@ def main():
         "prompt_cache_by_family": {k: {kk: vv for kk, vv in v.items() if kk != "turns"} | {"first_turn": v["turns"][0]["prompt"]}
                                    for k, v in families.items()},
         "supervisor": sup,
+        "critical_path": critical,
         "openclaw_for_scale": OPENCLAW,
         **info,
     }

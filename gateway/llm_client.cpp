@@ -430,4 +430,76 @@ asio::awaitable<llm_result<std::string>> openai_client::apply_template(std::vect
   co_return j["prompt"].get<std::string>();
 }
 
+// What a fake or a server without these endpoints answers: not supported, the caller evaluates.
+asio::awaitable<llm_result<llm_timings>> llm_client::prefill(std::string, std::optional<int>) {
+  co_return make_error(llm_error_kind::bad_request, "prefill is not supported");
+}
+asio::awaitable<llm_result<slot_file_result>> llm_client::save_slot(int, std::string) {
+  co_return make_error(llm_error_kind::bad_request, "slot files are not supported");
+}
+asio::awaitable<llm_result<slot_file_result>> llm_client::restore_slot(int, std::string) {
+  co_return make_error(llm_error_kind::bad_request, "slot files are not supported");
+}
+
+asio::awaitable<llm_result<llm_timings>> openai_client::prefill(std::string prompt, std::optional<int> slot) {
+  // Streamed with progress events, so that the idle deadline holds while a CPU model reads a
+  // long prompt, and the request is never a non-streaming one in flight (llama-server does not
+  // exit on SIGTERM until those end).
+  json body{{"prompt", std::move(prompt)}, {"n_predict", 0},   {"cache_prompt", true},
+            {"stream", true},              {"return_progress", true}};
+  if (slot) body["id_slot"] = *slot;
+  const std::string text = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  core::sse_parser parser;
+  std::optional<llm_timings> timings;
+  std::optional<llm_error> failure;
+  auto on_data = [&](std::string_view bytes) {
+    for (const auto& ev : parser.feed(bytes)) {
+      if (core::is_done(ev)) continue;
+      const json j = json::parse(ev.data, nullptr, false);
+      if (!j.is_object()) continue;
+      if (j.contains("error")) {
+        failure = decode_error(500, ev.data);
+        return false;
+      }
+      if (j.contains("timings")) timings = decode_timings(j["timings"]);
+    }
+    return !parser.failed();
+  };
+  auto r = co_await http_.stream(post("/completion", text), options_.deadlines, on_data);
+  if (!r) co_return from_transport(r.error());
+  if (r->status != 200) co_return decode_error(r->status, r->body);
+  if (failure) co_return *failure;
+  if (!timings) co_return make_error(llm_error_kind::protocol, "no timings in the /completion answer");
+  co_return *timings;
+}
+
+asio::awaitable<llm_result<slot_file_result>> openai_client::slot_action(int slot, const char* action,
+                                                                          std::string filename) {
+  const std::string body = json{{"filename", std::move(filename)}}.dump();
+  auto r = co_await http_.request(post("/slots/" + std::to_string(slot) + "?action=" + action, body),
+                                  options_.deadlines);
+  if (!r) co_return from_transport(r.error());
+  if (r->status != 200) co_return decode_error(r->status, r->body);
+  const json j = json::parse(r->body, nullptr, false);
+  if (!j.is_object()) co_return make_error(llm_error_kind::protocol, "unreadable /slots answer", r->status);
+  slot_file_result out;
+  try {
+    out.tokens = j.value(std::string(action) == "save" ? "n_saved" : "n_restored", 0);
+    out.bytes = j.value(std::string(action) == "save" ? "n_written" : "n_read", std::uint64_t{0});
+    if (j.contains("timings") && j["timings"].is_object())
+      out.ms = j["timings"].value(std::string(action) == "save" ? "save_ms" : "restore_ms", 0.0);
+  } catch (const json::exception&) {
+    co_return make_error(llm_error_kind::protocol, "unreadable /slots answer", r->status);
+  }
+  co_return out;
+}
+
+asio::awaitable<llm_result<slot_file_result>> openai_client::save_slot(int slot, std::string filename) {
+  co_return co_await slot_action(slot, "save", std::move(filename));
+}
+
+asio::awaitable<llm_result<slot_file_result>> openai_client::restore_slot(int slot, std::string filename) {
+  co_return co_await slot_action(slot, "restore", std::move(filename));
+}
+
 }  // namespace openclawd::gateway

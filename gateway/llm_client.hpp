@@ -10,6 +10,7 @@
 #include <boost/system/result.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -67,6 +68,13 @@ struct stream_handlers {
   std::chrono::milliseconds watch_interval{200};
 };
 
+// A slot file written or read by llama-server (--slot-save-path, POST /slots/N?action=…).
+struct slot_file_result {
+  int tokens = 0;            // n_saved / n_restored
+  std::uint64_t bytes = 0;   // n_written / n_read
+  double ms = 0;
+};
+
 enum class llm_error_kind {
   not_ready,         // 503 "Loading model", connection refused: the node is (re)starting
   context_exceeded,  // 400 exceed_context_size_error: n_prompt_tokens > n_ctx
@@ -116,6 +124,13 @@ class llm_client {
   asio::awaitable<llm_result<std::string>> apply_template(std::vector<chat_message> messages) {
     return apply_template(std::move(messages), std::nullopt);
   }
+  // Evaluates `prompt` (text as rendered by the template) into the prompt cache of `slot` (or
+  // any) and generates nothing (POST /completion, n_predict 0): the next request that starts
+  // with it evaluates only the rest. The timings say how much was evaluated now.
+  virtual asio::awaitable<llm_result<llm_timings>> prefill(std::string prompt, std::optional<int> slot);
+  // A slot's KV cache to and from a file under the node's --slot-save-path.
+  virtual asio::awaitable<llm_result<slot_file_result>> save_slot(int slot, std::string filename);
+  virtual asio::awaitable<llm_result<slot_file_result>> restore_slot(int slot, std::string filename);
 };
 
 struct openai_client_options {
@@ -135,6 +150,9 @@ class openai_client final : public llm_client {
   asio::awaitable<llm_result<int>> count_tokens(std::string text) override;
   asio::awaitable<llm_result<std::string>> apply_template(std::vector<chat_message> messages,
                                                           std::optional<bool> enable_thinking) override;
+  asio::awaitable<llm_result<llm_timings>> prefill(std::string prompt, std::optional<int> slot) override;
+  asio::awaitable<llm_result<slot_file_result>> save_slot(int slot, std::string filename) override;
+  asio::awaitable<llm_result<slot_file_result>> restore_slot(int slot, std::string filename) override;
 
   const net::http_client_stats& http_stats() const noexcept { return http_.stats(); }
   void close_idle() { http_.close_idle(); }
@@ -147,6 +165,7 @@ class openai_client final : public llm_client {
 
  private:
   net::http_request post(std::string target, std::string body) const;
+  asio::awaitable<llm_result<slot_file_result>> slot_action(int slot, const char* action, std::string filename);
   // The tokens generated so far by the request whose prompt was `prompt_total` tokens (or the
   // one in `slot`), from GET /slots; nullopt when the node cannot tell.
   asio::awaitable<std::optional<int>> generated_so_far(std::optional<int> slot, int prompt_total);

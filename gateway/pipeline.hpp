@@ -12,6 +12,7 @@
 #include "gateway/conversation_store.hpp"
 #include "gateway/decision.hpp"
 #include "gateway/degeneration_guard.hpp"
+#include "gateway/kv_keeper.hpp"
 #include "gateway/llm_client.hpp"
 
 #include <chrono>
@@ -58,7 +59,8 @@ struct pipeline_config {
   std::string orchestrator_prompt;  // fixed: no clock, no per-turn text (keeps the prompt cache)
   std::string subagent_prompt;
   std::string summary_prompt;
-  int decision_max_tokens = decision_worst_case_tokens;  // the JSON always completes
+  int decision_max_tokens = decision_default_max_tokens;  // a hard cap: the decision is on the critical path
+  int decision_brief_chars = 0;  // 0: no brief in the decision (the subagent answers from the conversation)
   int answer_max_tokens = 1024;
   int summary_max_tokens = 384;
   budget_config budget;
@@ -128,12 +130,17 @@ class pipeline {
 
   asio::awaitable<reply> handle(std::string chat_id, std::string text, answer_sink sink, request_options options = {});
   const pipeline_stats& stats() const noexcept { return stats_; }
+  const pipeline_config& config() const noexcept { return config_; }
   // A reload changed a node (its model, ctx or slots): later steps budget with `v`. The client
   // is the same object, retargeted in place, so a message under way carries on. Matched by name.
   void update_node(node_view v);
   // What the node's chat template accepts (gateway/template_probe.hpp), learned at ready;
   // requests are shaped for it from now on. Forgotten when the node's model changes.
   void set_template(const std::string& node, template_traits traits);
+  // The orchestrator's slots and KV (gateway/kv_keeper.hpp): each chat gets its slot, restored
+  // from its file when needed, and is warmed up once its answer is stored. Without one, chats
+  // are pinned by a hash of their id when the node has several slots, and nothing is warmed.
+  void set_kv_keeper(kv_keeper* orchestrator) { orchestrator_kv_ = orchestrator; }
   const template_traits& template_of(const std::string& node) const;
   // /reset: forget the conversation of one chat.
   result<void> reset(const std::string& chat_id) { return store_.reset(chat_id); }
@@ -186,6 +193,7 @@ class pipeline {
   std::map<std::string, int> summary_prompt_tokens_;  // config_.summary_prompt's, per model key
   std::map<std::string, int> strikes_;       // degenerate answers per node since its last switch
   std::map<std::string, template_traits> templates_;  // by node name
+  kv_keeper* orchestrator_kv_ = nullptr;
   std::map<std::string, bool> switching_;    // a strike's switch to a fallback is under way, by node
   // A chat's summary is re-read with every message but changes only at a compaction: its
   // token count per (model key, chat), checked against the text's hash and length, saves
@@ -201,6 +209,9 @@ class pipeline {
   asio::awaitable<reply> handle_once(std::string chat_id, std::string text, answer_sink& sink,
                                      const request_options& options);
   asio::awaitable<bool> strike(const node_view& node, const std::string& reason);
+  // After an answer is stored: the orchestrator's slot evaluates what its next request for
+  // this chat starts with (kv_keeper::warm), off the user's critical path.
+  asio::awaitable<void> warm_up(std::string chat);
   // A strike whose switch nobody waits for (the orchestrator's: the answer goes on without it).
   asio::awaitable<void> strike_in_background(std::string node, std::string reason);
 };

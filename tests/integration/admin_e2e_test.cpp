@@ -315,3 +315,50 @@ TEST_CASE("admin: a port in use leaves the endpoint off, and the daemon runs and
   CHECK_THAT(log.str(), Catch::Contains("the admin endpoint is off: 127.0.0.1:" + std::to_string(port) +
                                         " is already in use"));
 }
+
+TEST_CASE("admin: the orchestrator's chats come back from slot files after a chat switch and a daemon restart",
+          "[admin][e2e][kv]") {
+  // The daemon's own KV keeper (gateway/kv_keeper.hpp) on the Gemma 3 real-vocabulary model,
+  // seen through its counters: a warm-up after every answer, a restore when chat A returns to
+  // the slot B used, and one after the daemon itself was stopped and started again.
+  daemon_setup d;
+  d.orchestrator_model = real_vocab_model("gemma3", "hello").string();
+  d.subagent_model = real_vocab_model("gemma3", "hello").string();
+  d.orchestrator_ctx = d.subagent_ctx = 2048;
+  d.orchestrator_extra = "    parallel: 1\n";
+  const int port = free_port();
+  d.top_extra = "admin:\n  port: " + std::to_string(port) + "\nsearch:\n  enabled: false\n"
+                "pipeline:\n  decision_max_tokens: 12\n";
+  d.write_config();
+  REQUIRE(d.start().exit_code == 0);
+  auto say = [&](const std::string& chat, const std::string& text) {
+    const auto r = run_openclawd({"chat", "--config", d.config.string(), "--chat", chat, "--message", text});
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out == "Hello, world!\n");
+  };
+  const std::map<std::string, std::string> orch{{"node", "orchestrator"}};
+  // A warm-up follows each answer, in the background: wait for its counter, not for a time.
+  auto wait_warmups = [&](double n) {
+    REQUIRE(wait_until([&] { return metric(metrics_of(port), "openclawd_kv_warmups_total", orch) >= n; },
+                       deadline_long));
+  };
+  say("a", "Tell me about harbors, bicycles and sourdough, please.");
+  wait_warmups(1);
+  say("b", "And what about the cello and Lisbon?");
+  wait_warmups(2);
+  say("a", "Go on about the harbors.");
+  wait_warmups(3);
+  auto m = metrics_of(port);
+  CHECK(metric(m, "openclawd_kv_restores_total", orch) == 1);  // a came back to the slot b had
+  CHECK(metric(m, "openclawd_kv_restore_failures_total", orch) == 0);
+  CHECK(metric(m, "openclawd_kv_files", orch) == 2);
+  CHECK(std::filesystem::exists(d.state_dir() / "kv" / "orchestrator" / "manifest.json"));
+
+  REQUIRE(d.stop().exit_code == 0);
+  REQUIRE(d.start().exit_code == 0);
+  say("a", "One more thing about harbors.");
+  m = metrics_of(port);
+  CHECK(metric(m, "openclawd_kv_restores_total", orch) == 1);  // restored from its file, not read again
+  CHECK(metric(m, "openclawd_kv_restored_tokens_total", orch) > 50);
+}
