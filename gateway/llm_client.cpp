@@ -288,6 +288,39 @@ asio::awaitable<std::optional<int>> openai_client::generated_so_far(std::optiona
   co_return decode_generated(r->body, slot, prompt_total);
 }
 
+// What chat_stream shares with its watch. The pointers are into chat_stream's frame: used only
+// while `done` is false (chat_stream sets it before it returns, and the watch checks it after
+// every wait). The watch may outlive the stream by one /slots request; it holds this state.
+struct stream_watch_state {
+  explicit stream_watch_state(const asio::any_io_executor& ex) : timer(ex) {}
+  net::stream_stop stop;
+  bool done = false;
+  bool stopped = false;
+  asio::steady_timer timer;
+  const bool* generating = nullptr;
+  const int* prompt_total = nullptr;
+  const std::function<bool(int)>* on_generated = nullptr;
+  std::chrono::milliseconds interval{200};
+  std::optional<int> slot;
+};
+
+asio::awaitable<void> openai_client::watch_stream(std::shared_ptr<stream_watch_state> w) {
+  // Never throws: it waits on a timer and asks /slots, both with error codes as values.
+  while (!w->done) {
+    w->timer.expires_after(w->interval);
+    co_await w->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (w->done) co_return;
+    if (!*w->generating) continue;
+    const auto n = co_await generated_so_far(w->slot, *w->prompt_total);
+    if (w->done) co_return;  // the stream ended meanwhile: its frame is gone
+    if (n && !(*w->on_generated)(*n)) {
+      w->stopped = true;
+      w->stop.stop();
+      co_return;
+    }
+  }
+}
+
 asio::awaitable<llm_result<chat_result>> openai_client::chat_stream(chat_request req, stream_handlers handlers) {
   core::sse_parser parser;
   chat_result out;
@@ -354,34 +387,18 @@ asio::awaitable<llm_result<chat_result>> openai_client::chat_stream(chat_request
   };
 
   // While the stream runs, a watch asks the node how far the request has got and stops the
-  // stream when the handler says so. It shares only `watch_state` with this frame (it may still
-  // be waiting for /slots when this returns), and never calls the handler after that.
-  struct watch_state {
-    net::stream_stop stop;
-    bool done = false;
-    bool stopped = false;
-    asio::steady_timer timer;
-    explicit watch_state(const asio::any_io_executor& ex) : timer(ex) {}
-  };
-  std::shared_ptr<watch_state> watch;
+  // stream when the handler says so (watch_stream).
+  std::shared_ptr<stream_watch_state> watch;
   if (handlers.generated) {
-    watch = std::make_shared<watch_state>(co_await asio::this_coro::executor);
-    auto loop = [this, watch, &handlers, &generating, &prompt_total, slot = req.slot]() -> asio::awaitable<void> {
-      while (!watch->done) {
-        watch->timer.expires_after(handlers.watch_interval);
-        co_await watch->timer.async_wait(asio::as_tuple(asio::use_awaitable));
-        if (watch->done) co_return;
-        if (!generating) continue;
-        const auto n = co_await generated_so_far(slot, prompt_total);
-        if (watch->done) co_return;  // the stream ended meanwhile: its frame is gone
-        if (n && !handlers.generated(*n)) {
-          watch->stopped = true;
-          watch->stop.stop();
-          co_return;
-        }
-      }
-    };
-    asio::co_spawn(co_await asio::this_coro::executor, std::move(loop), asio::detached);
+    watch = std::make_shared<stream_watch_state>(co_await asio::this_coro::executor);
+    watch->generating = &generating;
+    watch->prompt_total = &prompt_total;
+    watch->on_generated = &handlers.generated;
+    watch->interval = handlers.watch_interval;
+    watch->slot = req.slot;
+    // The coroutine itself, not a lambda around it: GCC 12 freed a spawned lambda's captures
+    // twice (gateway/pipeline.cpp).
+    asio::co_spawn(co_await asio::this_coro::executor, watch_stream(watch), asio::detached);
   }
   auto r = co_await http_.stream(post("/v1/chat/completions", encode_chat_request(req, true)), options_.deadlines,
                                  on_data, watch ? &watch->stop : nullptr);

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -138,6 +139,8 @@ struct openai_client_options {
   net::http_deadlines deadlines;
 };
 
+struct stream_watch_state;
+
 class openai_client final : public llm_client {
  public:
   openai_client(asio::any_io_executor ex, asio::ip::tcp::endpoint endpoint, openai_client_options options = {});
@@ -169,6 +172,8 @@ class openai_client final : public llm_client {
   // The tokens generated so far by the request whose prompt was `prompt_total` tokens (or the
   // one in `slot`), from GET /slots; nullopt when the node cannot tell.
   asio::awaitable<std::optional<int>> generated_so_far(std::optional<int> slot, int prompt_total);
+  // Polls generated_so_far() while a stream runs and stops it when the handler says so.
+  asio::awaitable<void> watch_stream(std::shared_ptr<stream_watch_state> w);
 
   net::http_client http_;
   openai_client_options options_;
