@@ -11,7 +11,11 @@
 #include <stdexcept>
 #include <thread>
 
+#include <arpa/inet.h>
+#include <cstring>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -118,6 +122,51 @@ pid_t fork_exec(const std::vector<std::string>& argv_s, int out, int err, const 
 }
 
 }  // namespace
+
+bool healthy(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  timeval tv{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = false;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    const char req[] = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    ::send(fd, req, sizeof req - 1, MSG_NOSIGNAL);
+    char buf[32] = {};
+    ok = ::recv(fd, buf, sizeof buf - 1, 0) > 12 && std::strncmp(buf, "HTTP/1.1 200", 12) == 0;
+  }
+  ::close(fd);
+  return ok;
+}
+
+llama_child::llama_child(std::string program, std::vector<std::string> args)
+    : program_(std::move(program)), args_(std::move(args)), port_(free_port()) {}
+
+llama_child::~llama_child() { stop(); }
+
+bool llama_child::start() {
+  std::vector<std::string> argv{program_, "--host", "127.0.0.1", "--port", std::to_string(port_)};
+  argv.insert(argv.end(), args_.begin(), args_.end());
+  const int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  pid_ = fork_exec(argv, null, null, {});
+  ::close(null);
+  for (int i = 0; i < 1200; ++i) {
+    if (healthy(port_)) return true;
+    if (!process_alive(pid_)) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+void llama_child::stop() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
 
 pid_t spawn_command(const std::vector<std::string>& argv, const std::filesystem::path& out,
                     const std::filesystem::path& err, const std::map<std::string, std::string>& env) {

@@ -56,6 +56,29 @@ pid_t spawn_command(const std::vector<std::string>& argv, const std::filesystem:
 // Waits for a child started by spawn_command; nullopt if the deadline passed (it keeps running).
 std::optional<int> wait_exit(pid_t pid, std::chrono::milliseconds deadline);
 
+// A llama-server run by a benchmark on a claimed loopback port: `args` go after `--host
+// 127.0.0.1 --port P`; its output is discarded. start() waits (at most a minute) for GET
+// /health 200; stop() kills it (SIGKILL) and reaps it; so does the destructor. Restartable on
+// the same port.
+class llama_child {
+ public:
+  llama_child(std::string program, std::vector<std::string> args);
+  ~llama_child();
+  llama_child(const llama_child&) = delete;
+  llama_child& operator=(const llama_child&) = delete;
+  bool start();  // true once it answers /health with 200
+  void stop();
+  int port() const { return port_; }
+
+ private:
+  std::string program_;
+  std::vector<std::string> args_;
+  int port_;
+  pid_t pid_ = -1;
+};
+// One blocking GET /health on 127.0.0.1:port: true on 200.
+bool healthy(int port);
+
 std::string slurp(const std::filesystem::path& p);
 void write_file(const std::filesystem::path& p, const std::string& text, unsigned mode = 0644);
 

@@ -18,6 +18,7 @@
 //   openclawd-bench-critical-path --models DIR [--llama-server PATH] [--json FILE]
 //     [--prompt-rate TOK/S] [--gen-rate TOK/S] [--sub-prompt-rate TOK/S]
 // DIR is <build>/tests/models. Binds 127.0.0.1 only.
+#include "bench/bench_support.hpp"
 #include "gateway/kv_keeper.hpp"
 #include "gateway/pipeline.hpp"
 #include "gateway/template_probe.hpp"
@@ -46,72 +47,6 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 
 namespace {
-
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-bool healthy(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = false;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-    const char req[] = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    ::send(fd, req, sizeof req - 1, 0);
-    char buf[32] = {};
-    ok = ::recv(fd, buf, sizeof buf - 1, 0) > 12 && std::strncmp(buf, "HTTP/1.1 200", 12) == 0;
-  }
-  ::close(fd);
-  return ok;
-}
-
-// One llama-server, restartable on its port.
-struct server {
-  std::string bin, model;
-  int ctx, port;
-  std::vector<std::string> extra;
-  pid_t pid = -1;
-  server(std::string b, std::string m, int c, std::vector<std::string> x)
-      : bin(std::move(b)), model(std::move(m)), ctx(c), port(free_port()), extra(std::move(x)) {
-    start();
-  }
-  void start() {
-    pid = ::fork();
-    if (pid == 0) {
-      ::setpgid(0, 0);
-      const int null = ::open("/dev/null", O_WRONLY);
-      ::dup2(null, 1);
-      ::dup2(null, 2);
-      std::vector<std::string> args{bin, "-m", model, "-c", std::to_string(ctx), "-np", "1", "--host", "127.0.0.1",
-                                    "--port", std::to_string(port)};
-      args.insert(args.end(), extra.begin(), extra.end());
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(bin.c_str(), argv.data());
-      ::_exit(127);
-    }
-    for (int i = 0; i < 1200 && !healthy(port); ++i) std::this_thread::sleep_for(50ms);
-  }
-  void stop() {
-    if (pid <= 0) return;
-    ::kill(-pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-    pid = -1;
-  }
-  ~server() { stop(); }
-};
 
 template <class T>
 T run(asio::io_context& io, asio::awaitable<T> a) {
@@ -144,7 +79,7 @@ struct rig {
   std::filesystem::path dir;
   std::string orch_model, sub_model;
   bool keep;  // with the KV keeper (warm-ups, slot files): "after"; without: "before"
-  std::unique_ptr<server> orch, sub;
+  std::unique_ptr<bench::llama_child> orch, sub;
   asio::io_context io;
   std::unique_ptr<conversation_store> store;
   std::unique_ptr<openai_client> oc, sc;
@@ -157,16 +92,19 @@ struct rig {
     std::filesystem::create_directories(dir / "kv");
     // No host prompt cache: what is measured is the keeper, not llama-server's RAM cache (which
     // hits or misses, and is lost on restart).
-    orch = std::make_unique<server>(bin, orch_model, 8192,
-                                    std::vector<std::string>{"--cache-ram", "0", "--slot-save-path", (dir / "kv").string()});
-    sub = std::make_unique<server>(bin, sub_model, 4096, std::vector<std::string>{"--cache-ram", "0"});
+    orch = std::make_unique<bench::llama_child>(
+        bin, std::vector<std::string>{"-m", orch_model, "-c", "8192", "-np", "1", "--cache-ram", "0", "--slot-save-path",
+                                      (dir / "kv").string()});
+    sub = std::make_unique<bench::llama_child>(
+        bin, std::vector<std::string>{"-m", sub_model, "-c", "4096", "-np", "1", "--cache-ram", "0"});
+    if (!orch->start() || !sub->start()) throw std::runtime_error("llama-server did not start (" + bin + ")");
     auto s = conversation_store::open(dir / "conversations.db");
     if (!s) throw std::runtime_error("cannot open the store");
     store = std::make_unique<conversation_store>(std::move(*s));
     oc = std::make_unique<openai_client>(io.get_executor(), asio::ip::tcp::endpoint{asio::ip::address_v4::loopback(),
-                                                                                      static_cast<unsigned short>(orch->port)});
+                                                                                      static_cast<unsigned short>(orch->port())});
     sc = std::make_unique<openai_client>(io.get_executor(), asio::ip::tcp::endpoint{asio::ip::address_v4::loopback(),
-                                                                                      static_cast<unsigned short>(sub->port)});
+                                                                                      static_cast<unsigned short>(sub->port())});
     orch_traits = *run(io, probe_template(*oc));
     sub_traits = *run(io, probe_template(*sc));
     make_pipeline();
@@ -245,12 +183,12 @@ std::vector<case_result> run_cases(const std::string& bin, const std::filesystem
   g.send("C", message("C", 1));
   out.push_back(g.measure("chat switch (3 chats, 1 slot)", "A", message("A", 8)));
   g.orch->stop();
-  g.orch->start();
+  if (!g.orch->start()) throw std::runtime_error("llama-server did not come back");
   if (g.kv) g.kv->node_restarted();
   out.push_back(g.measure("first message after a node restart", "A", message("A", 9)));
   g.make_pipeline();
   g.orch->stop();
-  g.orch->start();
+  if (!g.orch->start()) throw std::runtime_error("llama-server did not come back");
   out.push_back(g.measure("first message after a daemon restart", "A", message("A", 10)));
   return out;
 }

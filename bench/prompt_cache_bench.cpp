@@ -10,6 +10,7 @@
 //   openclawd-bench-prompt-cache [--turns N] [--llama-server PATH] [--json FILE] [--model GGUF]
 //                                [--chat-template-file FILE] [--label NAME]
 // Binds 127.0.0.1 only. Not a test: it prints numbers and writes JSON.
+#include "bench/bench_support.hpp"
 #include "core/gguf.hpp"
 #include "gateway/pipeline.hpp"
 #include "gateway/template_probe.hpp"
@@ -37,63 +38,6 @@ using namespace openclawd::gateway;
 using namespace std::chrono_literals;
 
 namespace {
-
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-bool healthy(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = false;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-    const char req[] = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    ::send(fd, req, sizeof req - 1, 0);
-    char buf[32] = {};
-    ok = ::recv(fd, buf, sizeof buf - 1, 0) > 12 && std::strncmp(buf, "HTTP/1.1 200", 12) == 0;
-  }
-  ::close(fd);
-  return ok;
-}
-
-struct server {
-  pid_t pid = -1;
-  int port = 0;
-  server(const std::string& bin, const std::string& model, int ctx, const std::string& template_file = {})
-      : port(free_port()) {
-    pid = ::fork();
-    if (pid == 0) {
-      ::setpgid(0, 0);
-      const int null = ::open("/dev/null", O_WRONLY);
-      ::dup2(null, 1);
-      ::dup2(null, 2);
-      const std::string c = std::to_string(ctx), p = std::to_string(port);
-      if (template_file.empty())
-        ::execl(bin.c_str(), bin.c_str(), "-m", model.c_str(), "-c", c.c_str(), "-np", "1", "--host", "127.0.0.1",
-                "--port", p.c_str(), static_cast<char*>(nullptr));
-      else
-        ::execl(bin.c_str(), bin.c_str(), "-m", model.c_str(), "-c", c.c_str(), "-np", "1", "--host", "127.0.0.1",
-                "--port", p.c_str(), "--chat-template-file", template_file.c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    for (int i = 0; i < 600 && !healthy(port); ++i) std::this_thread::sleep_for(50ms);
-  }
-  ~server() {
-    ::kill(-pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-  }
-};
 
 std::string user_message(int turn) {
   static const char* topics[] = {"the history of the bicycle", "how sourdough rises", "what a KV cache is",
@@ -131,9 +75,14 @@ int main(int argc, char** argv) {
     orch_model = (dir / "orchestrator.gguf").string();
     sub_model = (dir / "subagent.gguf").string();
   }
-  server orch(bin, orch_model, 32768, template_file);
-  server sub(bin, sub_model, 8192, template_file);
-  if (!healthy(orch.port) || !healthy(sub.port)) {
+  auto args = [&](const std::string& file, int ctx) {
+    std::vector<std::string> a{"-m", file, "-c", std::to_string(ctx), "-np", "1"};
+    if (!template_file.empty()) a.insert(a.end(), {"--chat-template-file", template_file});
+    return a;
+  };
+  bench::llama_child orch(bin, args(orch_model, 32768));
+  bench::llama_child sub(bin, args(sub_model, 8192));
+  if (!orch.start() || !sub.start()) {
     std::cerr << "llama-server did not start (" << bin << ")\n";
     return 1;
   }
@@ -141,8 +90,8 @@ int main(int argc, char** argv) {
   asio::io_context io;
   auto store = conversation_store::open(dir / "conversations.db");
   if (!store) return 1;
-  openai_client oc(io.get_executor(), {asio::ip::address_v4::loopback(), static_cast<unsigned short>(orch.port)});
-  openai_client sc(io.get_executor(), {asio::ip::address_v4::loopback(), static_cast<unsigned short>(sub.port)});
+  openai_client oc(io.get_executor(), {asio::ip::address_v4::loopback(), static_cast<unsigned short>(orch.port())});
+  openai_client sc(io.get_executor(), {asio::ip::address_v4::loopback(), static_cast<unsigned short>(sub.port())});
   auto cfg = pipeline_config::defaults();
   cfg.decision_max_tokens = 24;  // the tiny model's JSON is short; the prompt is what we measure
   pipeline p(*store, {"orchestrator", &oc, 32768, 1, "o"}, {"subagent", &sc, 8192, 1, "s"}, nullptr, nullptr, cfg);

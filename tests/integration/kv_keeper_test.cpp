@@ -5,6 +5,7 @@
 #include "gateway/kv_keeper.hpp"
 #include "gateway/pipeline.hpp"
 #include "gateway/template_probe.hpp"
+#include "tests/support/gateway_rig.hpp"
 #include "tests/support/harness.hpp"
 #include "tests/support/llama_process.hpp"
 #include "tests/support/run_coro.hpp"
@@ -18,18 +19,10 @@
 using namespace openclawd;
 using namespace openclawd::gateway;
 using test::llama_process;
+using test::loopback;
+using test::open_store;
 
 namespace {
-
-asio::ip::tcp::endpoint loopback(int port) {
-  return {asio::ip::address_v4::loopback(), static_cast<unsigned short>(port)};
-}
-
-conversation_store open_store(const std::filesystem::path& p) {
-  auto s = conversation_store::open(p);
-  if (!s) FAIL("cannot open the conversation store at " << p.string());
-  return std::move(*s);
-}
 
 std::string message(const std::string& chat, int turn) {
   std::string m = "Chat " + chat + ", message " + std::to_string(turn) + ": tell me about";

@@ -2,6 +2,7 @@
 // chat, streaming, kept-alive connections, json_schema, context overflow, tokenize, and
 // the faults (refused, silent server, SIGKILL mid-stream, a stopped <unused50> stream).
 #include "gateway/llm_client.hpp"
+#include "tests/support/gateway_rig.hpp"
 #include "tests/support/harness.hpp"
 #include "tests/support/run_coro.hpp"
 #include "tests/support/llama_process.hpp"
@@ -15,12 +16,10 @@
 using namespace openclawd;
 using namespace openclawd::gateway;
 using test::llama_process;
+using test::loopback;
+using test::open_store;
 
 namespace {
-
-asio::ip::tcp::endpoint loopback(int port) {
-  return {asio::ip::address_v4::loopback(), static_cast<unsigned short>(port)};
-}
 
 chat_request hello_request(int max_tokens = 32) {
   chat_request r;

@@ -3,6 +3,7 @@
 #include "gateway/pipeline.hpp"
 #include "gateway/search_adapter.hpp"
 #include "tools/web_search.hpp"
+#include "tests/support/gateway_rig.hpp"
 #include "tests/support/harness.hpp"
 #include "tests/support/run_coro.hpp"
 #include "tests/support/llama_process.hpp"
@@ -18,12 +19,10 @@
 using namespace openclawd;
 using namespace openclawd::gateway;
 using test::llama_process;
+using test::loopback;
+using test::open_store;
 
 namespace {
-
-asio::ip::tcp::endpoint loopback(int port) {
-  return {asio::ip::address_v4::loopback(), static_cast<unsigned short>(port)};
-}
 
 // An orchestrator that answers every decision with a canned JSON text and counts tokens
 // as bytes/4: for tests that need to know what was decided.
@@ -58,12 +57,6 @@ class fake_orchestrator final : public llm_client {
  private:
   std::string decision_;
 };
-
-conversation_store open_store(const std::filesystem::path& p) {
-  auto s = conversation_store::open(p);
-  if (!s) FAIL("cannot open the conversation store at " << p.string());
-  return std::move(*s);
-}
 
 struct fixture {
   test::temp_dir dir;

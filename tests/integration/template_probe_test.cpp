@@ -3,6 +3,7 @@
 // tokenizer packages scripts/setup.sh fetches (test::real_vocab_template, docs/testing.md), put on
 // a tiny model with --chat-template-file: rendering is the server's, only the weights are fake.
 #include "gateway/template_probe.hpp"
+#include "tests/support/gateway_rig.hpp"
 #include "tests/support/harness.hpp"
 #include "tests/support/llama_process.hpp"
 #include "tests/support/run_coro.hpp"
@@ -14,16 +15,17 @@
 using namespace openclawd;
 using namespace openclawd::gateway;
 using test::llama_process;
+using test::loopback;
+using test::open_store;
 
 namespace {
 
-asio::ip::tcp::endpoint loopback(int port) {
-  return {asio::ip::address_v4::loopback(), static_cast<unsigned short>(port)};
-}
-
-std::filesystem::path own_template(const test::temp_dir& dir, const std::string& name, const std::string& text) {
+// A template of our own: `rule` (Jinja that may raise), then a plain turn-by-turn rendering.
+std::filesystem::path own_template(const test::temp_dir& dir, const std::string& name, const std::string& rule) {
   const auto out = dir / (name + ".jinja");
-  std::ofstream(out) << text;
+  std::ofstream(out) << rule
+                     << "{% for m in messages %}{{ '<turn>' + m['role'] + '\\n' + m['content'] + '</turn>\\n' }}"
+                        "{% endfor %}{% if add_generation_prompt %}{{ '<turn>model\\n' }}{% endif %}";
   return out;
 }
 
@@ -97,9 +99,7 @@ TEST_CASE("template probe: a template without a system role (Gemma 2's rule) is 
   // would not (conversation_shape_test).
   const auto t = probe(own_template(
       dir, "no-system",
-      "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}"
-      "{% for m in messages %}{{ '<turn>' + m['role'] + '\\n' + m['content'] + '</turn>\\n' }}{% endfor %}"
-      "{% if add_generation_prompt %}{{ '<turn>model\\n' }}{% endif %}"));
+      "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}"));
   CHECK(t.usable());
   CHECK(t.system_role);
   CHECK_FALSE(t.system_moves);
@@ -112,9 +112,7 @@ TEST_CASE("template probe: a template that refuses a plain exchange is reported,
   // its load-time check (one message) and raises on a conversation.
   const auto t = probe(own_template(
       dir, "one-turn-only",
-      "{% if messages|length > 2 %}{{ raise_exception('this export takes one message only') }}{% endif %}"
-      "{% for m in messages %}{{ '<turn>' + m['role'] + '\\n' + m['content'] + '</turn>\\n' }}{% endfor %}"
-      "{% if add_generation_prompt %}{{ '<turn>model\\n' }}{% endif %}"));
+      "{% if messages|length > 2 %}{{ raise_exception('this export takes one message only') }}{% endif %}"));
   CHECK_FALSE(t.usable());
   CHECK_THAT(t.refusal, Catch::Contains("this export takes one message only"));
   CHECK(t.summary() == "refuses a plain exchange");
