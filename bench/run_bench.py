@@ -342,6 +342,13 @@ def main():
         rows.append((f"  {label}: evaluated / new", fmt(fam["cache_eval_ratio"], "", 3), "~1.0", ""))
     rows += [
         ("node SIGKILL -> detected", fmt(sup["crash_detect_ms"]["median"], " ms", 1), "< 100 ms", ""),
+    ]
+    if critical:
+        for fam in critical["families"]:
+            for c in fam["cases"]:
+                rows.append((f"  {c['case'][:38]}: ratio", fmt(c["after"]["ratio"]), "<= 1.2",
+                             f"before {c['before']['prompt_n']} tokens"))
+    rows += [
         ("node SIGKILL -> ready again", fmt(sup["crash_to_ready_ms"]["median"], " ms", 1), "", ""),
     ]
     print()
@@ -360,6 +367,17 @@ def main():
         write_plot_data("tmpfs", representative(tmpfs_runs), datadir)
         labels.append("tmpfs")
     plot(datadir, labels, results / "latest.png")
+    if critical and critical.get("families"):
+        # The first family's cases: estimated seconds to the first answer token, before and after.
+        lines = []
+        for c in critical["families"][0]["cases"]:
+            lines.append(f'"{c["case"]}" {c["before"]["estimated_first_token_s"]:.2f} {c["after"]["estimated_first_token_s"]:.2f}')
+        (datadir / "critical_path.dat").write_text("\n".join(lines) + "\n")
+        gp = shutil.which("gnuplot")
+        if gp:
+            r = subprocess.run([gp, "-e", f"data='{datadir / 'critical_path.dat'}'; out='{results / 'critical_path.png'}'",
+                                str(root / "bench" / "critical_path.gnuplot")], capture_output=True, text=True)
+            print(f"plot: {results / 'critical_path.png'}" if r.returncode == 0 else "plot: gnuplot failed:\n" + r.stderr)
 
 
 if __name__ == "__main__":

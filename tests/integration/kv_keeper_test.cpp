@@ -49,7 +49,10 @@ struct kv_rig {
   std::uint64_t max_bytes;
   std::string fingerprint = "test-fingerprint";
 
-  explicit kv_rig(int s = 1, std::uint64_t cap = 0) : slots(s), max_bytes(cap) {
+  std::string orchestrator_kind = "hello";
+
+  explicit kv_rig(int s = 1, std::uint64_t cap = 0, std::string kind = "hello")
+      : slots(s), max_bytes(cap), orchestrator_kind(std::move(kind)) {
     std::filesystem::create_directories(kv_dir);
     start_orchestrator();
     sub = std::make_unique<llama_process>(test::real_vocab_model("gemma3", "story"), 4096,
@@ -64,7 +67,7 @@ struct kv_rig {
 
   void start_orchestrator() {
     orch = std::make_unique<llama_process>(
-        test::real_vocab_model("gemma3", "hello"), 4096 * slots,
+        test::real_vocab_model("gemma3", orchestrator_kind), 4096 * slots,
         std::vector<std::string>{"-np", std::to_string(slots), "--cache-ram", "0", "--slot-save-path", kv_dir.string()},
         orch_port);
     orch_port = orch->port();
@@ -159,6 +162,23 @@ TEST_CASE("kv keeper: after a node restart and after a daemon restart, the chat 
   r = rig.send("A", message("A", 5));
   INFO("after a daemon restart: prompt_n " << r.decision_timings->prompt_n);
   CHECK(rig.kv->stats().restores == 1);
+  CHECK(r.decision_timings->prompt_n <= message_tokens + own_slack);
+}
+
+TEST_CASE("kv keeper: on the sliding-window architecture too, warm-ups and restores leave only the message",
+          "[kv][real]") {
+  // Gemma 3's sliding-window layers can reuse a prompt only from checkpoints: a warm-up that
+  // diverged from the next request near its end would force a full re-evaluation. It stops
+  // exactly where the next message starts.
+  kv_rig rig(1, 0, "hello-gemma3");
+  for (int t = 1; t <= 3; ++t) rig.send("A", message("A", t));
+  auto r = rig.send("A", message("A", 4));
+  INFO("follow-up: prompt_n " << r.decision_timings->prompt_n);
+  CHECK(r.decision_timings->prompt_n <= message_tokens + own_slack);
+  rig.send("B", message("B", 1));
+  r = rig.send("A", message("A", 5));
+  INFO("after B: prompt_n " << r.decision_timings->prompt_n);
+  CHECK(rig.kv->stats().restores >= 1);
   CHECK(r.decision_timings->prompt_n <= message_tokens + own_slack);
 }
 
