@@ -149,7 +149,13 @@ asio::awaitable<void> kv_keeper::warm(const std::string& chat, lease& held, std:
   if (!*alive) co_return;
   if (!t) {
     ++stats_.warmup_failures;
-    core::log_warn("kv", node_ + ": warm-up of " + chat + " failed: " + t.error().to_string());
+    if (t.error().status == 404 || t.error().status == 501) {
+      warm_supported_ = false;
+      core::log_warn("kv", node_ + ": the server has no /completion (" + t.error().to_string() +
+                               "): no more warm-ups; each message evaluates what is new");
+    } else {
+      core::log_warn("kv", node_ + ": warm-up of " + chat + " failed: " + t.error().to_string());
+    }
     co_return;
   }
   stats_.warm_tokens += static_cast<std::uint64_t>(t->prompt_n);
@@ -180,6 +186,7 @@ asio::awaitable<void> kv_keeper::warm(const std::string& chat, lease& held, std:
 
 void kv_keeper::node_restarted() {
   std::fill(owner_.begin(), owner_.end(), std::string());
+  warm_supported_ = true;  // perhaps another server now
 }
 
 void kv_keeper::reconfigure(int slots, kv_files files) {

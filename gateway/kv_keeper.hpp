@@ -91,6 +91,9 @@ class kv_keeper {
   void reconfigure(int slots, kv_files files);
 
   const kv_stats& stats() const noexcept { return stats_; }
+  // False once the node answered a warm-up "not supported" (another OpenAI-compatible server
+  // than llama-server, a url: node without /completion): no more are sent to it.
+  bool warm_ups_supported() const noexcept { return warm_supported_; }
   const std::string& node() const noexcept { return node_; }
 
  private:
@@ -120,6 +123,7 @@ class kv_keeper {
   std::deque<std::shared_ptr<waiter>> waiters_;  // chats waiting for a slot, in arrival order
   std::map<std::string, file_entry> manifest_;   // file name → entry
   kv_stats stats_;
+  bool warm_supported_ = true;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -684,7 +684,7 @@ asio::awaitable<reply> pipeline::handle_once(std::string chat_id, std::string te
   }
   if (auto s = store_.append_turn(chat_id, turn_role::assistant, *a, answer_origin, when); !s) {
     core::log_error("pipeline", "cannot store the answer: " + store_.last_error());
-  } else if (orchestrator_kv_ != nullptr) {
+  } else if (orchestrator_kv_ != nullptr && orchestrator_kv_->warm_ups_supported()) {
     // While the user reads the answer, the orchestrator reads it too: the next message then
     // costs it only its own tokens. A member coroutine (see strike_in_background).
     asio::co_spawn(co_await asio::this_coro::executor, warm_up(chat_id), [](std::exception_ptr e) {
