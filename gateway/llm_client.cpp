@@ -449,13 +449,13 @@ asio::awaitable<llm_result<std::string>> openai_client::apply_template(std::vect
 
 // What a fake or a server without these endpoints answers: not supported, the caller evaluates.
 asio::awaitable<llm_result<llm_timings>> llm_client::prefill(std::string, std::optional<int>) {
-  co_return make_error(llm_error_kind::bad_request, "prefill is not supported");
+  co_return make_error(llm_error_kind::bad_request, "prefill is not supported", 501);
 }
 asio::awaitable<llm_result<slot_file_result>> llm_client::save_slot(int, std::string) {
-  co_return make_error(llm_error_kind::bad_request, "slot files are not supported");
+  co_return make_error(llm_error_kind::bad_request, "slot files are not supported", 501);
 }
 asio::awaitable<llm_result<slot_file_result>> llm_client::restore_slot(int, std::string) {
-  co_return make_error(llm_error_kind::bad_request, "slot files are not supported");
+  co_return make_error(llm_error_kind::bad_request, "slot files are not supported", 501);
 }
 
 asio::awaitable<llm_result<llm_timings>> openai_client::prefill(std::string prompt, std::optional<int> slot) {

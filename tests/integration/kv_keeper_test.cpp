@@ -246,3 +246,32 @@ TEST_CASE("kv keeper: with two slots, chats keep their own slot and the least re
   CHECK(rig.kv->stats().restores == 1);
   CHECK(a.decision_timings->prompt_n <= message_tokens + own_slack);
 }
+
+TEST_CASE("kv keeper: a server without /completion gets one warm-up attempt, not one per message", "[kv]") {
+  // Another OpenAI-compatible server behind a url: node: llm_client's own prefill says "not
+  // supported" (501), as such a server's 404 does.
+  struct no_prefill final : llm_client {
+    asio::awaitable<llm_result<chat_result>> chat(chat_request) override { co_return chat_result{}; }
+    using llm_client::apply_template;
+    using llm_client::chat_stream;
+    asio::awaitable<llm_result<chat_result>> chat_stream(chat_request, stream_handlers) override {
+      co_return chat_result{};
+    }
+    asio::awaitable<llm_result<int>> count_tokens(std::string) override { co_return 1; }
+    asio::awaitable<llm_result<std::string>> apply_template(std::vector<chat_message>, std::optional<bool>) override {
+      co_return std::string();
+    }
+  } client;
+  asio::io_context io;
+  kv_keeper kv(client, "orchestrator", 1, kv_files{});
+  CHECK(kv.warm_ups_supported());
+  auto held = test::run_one(io, kv.acquire("A"));
+  test::run_one(io, [&]() -> asio::awaitable<bool> {
+    co_await kv.warm("A", held, "prefix");
+    co_return true;
+  }());
+  CHECK_FALSE(kv.warm_ups_supported());
+  CHECK(kv.stats().warmup_failures == 1);
+  kv.node_restarted();  // perhaps another server now
+  CHECK(kv.warm_ups_supported());
+}
