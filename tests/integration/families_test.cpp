@@ -234,6 +234,39 @@ TEST_CASE("families: a Gemma export stuck on control tokens shows nothing and is
   CHECK(turns->back().content == "Hello, world!");
 }
 
+TEST_CASE("families: the guard stops a CONTROL <unused50> Gemma stream within a few dozen tokens", "[families][real]") {
+  // The stream alone, as the subagent's answer runs it: how many tokens the model generated,
+  // and how long it took, until the guard's count from GET /slots stopped it (printed, not
+  // checked: times are for the note, tokens for the test).
+  llama_process server(test::real_vocab_model("gemma3", "unused50"), 2048, {"-np", "1"});
+  asio::io_context io;
+  openai_client client(io.get_executor(), loopback(server.port()));
+  chat_request req;
+  req.messages = {{"user", "Hello?"}};
+  req.max_tokens = 1024;
+  degeneration_guard guard;
+  std::size_t shown = 0;
+  stream_handlers h;
+  h.content = [&](std::string_view d) {
+    shown += d.size();
+    return !guard.feed(d, 1).abort();
+  };
+  h.generated = [&](int n) { return !guard.generated(static_cast<std::uint64_t>(n)).abort(); };
+  const auto start = std::chrono::steady_clock::now();
+  auto r = test::run_one(io, client.chat_stream(req, std::move(h)), test::deadline_long);
+  const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  REQUIRE(r.has_value());
+  CHECK(r->finish_reason == "stopped");  // not "length": it did not run to max_tokens
+  CHECK(shown == 0);
+  REQUIRE(guard.verdict().reason == degeneration_reason::invisible);
+  std::smatch m;
+  const std::string message = guard.verdict().message;
+  REQUIRE(std::regex_search(message, m, std::regex("([0-9]+) tokens generated")));
+  CHECK(std::stoi(m[1]) < 128);
+  WARN("CONTROL <unused50> Gemma stream stopped after " << m[1] << " invisible tokens, " << ms
+                                                          << " ms after the request (max_tokens 1024)");
+}
+
 TEST_CASE("families: a Gemma export that shows <unused50> as text is caught before the user sees it",
           "[families][real]") {
   family_rig rig("gemma3", family_rig::short_decisions(), 2048, "hello", "unused50-text");
