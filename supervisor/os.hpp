@@ -25,7 +25,8 @@ std::string signal_name(int sig);  // "SIGKILL"; "signal 42" for unknown numbers
 
 // An opaque, monotonic-per-boot start time of `pid` (Linux: /proc/<pid>/stat field 22,
 // in clock ticks since boot; macOS: kinfo_proc's p_starttime in microseconds).
-// nullopt when the process does not exist (or is a zombie on Linux).
+// nullopt when the process does not exist, or on Linux is a zombie with no thread left that
+// could still hold its files (a zombie main thread whose other threads are exiting counts as alive).
 std::optional<std::uint64_t> process_start_time(pid_t pid);
 
 // True when `pid` runs and, if `start_time` is given, is the same process we recorded.

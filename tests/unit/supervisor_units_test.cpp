@@ -11,11 +11,15 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+
+#include <pthread.h>
 #include <fstream>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 using namespace openclawd;
@@ -89,6 +93,60 @@ TEST_CASE("os: process identity survives only for the same process", "[superviso
   CHECK_FALSE(os::same_process_alive(::getpid(), *me + 1));  // a recycled pid has another start time
   CHECK_FALSE(os::process_start_time(0).has_value());
 }
+
+#if defined(__linux__)  // /proc: what the zombie-leader state looks like is Linux-specific
+TEST_CASE("os: a process whose main thread is a zombie but whose other threads still run is alive, port and all",
+          "[supervisor]") {
+  // What a SIGKILL of llama-server looks like for a moment: the main thread reads 'Z' while the
+  // others exit and the listening port is still bound. Made to last here: the child's main
+  // thread exits on its own, a second thread keeps the port until the child is killed.
+  int ready[2];
+  REQUIRE(::pipe(ready) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 1) != 0) ::_exit(1);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    const int port = ntohs(addr.sin_port);
+    pthread_t t;
+    ::pthread_create(&t, nullptr, [](void*) -> void* {
+      for (;;) ::pause();
+    }, nullptr);
+    if (::write(ready[1], &port, sizeof port) != sizeof port) ::_exit(1);
+    // The main thread only (the raw syscall: pthread_exit would unwind into Catch's handlers);
+    // the process lives on in the other thread.
+    ::syscall(SYS_exit, 0);
+  }
+  ::close(ready[1]);
+  int port = 0;
+  REQUIRE(::read(ready[0], &port, sizeof port) == sizeof port);
+  ::close(ready[0]);
+  const auto start = os::process_start_time(pid);
+  REQUIRE(start.has_value());
+  // Wait until the main thread is a zombie (generous: the check is on the state, not the time).
+  auto main_state = [&] {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(in, line);
+    const auto close = line.rfind(')');
+    return close == std::string::npos || close + 2 >= line.size() ? '?' : line[close + 2];
+  };
+  for (int i = 0; i < 5000 && main_state() != 'Z'; ++i) ::usleep(1000);
+  REQUIRE(main_state() == 'Z');
+  CHECK(os::same_process_alive(pid, start));
+  CHECK(port_unavailable(port).has_value());
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK_FALSE(os::same_process_alive(pid, start));
+  CHECK_FALSE(port_unavailable(port).has_value());
+}
+#endif
 
 TEST_CASE("state_file: written atomically and read back, status JSON has the documented shape",
           "[supervisor]") {
