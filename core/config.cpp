@@ -12,6 +12,8 @@
 // config_error; nothing is partially applied.
 #include "core/config.hpp"
 
+#include "core/model_ref.hpp"
+
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
@@ -318,6 +320,7 @@ struct located_path {
   bool bare = false;  // a program name without '/', to be looked up on PATH
   YAML::Mark mark;
   std::string key;
+  std::string ref;  // "hf:owner/repo:QUANT" (canonical) when written as a model reference; path empty
 };
 
 struct node_draft {
@@ -353,7 +356,15 @@ struct admin_draft {
   YAML::Mark port_mark;
 };
 
+struct hub_draft {
+  hub_config cfg;
+  std::optional<located_path> cache_dir;
+  std::optional<located_path> token_file;
+  bool endpoint_set = false;
+};
+
 struct draft {
+  hub_draft hub;
   std::optional<located_path> llama_server;
   std::optional<fs::path> state_dir;
   std::array<node_draft, 2> nodes;  // orchestrator, subagent
@@ -513,10 +524,22 @@ class reader {
   // A path: ~ and variables expanded, then made absolute against the config file's
   // folder and lexically normalized. With `program`, a name without '/' is kept bare
   // for a PATH lookup, as a shell would.
-  maybe_error read_path(const field& f, located_path& out, bool program = false) const {
+  // With `models`, "hf:owner/repo:QUANT" is a model reference (core/model_ref.hpp), resolved
+  // against the cache in finish().
+  maybe_error read_path(const field& f, located_path& out, bool program = false, bool models = false) const {
     if (!f.value.IsScalar()) return expected(f, program ? "a path or a program name" : "a path");
     const std::string& written = f.value.Scalar();
     if (trim(written).empty()) return expected(f, "a path");
+    if (models && is_model_ref(trim(written))) {
+      std::string why;
+      auto ref = parse_model_ref(trim(written), &why);
+      if (!ref) return error_at(value_mark(f), f.path, why);
+      out = located_path{};
+      out.mark = value_mark(f);
+      out.key = f.path;
+      out.ref = ref->text();
+      return std::nullopt;
+    }
     expansion x = expand(written);
     if (x.malformed) {
       return error_at(value_mark(f), f.path,
@@ -538,13 +561,13 @@ class reader {
   }
 
   maybe_error read_path_list(const field& f, std::vector<located_path>& out) const {
-    if (!f.value.IsSequence()) return expected(f, "a list of paths, such as [~/models/a.gguf]");
+    if (!f.value.IsSequence()) return expected(f, "a list of paths or hf: references, such as [~/models/a.gguf]");
     out.clear();
     for (std::size_t i = 0; i < f.value.size(); ++i) {
       field item{f.path + "[" + std::to_string(i) + "]", f.key, f.value[i]};
       if (item.value.IsNull()) return expected(item, "a path");
       located_path p;
-      if (auto e = read_path(item, p)) return e;
+      if (auto e = read_path(item, p, false, true)) return e;
       out.push_back(std::move(p));
     }
     return std::nullopt;
@@ -1164,7 +1187,7 @@ maybe_error check_token_id(const reader& r, const field& f) {
 
 const key_spec<node_draft> node_keys[] = {
     {"model", required_key, "m", [](R r, F f, node_draft& n) {
-       if (auto e = r.read_path(f, n.model)) return e;
+       if (auto e = r.read_path(f, n.model, false, true)) return e;
        n.cfg.model = n.model.path;
        return maybe_error{};
      }, "url"},
@@ -1259,7 +1282,35 @@ const key_spec<draft> nodes_keys[] = {
 };
 const key_table<draft> nodes_table{"nodes", nodes_keys};
 
+constexpr int_rule hub_parallel_rule{1, 8, "an integer from 1 to 8"};
+
+const key_spec<hub_draft> hub_keys[] = {
+    {"endpoint", optional_key, "url mirror model_endpoint hf_endpoint", [](R r, F f, hub_draft& d) {
+       d.endpoint_set = true;
+       return r.read_string(f, d.cfg.endpoint, check_search_endpoint);
+     }},
+    {"cache_dir", optional_key, "cache models_dir", [](R r, F f, hub_draft& d) {
+       located_path p;
+       if (auto e = r.read_path(f, p)) return e;
+       d.cache_dir = std::move(p);
+       return maybe_error{};
+     }},
+    {"token_file", optional_key, "token", [](R r, F f, hub_draft& d) {
+       located_path p;
+       if (auto e = r.read_path(f, p)) return e;
+       d.token_file = std::move(p);
+       return maybe_error{};
+     }},
+    {"parallel", optional_key, "jobs", [](R r, F f, hub_draft& d) {
+       return r.read_int(f, hub_parallel_rule, d.cfg.parallel);
+     }},
+};
+const key_table<hub_draft> hub_table{"hub", hub_keys};
+
 const key_spec<draft> top_level_keys[] = {
+    {"hub", optional_key, "huggingface hf models_by_name", [](R r, F f, draft& d) {
+       return r.read_mapping(f.value, f.key.Mark(), f.path, hub_table, d.hub);
+     }},
     {"llama_server", optional_key, "", [](R r, F f, draft& d) {
        located_path p;
        if (auto e = r.read_path(f, p, true)) return e;
@@ -1329,6 +1380,7 @@ std::string section_of_key(std::string_view name, std::string_view current_label
     add_section(all, pipeline_table);
     add_section(all, telegram_table);
     add_section(all, admin_table);
+    add_section(all, hub_table);
     return all;
   }();
   std::string out;
@@ -1365,7 +1417,7 @@ std::optional<fs::path> find_on_path(const fs::path& name, const std::string& pa
 config_result<fs::path> found_path(fs::path p) { return {boost::system::in_place_value, std::move(p)}; }
 
 config_result<fs::path> resolve_program(const reader& r, const located_path* p) {
-  static const located_path default_program{"llama-server", true, YAML::Mark::null_mark(), "llama_server"};
+  static const located_path default_program{"llama-server", true, YAML::Mark::null_mark(), "llama_server", ""};
   const located_path& prog = p != nullptr ? *p : default_program;
   auto fail = [&](std::string message) -> config_error {
     return p != nullptr ? r.error_at(prog.mark, prog.key, std::move(message))
@@ -1504,11 +1556,66 @@ config_result<config> finish(const reader& r, draft& d) {
       n.cfg.llama_server = **shared_program;
     }
   }
+  out.hub = d.hub.cfg;
+  if (!d.hub.endpoint_set) {
+    // llama.cpp's variable first, then huggingface_hub's: the same mirror serves both.
+    for (const char* var : {"MODEL_ENDPOINT", "HF_ENDPOINT"}) {
+      if (auto v = env_value(var); v && !trim(*v).empty()) {
+        if (auto why = check_search_endpoint(trim(*v)); !why.empty())
+          return r.file_error("hub.endpoint", "$" + std::string(var) + ": " + why);
+        out.hub.endpoint = std::string(trim(*v));
+        break;
+      }
+    }
+    if (out.hub.endpoint.empty()) out.hub.endpoint = "https://huggingface.co/";
+  }
+  if (!out.hub.endpoint.ends_with('/')) out.hub.endpoint += '/';
+  out.hub.cache_dir = d.hub.cache_dir ? d.hub.cache_dir->path : default_model_cache_dir();
+  if (d.hub.token_file) out.hub.token_file = d.hub.token_file->path;
+
+  // Model references become their files in the cache, as the lock file pins them.
+  bool any_ref = false;
+  for (const node_draft& n : d.nodes) {
+    any_ref = any_ref || !n.model.ref.empty() ||
+              std::any_of(n.fallbacks.begin(), n.fallbacks.end(), [](const located_path& p) { return !p.ref.empty(); });
+  }
+  model_lock lock;
+  if (any_ref) {
+    auto read = read_model_lock(lock_file_of(out.hub.cache_dir));
+    if (!read) return r.file_error("hub.cache_dir", read.error());
+    lock = std::move(*read);
+  }
+  for (node_draft& n : d.nodes) {
+    if (n.cfg.remote()) continue;
+    n.cfg.model_refs.clear();
+    auto resolve = [&](located_path& p) -> maybe_error {
+      n.cfg.model_refs.push_back(p.ref);
+      if (p.ref.empty()) return std::nullopt;
+      if (auto path = cached_model_path(out.hub.cache_dir, lock, p.ref)) {
+        p.path = *path;
+        return std::nullopt;
+      }
+      if (!r.options().check_files || r.options().allow_unpulled) return std::nullopt;
+      return r.error_at(p.mark, p.key,
+                        p.ref + " is not in the model cache (" + out.hub.cache_dir.string() +
+                            "); run `openclawd pull`, or start without --offline");
+    };
+    if (auto e = resolve(n.model)) return *e;
+    n.cfg.model = n.model.path;
+    n.cfg.fallbacks.clear();
+    for (auto& f : n.fallbacks) {
+      if (auto e = resolve(f)) return *e;
+      n.cfg.fallbacks.push_back(f.path);
+    }
+  }
+
   if (r.options().check_files) {
     for (const node_draft& n : d.nodes) {
       if (n.cfg.remote()) continue;  // its model is on the machine that runs it
-      if (auto e = check_model_file(r, n.model)) return *e;
+      if (n.model.ref.empty() || !n.model.path.empty())
+        if (auto e = check_model_file(r, n.model)) return *e;
       for (const auto& f : n.fallbacks) {
+        if (!f.ref.empty() && f.path.empty()) continue;  // allow_unpulled: pulled later
         if (auto e = check_model_file(r, f)) return *e;
       }
     }
@@ -1533,6 +1640,26 @@ config_result<config> finish(const reader& r, draft& d) {
 }
 
 }  // namespace
+
+std::vector<std::string> model_refs_of(const config& cfg) {
+  std::vector<std::string> out;
+  for (const auto& n : cfg.nodes)
+    for (const auto& ref : n.model_refs)
+      if (!ref.empty() && std::find(out.begin(), out.end(), ref) == out.end()) out.push_back(ref);
+  return out;
+}
+
+std::vector<std::string> unpulled_refs(const config& cfg) {
+  std::vector<std::string> out;
+  for (const auto& n : cfg.nodes) {
+    const auto paths = n.models();
+    for (std::size_t i = 0; i < n.model_refs.size() && i < paths.size(); ++i)
+      if (!n.model_refs[i].empty() && paths[i].empty() &&
+          std::find(out.begin(), out.end(), n.model_refs[i]) == out.end())
+        out.push_back(n.model_refs[i]);
+  }
+  return out;
+}
 
 std::optional<duration> parse_duration(std::string_view text) {
   text = trim(text);

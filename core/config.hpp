@@ -42,6 +42,11 @@ struct node_config {
   std::filesystem::path llama_server;            // absolute; the node's own `llama_server:` or the top-level one
   std::filesystem::path model;                   // absolute
   std::vector<std::filesystem::path> fallbacks;  // absolute; tried in order after `model` fails for good
+  // Parallel to models(): the reference each was written as ("hf:owner/repo:Q4_K_M",
+  // core/model_ref.hpp), or "" for a plain path. A reference's path is its file in the model
+  // cache (hub.cache_dir), from the lock file; empty while it is not pulled (only with
+  // load_options::allow_unpulled or without check_files).
+  std::vector<std::string> model_refs;
   int ctx = 0;                                   // -c, required, > 0
   int gpu_layers = 0;                            // -ngl, >= 0 (default 0)
   int port = 0;                                  // --port, required, 1..65535, distinct across nodes
@@ -181,6 +186,20 @@ struct telegram_config {
   bool operator==(const telegram_config&) const = default;
 };
 
+// Where models named by reference (`hf:owner/repo:QUANT`) come from and are kept
+// (app/hub_client.hpp, docs/configuration.md "Models by name").
+struct hub_config {
+  // The Hugging Face Hub, or a mirror: the key, else $MODEL_ENDPOINT (llama.cpp's variable),
+  // else $HF_ENDPOINT (huggingface_hub's), else https://huggingface.co/. Always ends in '/'.
+  // http:// only to loopback (a local mirror, tests).
+  std::string endpoint;
+  std::filesystem::path cache_dir;   // absolute; default core::default_model_cache_dir()
+  std::filesystem::path token_file;  // absolute; empty: $HF_TOKEN (or none). Never logged.
+  int parallel = 2;                  // files downloaded at once (1..8): gentle on the Hub and the disk
+
+  bool operator==(const hub_config&) const = default;
+};
+
 // The loopback admin endpoint: /status (JSON), /metrics (Prometheus), / (an HTML page).
 struct admin_config {
   int port = 0;  // 0: off. Always bound to 127.0.0.1.
@@ -199,6 +218,7 @@ struct config {
   pipeline_settings pipeline;
   telegram_config telegram;
   admin_config admin;
+  hub_config hub;
   std::uint64_t slot_files_max = 8ull << 30;  // the slot files' disk use, all nodes together (LRU)
 
   const node_config* find_node(std::string_view name) const;
@@ -208,7 +228,16 @@ struct load_options {
   // Check that model files and the llama-server executable exist. `status` and
   // `stop` turn this off: they must work while a model file is being replaced.
   bool check_files = true;
+  // With check_files: a model reference that is not in the cache yet is not an error; its
+  // path is left empty (node_config::model_refs says which). `start` and `reload` load this
+  // way, pull what is missing, then load again strictly.
+  bool allow_unpulled = false;
 };
+
+// The references of `cfg` whose path is empty (not pulled yet), each once.
+std::vector<std::string> unpulled_refs(const config& cfg);
+// Every reference of `cfg`, each once, in the order of the file.
+std::vector<std::string> model_refs_of(const config& cfg);
 
 // Reads, expands and validates one YAML file. Nothing is partially applied: either a
 // complete, valid config or the first error found (with file, line, column and key).
