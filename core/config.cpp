@@ -1308,9 +1308,6 @@ const key_spec<hub_draft> hub_keys[] = {
 const key_table<hub_draft> hub_table{"hub", hub_keys};
 
 const key_spec<draft> top_level_keys[] = {
-    {"hub", optional_key, "huggingface hf models_by_name", [](R r, F f, draft& d) {
-       return r.read_mapping(f.value, f.key.Mark(), f.path, hub_table, d.hub);
-     }},
     {"llama_server", optional_key, "", [](R r, F f, draft& d) {
        located_path p;
        if (auto e = r.read_path(f, p, true)) return e;
@@ -1356,6 +1353,9 @@ const key_spec<draft> top_level_keys[] = {
      }},
     {"slot_files_max", optional_key, "kv_disk_max", [](R r, F f, draft& d) {
        return r.read_size(f, 0, d.slot_files_max);
+     }},
+    {"hub", optional_key, "huggingface hf models_by_name", [](R r, F f, draft& d) {
+       return r.read_mapping(f.value, f.key.Mark(), f.path, hub_table, d.hub);
      }},
 };
 const key_table<draft> top_level_table{"the top level", top_level_keys};

@@ -489,7 +489,7 @@ TEST_CASE("config: an unknown key far from any lists the valid keys", "[config]"
   temp_dir dir;
   check_error(load_error(dir, "whatsapp: {}\n" + std::string(minimal_yaml)), 1, 1, "whatsapp",
               "unknown key \"whatsapp\"; expected one of: llama_server, state_dir, nodes, restart, health, logs, search, "
-              "pipeline, telegram, admin, slot_files_max");
+              "pipeline, telegram, admin, slot_files_max, hub");
   check_error(load_error(dir, minimal_with("ctx: 8192", "temperature: 0.7\n    ctx: 8192")), 8, 5,
               "nodes.subagent.temperature",
               "unknown key \"temperature\"; expected one of: model, fallbacks, ctx, gpu_layers, port, threads, "
@@ -540,7 +540,7 @@ TEST_CASE("config: wrong types and out-of-range values", "[config]") {
       {"model: sub.gguf", "model: \"\"", 7, 12, "nodes.subagent.model", "expected a path, found \"\""},
       {"model: sub.gguf", "model:", 7, 5, "nodes.subagent.model", "expected a path, found an empty value"},
       {"ctx: 8192", "ctx: 8192\n    fallbacks: a.gguf", 9, 16, "nodes.subagent.fallbacks",
-       "expected a list of paths, such as [~/models/a.gguf], found \"a.gguf\""},
+       "expected a list of paths or hf: references, such as [~/models/a.gguf], found \"a.gguf\""},
       {"ctx: 8192", "ctx: 8192\n    extra_args: --jinja", 9, 17, "nodes.subagent.extra_args",
        "expected a list of strings, such as [\"--flag\", \"value\"], found \"--jinja\""},
       {"ctx: 8192", "ctx: 8192\n    extra_args: [--jinja, [x]]", 9, 27, "nodes.subagent.extra_args[1]",
