@@ -33,7 +33,7 @@ namespace {
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
-constexpr std::string_view start_usage = R"(usage: openclawd start [--config FILE] [--foreground] [--log-level LEVEL]
+constexpr std::string_view start_usage = R"(usage: openclawd start [--config FILE] [--foreground] [--offline] [--log-level LEVEL]
 
 Validates the configuration, checks both ports, and starts the daemon, which spawns both
 llama-server nodes. Without --foreground it detaches and returns once both nodes answer
@@ -44,6 +44,9 @@ after a failed start. If a daemon already runs on the same state_dir it says so 
   --config FILE      the YAML configuration (see docs/configuration.md)
   --foreground       do not detach; log to stderr; stop on SIGTERM/SIGINT (for launchd,
                      systemd and debugging). A second signal kills the nodes at once.
+  --offline          never download: a model named by reference (hf:owner/repo:QUANT) that
+                     is not in the model cache is an error (exit 1). Without it, such a
+                     model is pulled first, with its progress shown (see: openclawd pull).
   --log-level LEVEL  debug, info (default), warn or error
 )";
 
@@ -138,8 +141,10 @@ int cmd_start(const command_args& a) {
     print_error("--log-level must be debug, info, warn or error, not \"" + lvl + "\"");
     return exit_usage;
   }
-  auto cfg = load_config_for(a, /*check_files=*/true);
-  if (!cfg) return exit_usage;
+  // Models named by reference are pulled first, visibly; --offline makes a missing one an error.
+  int load_exit = exit_usage;
+  auto cfg = load_config_pulling(a, a.flag("offline"), load_exit);
+  if (!cfg) return load_exit;
   const auto paths = state_paths::of(cfg->state_dir);
   if (auto problem = prepare_state_dir(paths); !problem.empty()) {
     print_error(problem);
@@ -402,7 +407,7 @@ int cmd_status(const command_args& a) {
 }  // namespace
 
 const command_spec start_command{"start", "start the daemon; returns once both nodes are ready", start_usage,
-                                 {"foreground"}, {"config", "log-level"}, 0, cmd_start};
+                                 {"foreground", "offline"}, {"config", "log-level"}, 0, cmd_start};
 const command_spec stop_command{"stop", "stop the daemon and every node it runs", stop_usage, {}, {"config"}, 0,
                                 cmd_stop};
 const command_spec status_command{"status", "show the daemon and each node (state, pid, port, model, restarts)",

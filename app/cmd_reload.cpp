@@ -19,7 +19,7 @@ namespace {
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
-constexpr std::string_view reload_usage = R"(usage: openclawd reload [--config FILE]
+constexpr std::string_view reload_usage = R"(usage: openclawd reload [--config FILE] [--offline]
 
 Applies the edited configuration to the running daemon without stopping it (SIGHUP does
 the same). The file is validated first: an invalid one changes nothing (exit 2, with file,
@@ -30,6 +30,11 @@ If the new settings do not become ready (the node exits, or startup_timeout pass
 node goes back to its previous settings and model, and the reason is reported.
 restart, health, logs, fallbacks and the timeouts apply at once; state_dir, search,
 pipeline, telegram and admin take effect at the next start (the outcome names them).
+
+A model named by reference (hf:owner/repo:QUANT) that is not in the model cache is pulled
+first, with its progress shown, and only then is the daemon asked to swap (--offline: an
+error instead, exit 1). A SIGHUP alone does not download: the daemon rejects a reference it
+does not find in the cache.
 
 Waits for the outcome and prints it (also in `openclawd status`).
   --config FILE   the YAML file the daemon runs (see docs/configuration.md)
@@ -51,8 +56,11 @@ int exit_code_of(const supervisor::reload_record& r) {
 }
 
 int cmd_reload(const command_args& a) {
-  auto cfg = load_config_for(a, /*check_files=*/true);
-  if (!cfg) return exit_usage;
+  // A new quant is pulled here, with its progress on this terminal, before the daemon is
+  // asked to swap: the daemon then finds it in the cache.
+  int load_exit = exit_usage;
+  auto cfg = load_config_pulling(a, a.flag("offline"), load_exit);
+  if (!cfg) return load_exit;
   const auto paths = state_paths::of(cfg->state_dir);
   if (!instance_lock::held_by_other(paths.lock)) {
     print_error("openclawd is not running (state directory " + paths.dir.string() +
@@ -123,6 +131,6 @@ int cmd_reload(const command_args& a) {
 }  // namespace
 
 const command_spec reload_command{"reload", "apply the edited configuration; restarts only nodes that changed",
-                                  reload_usage, {}, {"config"}, 0, cmd_reload};
+                                  reload_usage, {"offline"}, {"config"}, 0, cmd_reload};
 
 }  // namespace openclawd::app

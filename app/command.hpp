@@ -48,6 +48,11 @@ std::optional<std::filesystem::path> find_config_file(const command_args& a);
 // find_config_file + core::load_config; prints the error (file:line:col: key: ...) on failure.
 std::optional<core::config> load_config_for(const command_args& a, bool check_files);
 
+// For start and reload: the config, after pulling the references it names that are not in
+// the model cache yet (progress on stdout), then loaded strictly. With `offline`, a missing
+// reference is an error instead. On failure prints why, sets exit_code and returns nullopt.
+std::optional<core::config> load_config_pulling(const command_args& a, bool offline, int& exit_code);
+
 // The commands, one file each.
 extern const command_spec start_command;   // app/cmd_lifecycle.cpp
 extern const command_spec stop_command;    // app/cmd_lifecycle.cpp
@@ -58,5 +63,6 @@ extern const command_spec logs_command;     // app/cmd_logs.cpp
 extern const command_spec doctor_command;   // app/cmd_doctor.cpp
 extern const command_spec service_command;  // app/cmd_service.cpp
 extern const command_spec chat_command;     // app/cmd_chat.cpp
+extern const command_spec pull_command;     // app/cmd_pull.cpp
 
 }  // namespace openclawd::app

@@ -450,8 +450,25 @@ asio::awaitable<hub_result<std::uint64_t>> model_puller::download_file(pull_file
   co_return offset - start_offset;
 }
 
+namespace {
+
+// Calls on_tick until the pull is over (*done), every `every`.
+asio::awaitable<void> ticker(const model_puller& puller, const std::function<void(const pull_progress&)>& on_tick,
+                             const bool& done, std::chrono::milliseconds every) {
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  while (!done) {
+    t.expires_after(every);
+    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (!done) on_tick(puller.progress());
+  }
+}
+
+}  // namespace
+
 hub_result<std::vector<pulled_model>> pull_blocking(const core::hub_config& hub, const std::vector<std::string>& refs,
-                                                    bool update, const std::function<void(const pull_event&)>& on_event) {
+                                                    bool update, const std::function<void(const pull_event&)>& on_event,
+                                                    const std::function<void(const pull_progress&)>& on_tick,
+                                                    std::chrono::milliseconds tick) {
   auto token = read_hub_token(hub.token_file);
   if (!token) return token.error();
   asio::io_context io;
@@ -462,7 +479,10 @@ hub_result<std::vector<pulled_model>> pull_blocking(const core::hub_config& hub,
   s.on_event = on_event;
   model_puller puller(io.get_executor(), s);
   std::optional<hub_result<std::vector<pulled_model>>> out;
-  asio::co_spawn(io, puller.pull(refs), [&out](std::exception_ptr e, hub_result<std::vector<pulled_model>> r) {
+  bool done = false;
+  if (on_tick) asio::co_spawn(io, ticker(puller, on_tick, done, tick), asio::detached);
+  asio::co_spawn(io, puller.pull(refs), [&out, &done](std::exception_ptr e, hub_result<std::vector<pulled_model>> r) {
+    done = true;
     if (e) {
       try {
         std::rethrow_exception(e);

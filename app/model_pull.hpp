@@ -101,10 +101,12 @@ class model_puller {
   std::vector<std::pair<std::size_t, hub_error>> failures_;  // by file index
 };
 
-// For start/reload: pulls `refs` (those of a config not in the cache yet), printing each
-// event as a line to `out` ("pulling …", "… verified"). Runs its own io_context.
+// For the CLI (pull, start, reload): pulls `refs` on an io_context of its own, calling
+// `on_event` for each event and `on_tick` (optional) about every `tick` with the progress.
 hub_result<std::vector<pulled_model>> pull_blocking(const core::hub_config& hub, const std::vector<std::string>& refs,
-                                                    bool update, const std::function<void(const pull_event&)>& on_event);
+                                                    bool update, const std::function<void(const pull_event&)>& on_event,
+                                                    const std::function<void(const pull_progress&)>& on_tick = {},
+                                                    std::chrono::milliseconds tick = std::chrono::milliseconds(200));
 
 // "1.4 GB", "312 MB" (powers of 1000, as download sizes are shown).
 std::string human_bytes(std::uint64_t n);
