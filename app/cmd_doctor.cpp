@@ -9,6 +9,7 @@
 #include "app/run_program.hpp"
 #include "app/service.hpp"
 #include "core/gguf.hpp"
+#include "core/model_ref.hpp"
 #include "net/http_client.hpp"
 #include "net/url.hpp"
 #include "supervisor/os.hpp"
@@ -202,11 +203,44 @@ model_check check_model(const std::string& label, const fs::path& path) {
   return m;
 }
 
-void check_models(const core::node_config& n, std::vector<row>& rows, std::optional<core::gguf_info>& first_good) {
+// What the lock file says about a reference: its file, size, revision, whether verified.
+std::string describe_ref(const std::string& ref, const core::model_lock& lock) {
+  const core::locked_model* m = lock.find(ref);
+  if (m == nullptr) return ref;
+  std::uint64_t size = 0;
+  for (const auto& f : m->files) size += f.size;
+  std::string parts = m->files.size() > 1 ? ", " + std::to_string(m->files.size()) + " parts" : std::string();
+  return ref + " (" + supervisor::format_bytes(size) + parts + ", revision " + m->revision.substr(0, 12) +
+         (m->verified ? ", sha256 verified" : ", not verified") + (m->pulled_at.empty() ? "" : ", pulled " + m->pulled_at) +
+         ") → ";
+}
+
+void check_models(const core::node_config& n, const core::config& cfg, std::vector<row>& rows,
+                  std::optional<core::gguf_info>& first_good) {
   std::vector<model_check> checks;
   const auto models = n.models();
-  for (std::size_t i = 0; i < models.size(); ++i)
-    checks.push_back(check_model(i == 0 ? n.name + " model" : n.name + " fallback " + std::to_string(i), models[i]));
+  core::model_lock lock;
+  if (std::any_of(n.model_refs.begin(), n.model_refs.end(), [](const std::string& r) { return !r.empty(); })) {
+    if (auto l = core::read_model_lock(core::lock_file_of(cfg.hub.cache_dir))) lock = std::move(*l);
+  }
+  for (std::size_t i = 0; i < models.size(); ++i) {
+    const std::string label = i == 0 ? n.name + " model" : n.name + " fallback " + std::to_string(i);
+    const std::string ref = i < n.model_refs.size() ? n.model_refs[i] : std::string();
+    if (!ref.empty() && models[i].empty()) {
+      // Not an obstacle to a start, which pulls it first; only to an offline one.
+      model_check c;
+      c.path = models[i];
+      c.missing = true;
+      c.r = {label, verdict::warn,
+             ref + ": not in the model cache (" + cfg.hub.cache_dir.string() +
+                 "); `openclawd start` pulls it first from " + cfg.hub.endpoint + " (or run `openclawd pull`); "
+                 "`start --offline` would refuse"};
+      checks.push_back(std::move(c));
+      continue;
+    }
+    checks.push_back(check_model(label, models[i]));
+    if (!ref.empty()) checks.back().r.detail = describe_ref(ref, lock) + checks.back().r.detail;
+  }
   const auto good = std::find_if(checks.begin(), checks.end(), [](const model_check& c) { return c.info.has_value(); });
   if (good != checks.end()) first_good = good->info;
   for (auto& c : checks) {
@@ -618,7 +652,10 @@ int cmd_doctor(const command_args& a) {
   }
   // Then exactly what `start` loads: a missing model or llama-server is refused here,
   // with the line to edit; the rows below say more about each file.
-  const auto strict = core::load_config(*file, core::load_options{true});
+  // A model reference not pulled yet is no obstacle: start pulls it (its row says so).
+  core::load_options start_like;
+  start_like.allow_unpulled = true;
+  const auto strict = core::load_config(*file, start_like);
   if (strict) {
     rows.push_back({"config", verdict::ok, cfg->source.string()});
   } else {
@@ -649,7 +686,7 @@ int cmd_doctor(const command_args& a) {
       continue;
     }
     std::optional<core::gguf_info> info;
-    check_models(n, rows, info);
+    check_models(n, *cfg, rows, info);
     rows.push_back(check_ctx(n, info));
   }
 

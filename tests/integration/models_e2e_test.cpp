@@ -62,6 +62,12 @@ TEST_CASE("models e2e: start pulls a missing model visibly; --offline starts fro
   CHECK(offline.err.find("--offline") != std::string::npos);
   CHECK(hub.requests().empty());
 
+  // doctor: not pulled yet is a warning (start pulls it), not a refusal.
+  auto before = run_openclawd({"doctor", "--config", d.config.string()});
+  INFO(before.out << before.err);
+  CHECK(before.out.find("hf:acme/tiny-GGUF:Q8_0: not in the model cache") != std::string::npos);
+  CHECK(before.out.find("start would refuse") == std::string::npos);
+
   auto started = d.start();
   INFO(started.out << started.err);
   REQUIRE(started.exit_code == 0);
@@ -71,6 +77,12 @@ TEST_CASE("models e2e: start pulls a missing model visibly; --offline starts fro
   const auto rev = hub.revision("acme/tiny-GGUF");
   const auto path = openclawd::core::cached_file_path(cache, "acme/tiny-GGUF", rev, "tiny-Q8_0.gguf");
   CHECK(d.status()["nodes"]["orchestrator"]["model"] == path.string());
+  // doctor: the reference, its revision, size, verification and cached file.
+  auto after = run_openclawd({"doctor", "--config", d.config.string()});
+  INFO(after.out << after.err);
+  CHECK(after.out.find("hf:acme/tiny-GGUF:Q8_0 (") != std::string::npos);
+  CHECK(after.out.find("revision " + rev.substr(0, 12) + ", sha256 verified") != std::string::npos);
+  CHECK(after.out.find(") → " + path.string()) != std::string::npos);
   REQUIRE(d.stop().exit_code == 0);
 
   // From the cache, with the Hub gone: nothing is asked.
