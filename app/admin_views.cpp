@@ -1,5 +1,7 @@
 #include "app/admin_views.hpp"
 
+#include "app/activity.hpp"
+
 #include "core/log.hpp"
 #include "supervisor/os.hpp"
 #include "supervisor/preflight.hpp"
@@ -118,9 +120,10 @@ const std::optional<gateway::llm_timings>& timings_of(const gateway::pipeline_st
 std::string admin_url(int port) { return "http://127.0.0.1:" + std::to_string(port) + "/"; }
 
 std::string status_document(const supervisor::daemon_status& status, bool running, std::int64_t now_unix_ms,
-                            int admin_port) {
+                            int admin_port, const std::filesystem::path& state_dir) {
   auto j = nlohmann::json::parse(supervisor::status_json(status, running, now_unix_ms));
   j["daemon"]["admin_url"] = running && admin_port != 0 ? nlohmann::json(admin_url(admin_port)) : nlohmann::json();
+  if (!state_dir.empty()) j["activity"] = activity_json(status, running, state_dir);
   return j.dump();
 }
 
@@ -492,7 +495,7 @@ std::string render_status_page(const status_page_data& d, const std::vector<page
 
 void install_admin_views(admin_server& server, const admin_sources& sources) {
   const admin_sources src = sources;
-  server.set_status([src] { return status_document(src.sup.snapshot(), true, now_unix_ms(), src.port); });
+  server.set_status([src] { return status_document(src.sup.snapshot(), true, now_unix_ms(), src.port, src.state_dir); });
   server.add_collector([src](core::prometheus_writer& w) {
     const auto d = src.sup.snapshot();
     const auto now = now_unix_ms();
@@ -525,7 +528,12 @@ void install_admin_views(admin_server& server, const admin_sources& sources) {
       d.node_processes.push_back(read_process_facts(n.pid.value_or(0), n.pid_start_time));
     if (src.pipeline) d.pipeline = src.pipeline->stats();
     if (src.search) d.search = src.search->stats();
-    return render_status_page(d, extra);
+    auto sections = extra;
+    if (!src.state_dir.empty()) {
+      auto rows = activity_rows(activity_json(d.daemon, true, src.state_dir));
+      if (!rows.empty()) sections.insert(sections.begin(), page_section{"In progress", std::move(rows)});
+    }
+    return render_status_page(d, sections);
   });
 }
 

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,8 +34,9 @@ std::string admin_url(int port);
 
 // supervisor::status_json() plus "admin_url" in "daemon" (null when the endpoint is off or
 // the daemon is down). Both `status --json` and GET /status print exactly this.
+// With a state_dir, also "activity": a pull or a node load in progress (app/activity.hpp).
 std::string status_document(const supervisor::daemon_status& status, bool running, std::int64_t now_unix_ms,
-                            int admin_port);
+                            int admin_port, const std::filesystem::path& state_dir = {});
 
 struct process_facts {
   std::optional<std::uint64_t> resident_bytes;  // RSS
@@ -93,6 +95,7 @@ struct admin_sources {
   const gateway::pipeline* pipeline = nullptr;  // null: no pipeline counters
   const tools::web_search* search = nullptr;    // null: search is off
   int port = 0;
+  std::filesystem::path state_dir;  // for the activity (pull.json, node logs); empty: none shown
 };
 // Registers GET /status, the page, and one collector per source (daemon + nodes, pipeline,
 // search, the endpoint itself). Others add theirs with admin_server::add_collector().

@@ -1,6 +1,7 @@
 // `openclawd start|stop|status`: the daemon's life cycle seen from the command line.
 // start validates, locks, pre-flights and forks the daemon, then waits for its verdict on a
 // pipe; stop signals it and waits for every child to be gone; status reads state.json.
+#include "app/activity.hpp"
 #include "app/admin_views.hpp"
 #include "app/command.hpp"
 #include "app/daemon.hpp"
@@ -8,6 +9,7 @@
 #include "app/reload.hpp"
 #include "app/service.hpp"
 #include "core/log.hpp"
+#include "supervisor/load_phase.hpp"
 #include "supervisor/os.hpp"
 #include "supervisor/preflight.hpp"
 #include "supervisor/state_file.hpp"
@@ -21,10 +23,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <map>
 #include <string>
 #include <thread>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -232,15 +236,75 @@ int cmd_start(const command_args& a) {
   // The waiting `start`. The lock stays held: the daemon inherited the same open file.
   ::close(pipe_fds[1]);
   lock->release();
-  FILE* in = ::fdopen(pipe_fds[0], "r");
   bool ready = false, failed = false;
-  char* line = nullptr;
-  size_t cap = 0;
-  while (in && ::getline(&line, &cap, in) > 0) {
+  // While nodes load, their progress: the phase llama-server last logged (supervisor/load_phase),
+  // with the time since the start. On a terminal one line redrawn in place; otherwise a line
+  // when the phase changes, at most every 5 s.
+  const bool tty = ::isatty(STDOUT_FILENO) == 1;
+  std::vector<std::string> loading;  // nodes not ready yet
+  for (const auto& n : cfg->nodes)
+    if (!n.remote()) loading.push_back(n.name);
+  std::map<std::string, std::string> last_printed;  // plain lines: the phases last printed
+  auto last_plain = steady::now();
+  bool bar = false;
+  auto clear_bar = [&] {
+    if (bar) std::cout << "\r\033[K" << std::flush;
+    bar = false;
+  };
+  auto show_progress = [&] {
+    std::string line;
+    bool changed = false;
+    for (const auto& name : loading) {
+      const auto phase = supervisor::parse_load_phase(supervisor::read_log_tail((paths.logs / (name + ".log")).string()));
+      std::string text = name + ": loading " + seconds(steady::now() - t0);
+      if (phase.percent) text += " " + std::to_string(*phase.percent) + "%";
+      if (!phase.text.empty()) text += " (" + phase.text + ")";
+      changed = changed || last_printed[name] != phase.text;
+      line += (line.empty() ? "" : "; ") + text;
+    }
+    if (line.empty()) return;
+    if (tty) {
+      std::cout << "\r\033[K" << line.substr(0, 200) << std::flush;
+      bar = true;
+    } else if ((changed && steady::now() - last_plain >= 3s) || steady::now() - last_plain >= 15s) {
+      // A log needs no line per half second: a new phase (at most every 3 s), else one every 15 s.
+      std::cout << line << "\n" << std::flush;
+      last_plain = steady::now();
+      for (const auto& name : loading)
+        last_printed[name] =
+            supervisor::parse_load_phase(supervisor::read_log_tail((paths.logs / (name + ".log")).string())).text;
+    }
+  };
+  std::string pending;
+  auto next_line = [&](std::string& out) -> bool {  // false: the pipe is closed
+    for (;;) {
+      if (const auto nl = pending.find('\n'); nl != std::string::npos) {
+        out = pending.substr(0, nl);
+        pending.erase(0, nl + 1);
+        return true;
+      }
+      pollfd pfd{pipe_fds[0], POLLIN, 0};
+      const int r = ::poll(&pfd, 1, 500);
+      if (r < 0 && errno == EINTR) continue;
+      if (r == 0) {
+        show_progress();
+        continue;
+      }
+      char buf[4096];
+      const auto n = ::read(pipe_fds[0], buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      pending.append(buf, static_cast<std::size_t>(n));
+    }
+  };
+  std::string line;
+  while (next_line(line)) {
     const auto ev = nlohmann::json::parse(line, nullptr, false);
     if (!ev.is_object()) continue;
     const std::string kind = ev.value("event", "");
+    clear_bar();
     if (kind == "node_ready") {
+      std::erase(loading, ev.value("node", std::string()));
       char ms[32];
       std::snprintf(ms, sizeof ms, "%.2f s", ev.value("ready_ms", 0.0) / 1000.0);
       // pid 0: a url: node, whose server runs elsewhere.
@@ -256,16 +320,16 @@ int cmd_start(const command_args& a) {
       print_error("node " + ev.value("node", "?") + " failed to start: " + ev.value("error", "?"));
     }
   }
-  std::free(line);
+  clear_bar();
   if (ready) {
-    if (in) std::fclose(in);
+    ::close(pipe_fds[0]);
     std::cout << "openclawd started (pid " << pid << ") in " << seconds(steady::now() - t0) << "; logs in "
               << paths.logs.string() << "\n";
     return exit_ok;
   }
   // Failed or died: the daemon stops its nodes before closing the pipe; reap it so that
   // nothing is left running when we return.
-  if (in) std::fclose(in);
+  ::close(pipe_fds[0]);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
@@ -352,7 +416,7 @@ int cmd_status(const command_args& a) {
   }
   const auto now = unix_ms_now();
   if (a.flag("json")) {
-    std::cout << status_document(st, running, now, cfg->admin.port) << "\n";
+    std::cout << status_document(st, running, now, cfg->admin.port, paths.dir) << "\n";
     return running ? exit_ok : exit_not_running;
   }
 
@@ -376,6 +440,9 @@ int cmd_status(const command_args& a) {
     std::printf("%-13s %-9s %-8s %-6s %-9d %s\n", n.name.c_str(), state.c_str(), pid.c_str(), port.c_str(), n.restarts,
                 model.c_str());
   }
+  // Long work in progress: a pull (any process), a node loading its model.
+  for (const auto& [what, line] : activity_rows(activity_json(st, running, paths.dir)))
+    std::cout << "  " << what << ": " << line << "\n";
   for (const auto& n : st.nodes) {
     if (running && !n.chat_template.empty())
       std::cout << "  " << n.name << ": template: " << n.chat_template

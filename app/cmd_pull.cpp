@@ -4,6 +4,7 @@
 // manager, a test) it is plain lines: one per file started and finished, and one every few
 // seconds while bytes flow.
 #include "app/command.hpp"
+#include "app/activity.hpp"
 #include "app/model_pull.hpp"
 
 #include "core/log.hpp"
@@ -68,7 +69,7 @@ std::string progress_line(const pull_progress& p) {
 }  // namespace
 
 hub_result<std::vector<pulled_model>> pull_with_view(const core::hub_config& hub, const std::vector<std::string>& refs,
-                                                     bool update) {
+                                                     bool update, const std::filesystem::path& state_dir) {
   const bool tty = ::isatty(STDOUT_FILENO) == 1;
   // The pull's own log lines would repeat what the view prints.
   const auto level = core::current_log_level();
@@ -83,7 +84,13 @@ hub_result<std::vector<pulled_model>> pull_with_view(const core::hub_config& hub
     std::cout << (e.what == pull_event::kind::file_failed ? "failed: " : "") << e.text << "\n" << std::flush;
   };
   auto last_line = std::chrono::steady_clock::now();
+  auto last_written = std::chrono::steady_clock::time_point{};
   auto on_tick = [&](const pull_progress& p) {
+    // For `status` and the admin page, in whatever process asks (about once a second).
+    if (std::chrono::steady_clock::now() - last_written >= std::chrono::seconds(1)) {
+      write_pull_activity(state_dir, refs, p);
+      last_written = std::chrono::steady_clock::now();
+    }
     if (tty) {
       std::cout << "\r\033[K" << progress_line(p) << std::flush;
       bar_drawn = true;
@@ -95,6 +102,7 @@ hub_result<std::vector<pulled_model>> pull_with_view(const core::hub_config& hub
     std::cout << "progress: " << progress_line(p) << "\n" << std::flush;
   };
   auto r = pull_blocking(hub, refs, update, on_event, on_tick);
+  clear_pull_activity(state_dir);
   if (tty) clear_bar();
   core::set_log_level(level);
   return r;
@@ -124,7 +132,7 @@ std::optional<core::config> load_config_pulling(const command_args& a, bool offl
     }
     std::cout << "pulling " << list << " from " << cfg->hub.endpoint << " first (not in the model cache yet)\n"
               << std::flush;
-    auto pulled = pull_with_view(cfg->hub, missing, false);
+    auto pulled = pull_with_view(cfg->hub, missing, false, cfg->state_dir);
     if (!pulled) {
       print_error(pulled.error().message);
       print_error("nothing was started or changed");
@@ -162,6 +170,7 @@ core::hub_config default_hub() {
 
 int cmd_pull(const command_args& a) {
   core::hub_config hub;
+  std::filesystem::path state_dir;  // where `status` looks for the pull's progress
   std::vector<std::string> refs = a.positional;
   const bool config_named = a.value("config") || std::getenv("OPENCLAWD_CONFIG") != nullptr;
   bool have_config = config_named;
@@ -172,6 +181,7 @@ int cmd_pull(const command_args& a) {
     auto cfg = load_config_for(a, /*check_files=*/false);
     if (!cfg) return exit_usage;
     hub = cfg->hub;
+    state_dir = cfg->state_dir;
     if (refs.empty()) refs = core::model_refs_of(*cfg);
     if (refs.empty()) {
       std::cout << "the configuration names no model by reference (hf:owner/repo:QUANT); nothing to pull\n";
@@ -188,7 +198,7 @@ int cmd_pull(const command_args& a) {
     }
   }
   const auto t0 = std::chrono::steady_clock::now();
-  auto pulled = pull_with_view(hub, refs, a.flag("update"));
+  auto pulled = pull_with_view(hub, refs, a.flag("update"), state_dir);
   if (!pulled) {
     print_error(pulled.error().message);
     return exit_runtime_failure;

@@ -169,7 +169,7 @@ int run_daemon(const core::config& cfg, const state_paths& paths, const daemon_o
   if (auto problem = chat.start(); !problem.empty()) core::log_warn("daemon", "local chat is off: " + problem);
   // The loopback admin endpoint (/status, /metrics, the page) when admin.port is set; null when
   // off or its port is taken (logged). A channel adds its numbers: if (admin) admin->add_collector(...).
-  auto admin = start_admin_endpoint(io.get_executor(), cfg, admin_sources{sup, &pipe, search.get()});
+  auto admin = start_admin_endpoint(io.get_executor(), cfg, admin_sources{sup, &pipe, search.get(), 0, cfg.state_dir});
   if (admin) admin->add_collector([&orch_kv](core::prometheus_writer& w) { write_kv_metrics(w, orch_kv); });
 
   // Telegram starts polling at once, before the nodes are ready: messages are stored and

@@ -12,6 +12,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <sys/wait.h>
+
 using namespace openclawd::test;
 namespace fs = std::filesystem;
 
@@ -153,4 +155,56 @@ TEST_CASE("models e2e: a one-word quant swap by reload pulls the new quant, swap
   CHECK(st["last_reload"]["outcome"] == "rolled_back");
   CHECK(st["nodes"]["orchestrator"]["model"] == q4.string());
   CHECK(wait_until([&] { return d.node_state("orchestrator") == "ready"; }, deadline_long));
+}
+
+TEST_CASE("models e2e: a pull in progress shows in status; start shows a node's load progress", "[models][e2e]") {
+  fake_hub hub;
+  daemon_setup d;
+  // ~4 s of download at 1 MB/s.
+  hub.add_file("acme/slow-GGUF", "slow-Q4_0.gguf", std::string(4'000'000, 's'));
+  hub.throttle(1'000'000);
+  d.top_extra = hub_section(hub, d.dir / "models");
+  // A node that takes 7 s to load, printing llama.cpp's phases and progress dots.
+  d.subagent_extra = "    llama_server: " + test_child_bin().string() + "\n    extra_args: [--load-ms, \"7000\"]\n";
+  d.write_config();
+  fs::create_directories(d.state_dir());
+
+  const auto pull_pid = spawn_openclawd({"pull", "--config", d.config.string(), "hf:acme/slow-GGUF:Q4_0"},
+                                        d.dir / "pull.out", d.dir / "pull.err");
+  nlohmann::json pulling;
+  CHECK(wait_until([&] {
+    auto r = run_openclawd({"status", "--json", "--config", d.config.string()}, deadline_short);
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    if (!j.is_object() || !j.contains("activity") || !j["activity"]["pull"].is_object()) return false;
+    pulling = j["activity"]["pull"];
+    return pulling.value("have_bytes", 0) > 0;
+  }, deadline_long));
+  CHECK(pulling["refs"][0] == "hf:acme/slow-GGUF:Q4_0");
+  CHECK(pulling["total_bytes"] == 4'000'000);
+  auto text = run_openclawd({"status", "--config", d.config.string()}, deadline_short);
+  CHECK(text.out.find("pulling hf:acme/slow-GGUF:Q4_0:") != std::string::npos);
+  int st = 0;
+  REQUIRE(wait_until([&] { return ::waitpid(pull_pid, &st, WNOHANG) == pull_pid; }, deadline_long));
+  CHECK(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 0);
+  CHECK_FALSE(fs::exists(d.state_dir() / "pull.json"));
+
+  const auto start_pid = spawn_openclawd({"start", "--config", d.config.string()}, d.dir / "start.out", d.dir / "start.err");
+  nlohmann::json loading;
+  CHECK(wait_until([&] {
+    auto r = run_openclawd({"status", "--json", "--config", d.config.string()}, deadline_short);
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    if (!j.is_object() || !j.contains("activity") || !j["activity"]["loading"].contains("subagent")) return false;
+    loading = j["activity"]["loading"]["subagent"];
+    return loading["percent"].is_number();
+  }, deadline_long));
+  CHECK(loading.value("phase", "") == "load_tensors: loading model tensors, this can take a while");
+  REQUIRE(wait_until([&] { return ::waitpid(start_pid, &st, WNOHANG) == start_pid; }, deadline_long));
+  CHECK(WEXITSTATUS(st) == 0);
+  const auto out = read_text(d.dir / "start.out");
+  INFO(out);
+  // Off a terminal: a plain line while it loads, with the elapsed time and the phase.
+  CHECK(out.find("subagent: loading ") != std::string::npos);
+  CHECK(out.find("load_tensors: loading model tensors") != std::string::npos);
+  CHECK(out.find("subagent ready at") != std::string::npos);
 }

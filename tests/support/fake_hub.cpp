@@ -170,9 +170,19 @@ struct fake_hub::impl {
         std::uint64_t sent = 0;
         const std::uint64_t limit = a.cut_after ? std::min(*a.cut_after, a.length) : a.length;
         std::string flipped;  // the slice holding the flipped byte, when corrupting
+        std::uint64_t bps = 0;
+        {
+          std::lock_guard lock(owner->mutex_);
+          bps = a.blob ? owner->throttle_bps_ : 0;
+        }
+        const std::uint64_t piece_max = bps ? std::max<std::uint64_t>(bps / 10, 1) : (1 << 20);
         while (sent < limit) {
           const std::uint64_t at = a.from + sent;
-          const std::size_t n_piece = static_cast<std::size_t>(std::min<std::uint64_t>(1 << 20, limit - sent));
+          const std::size_t n_piece = static_cast<std::size_t>(std::min<std::uint64_t>(piece_max, limit - sent));
+          if (bps) {  // a slow link: a tenth of a second per piece
+            asio::steady_timer pause(ioc, std::chrono::milliseconds(100));
+            co_await pause.async_wait(asio::use_awaitable);
+          }
           asio::const_buffer piece(a.body->data() + at, n_piece);
           // The byte in the middle of the file is the one that lies.
           const std::uint64_t bad = a.body->size() / 2;
@@ -288,6 +298,11 @@ void fake_hub::corrupt(const std::string& path) {
 void fake_hub::ignore_ranges(bool on) {
   std::lock_guard lock(mutex_);
   ignore_ranges_ = on;
+}
+
+void fake_hub::throttle(std::uint64_t bytes_per_second) {
+  std::lock_guard lock(mutex_);
+  throttle_bps_ = bytes_per_second;
 }
 
 void fake_hub::require_token(const std::string& token) {

@@ -46,6 +46,7 @@ class fake_hub {
   void corrupt(const std::string& path);              // that file's bytes are served with one byte flipped
   void ignore_ranges(bool on);                        // answer 200 with the whole file to a Range request
   void require_token(const std::string& token);       // 401 without "Authorization: Bearer <token>"
+  void throttle(std::uint64_t bytes_per_second);      // files served at about this rate (0: at once)
 
   struct request_record {
     std::string method, target, range, authorization;
@@ -72,6 +73,7 @@ class fake_hub {
   std::map<std::string, bool> corrupt_sha_;  // sha256 → serve flipped
   bool ignore_ranges_ = false;
   std::string token_;
+  std::uint64_t throttle_bps_ = 0;
   std::vector<request_record> requests_;
   std::atomic<std::uint64_t> bytes_served_{0};
   int revision_counter_ = 0;
