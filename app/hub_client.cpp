@@ -166,6 +166,8 @@ asio::awaitable<hub_result<std::vector<core::hub_file>>> hub_client::list_files(
         continue;
       core::hub_file f;
       f.path = item["path"];
+      // It becomes a path under the cache: a listing must not reach outside it.
+      if (!core::is_safe_repo_path(f.path)) continue;
       f.size = item.value("size", std::uint64_t{0});
       if (item.contains("lfs") && item["lfs"].is_object()) {
         const auto& lfs = item["lfs"];

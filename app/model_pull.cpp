@@ -145,6 +145,9 @@ asio::awaitable<hub_result<std::vector<pulled_model>>> model_puller::pull(std::v
   };
   std::vector<plan> plans;
   progress_ = pull_progress{};
+  jobs_.clear();
+  next_job_ = 0;
+  failures_.clear();
   for (const auto& text : refs) {
     std::string why;
     auto parsed = core::parse_model_ref(text, &why);
@@ -311,6 +314,11 @@ asio::awaitable<void> model_puller::worker() {
 asio::awaitable<hub_result<std::uint64_t>> model_puller::download_file(pull_file& f, const std::string& repo_id,
                                                                        const std::string& revision) {
   auto loc = co_await hub_.locate(repo_id, revision, f.path);
+  for (int attempt = 0; !loc && loc.error().what == hub_error::kind::network && attempt < settings_.retries; ++attempt) {
+    asio::steady_timer pause(ex_, settings_.retry_delay * (1 << attempt));
+    co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+    loc = co_await hub_.locate(repo_id, revision, f.path);
+  }
   if (!loc) co_return loc.error();
   if (loc->size != 0 && f.size != 0 && loc->size != f.size)
     co_return err(hub_error::kind::integrity, f.path + ": the Hub lists " + std::to_string(f.size) +

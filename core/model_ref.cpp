@@ -108,6 +108,8 @@ std::string model_ref::text() const {
 
 bool is_model_ref(std::string_view text) { return text.rfind("hf:", 0) == 0; }
 
+bool is_safe_repo_path(std::string_view path) { return valid_file(path); }
+
 std::optional<model_ref> parse_model_ref(std::string_view text, std::string* why) {
   auto fail = [&](std::string reason) -> std::optional<model_ref> {
     if (why) *why = std::move(reason);

@@ -32,6 +32,11 @@ struct model_ref {
 // True for text that is meant as a reference ("hf:..."), valid or not.
 bool is_model_ref(std::string_view text);
 
+// A file path inside a repository that is safe to use under the cache: relative, no "." or
+// ".." segment, no empty segment, no control characters or backslashes. A listing from a
+// mirror is not trusted to keep to that.
+bool is_safe_repo_path(std::string_view path);
+
 // Parses "hf:owner/repo[:QUANT]" or "hf:owner/repo/path/file.gguf". The names follow the
 // Hub's rules (letters, digits, '_', and '-', '.' not at either end); a quant is letters,
 // digits and '_'. On failure returns nullopt with the reason in *why.

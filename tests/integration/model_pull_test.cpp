@@ -232,6 +232,13 @@ TEST_CASE("pull: a quant that does not exist is a 'not found' listing the quants
   CHECK(r.error().what == app::hub_error::kind::not_found);
   CHECK(r.error().message == "hf:acme/tiny-GGUF:Q5_K_S: acme/tiny-GGUF has no Q5_K_S quant; available: Q4_K_M, Q8_0");
 
+  // A listing that names a path outside the repository (a hostile mirror) is not followed there.
+  hub.add_file("acme/tiny-GGUF", "../../evil-Q2_K.gguf", "x");
+  auto evil = run_pull(settings_for(hub, s.path / "models"), {"hf:acme/tiny-GGUF:Q2_K"});
+  REQUIRE_FALSE(evil.has_value());
+  CHECK(evil.error().what == app::hub_error::kind::not_found);
+  CHECK_FALSE(fs::exists(s.path / "evil-Q2_K.gguf"));
+
   auto missing_repo = run_pull(settings_for(hub, s.path / "models"), {"hf:acme/nothing-GGUF:Q4_0"});
   REQUIRE_FALSE(missing_repo.has_value());
   CHECK(missing_repo.error().what == app::hub_error::kind::not_found);

@@ -74,6 +74,15 @@ TEST_CASE("model_ref: refuses malformed references with a reason", "[model_ref]"
   CHECK_FALSE(parse_model_ref("hf:owner/re po:Q4_0", &why));
 }
 
+TEST_CASE("model_ref: a repository path must stay inside the cache", "[model_ref]") {
+  CHECK(is_safe_repo_path("a/b-Q4_0.gguf"));
+  CHECK_FALSE(is_safe_repo_path("../x.gguf"));
+  CHECK_FALSE(is_safe_repo_path("a/../../x.gguf"));
+  CHECK_FALSE(is_safe_repo_path("/etc/x.gguf"));
+  CHECK_FALSE(is_safe_repo_path("a//b.gguf"));
+  CHECK_FALSE(is_safe_repo_path("a\\b.gguf"));
+}
+
 TEST_CASE("model_ref: split names and quant tags", "[model_ref]") {
   auto s = split_of("dir/x-Q4_K_M-00002-of-00003.gguf");
   CHECK(s.prefix == "dir/x-Q4_K_M");
