@@ -299,18 +299,28 @@ boost::system::result<model_lock, std::string> read_model_lock(const fs::path& f
   const auto j = nlohmann::json::parse(ss.str(), nullptr, false);
   if (!j.is_object() || !j.contains("models") || !j["models"].is_array())
     return R(boost::system::in_place_error, "the lock file " + file.string() + " is not valid (delete it and run `openclawd pull`)");
+  // A hand-edited (or damaged) file may hold any type anywhere: read only what has the right
+  // type (json::value() would throw on a wrong one).
+  auto text_of = [](const nlohmann::json& o, const char* key) {
+    const auto it = o.find(key);
+    return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
   model_lock lock;
   for (const auto& m : j["models"]) {
     if (!m.is_object()) continue;
     locked_model e;
-    e.ref = m.value("ref", "");
-    e.revision = m.value("revision", "");
-    e.verified = m.value("verified", false);
-    e.pulled_at = m.value("pulled_at", "");
-    if (m.contains("files") && m["files"].is_array()) {
-      for (const auto& f : m["files"]) {
+    e.ref = text_of(m, "ref");
+    e.revision = text_of(m, "revision");
+    const auto verified = m.find("verified");
+    e.verified = verified != m.end() && verified->is_boolean() && verified->get<bool>();
+    e.pulled_at = text_of(m, "pulled_at");
+    if (const auto files = m.find("files"); files != m.end() && files->is_array()) {
+      for (const auto& f : *files) {
         if (!f.is_object()) continue;
-        e.files.push_back({f.value("path", ""), f.value("size", std::uint64_t{0}), f.value("sha256", "")});
+        const auto size = f.find("size");
+        e.files.push_back({text_of(f, "path"),
+                           size != f.end() && size->is_number_unsigned() ? size->get<std::uint64_t>() : 0,
+                           text_of(f, "sha256")});
       }
     }
     // An entry that could point outside the cache is ignored, not trusted.

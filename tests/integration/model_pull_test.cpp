@@ -309,3 +309,24 @@ TEST_CASE("pull: not enough free space is refused before a byte is fetched; a di
     CHECK(out->error().message.find("resume") != std::string::npos);
   }
 }
+
+TEST_CASE("pull: the token comes from hub.token_file (private) or $HF_TOKEN, and its text is never in an error",
+          "[pull]") {
+  scratch s;
+  const fs::path file = s.path / "hf.token";
+  std::ofstream(file) << "hf_file_token_0123456789abcdefghijklmnopqrstuv\n";
+  fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  auto shared = app::read_hub_token(file);
+  REQUIRE_FALSE(shared.has_value());
+  CHECK(shared.error().message.find("chmod 600") != std::string::npos);
+  CHECK(shared.error().message.find("hf_file_token") == std::string::npos);
+  fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write);
+  auto own = app::read_hub_token(file);
+  REQUIRE(own.has_value());
+  CHECK(*own == "hf_file_token_0123456789abcdefghijklmnopqrstuv");
+  ::setenv("HF_TOKEN", " hf_env_token \n", 1);
+  auto env = app::read_hub_token({});
+  ::unsetenv("HF_TOKEN");
+  REQUIRE(env.has_value());
+  CHECK(*env == "hf_env_token");
+}
