@@ -153,6 +153,23 @@ TEST_CASE("model_ref: the lock file round-trips; cached_model_path needs every f
   CHECK(cached_model_path(cache, *back, "hf:o/r:Q4_0") == first);
 }
 
+TEST_CASE("model_ref: a damaged lock file: wrong types are skipped, never thrown", "[model_ref]") {
+  scratch s;
+  const auto file = s.write("models.lock",
+                            R"({"version":1,"models":[{"ref":"hf:o/r:Q4_0","revision":[{"path":"x"}],"files":[]},)"
+                            R"({"ref":"hf:o/r:Q8_0","revision":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","verified":"yes",)"
+                            R"("files":[{"path":"x-Q8_0.gguf","size":-1,"sha256":7}]}]})");
+  auto lock = read_model_lock(file);
+  REQUIRE(lock.has_value());
+  REQUIRE(lock->models.size() == 1);
+  CHECK(lock->models[0].ref == "hf:o/r:Q8_0");
+  CHECK_FALSE(lock->models[0].verified);
+  CHECK(lock->models[0].files[0].size == 0);
+  CHECK(lock->models[0].files[0].sha256.empty());
+  const auto bad = s.write("bad.lock", "not json");
+  CHECK_FALSE(read_model_lock(bad).has_value());
+}
+
 TEST_CASE("config: hf: references resolve through the lock; unpulled ones are an error at their value", "[model_ref][config]") {
   scratch s;
   s.write("llama-server", "#!/bin/sh\n");
