@@ -86,7 +86,7 @@ std::size_t count_requests(const fake_hub& hub, const std::string& prefix) {
 
 }  // namespace
 
-TEST_CASE("pull: a fresh pull downloads, verifies, pins the revision; a second pull asks nothing", "[pull]") {
+TEST_CASE("pull: a fresh pull downloads, verifies, pins the revision, and a second pull asks nothing", "[pull]") {
   fake_hub hub;
   const std::string q4 = random_bytes(3 << 20, 1), q8 = random_bytes(1 << 20, 2);
   hub.add_file("acme/tiny-GGUF", "tiny-Q4_K_M.gguf", q4);
@@ -202,7 +202,7 @@ TEST_CASE("pull: a cut connection is resumed with a Range request, within a pull
   }
 }
 
-TEST_CASE("pull: a corrupted byte fails the SHA-256 check; the file is deleted and nothing is pinned", "[pull]") {
+TEST_CASE("pull: a corrupted byte fails the SHA-256 check, and the file is deleted and nothing is pinned", "[pull]") {
   fake_hub hub;
   hub.add_file("acme/tiny-GGUF", "tiny-Q4_0.gguf", random_bytes(2 << 20, 4));
   hub.corrupt("tiny-Q4_0.gguf");
@@ -262,7 +262,7 @@ TEST_CASE("pull: a token goes to the Hub's API, and a missing one is a clear err
   for (const auto& e : events) CHECK(e.find("hf_secret") == std::string::npos);
 }
 
-TEST_CASE("pull: not enough free space is refused before a byte is fetched; a disk that fills up is reported", "[pull]") {
+TEST_CASE("pull: not enough free space is refused before a byte is fetched, and a disk that fills up is reported", "[pull]") {
   fake_hub hub;
   hub.add_file("acme/tiny-GGUF", "tiny-Q4_0.gguf", random_bytes(3 << 20, 6));
   scratch s;

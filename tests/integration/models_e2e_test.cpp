@@ -46,7 +46,7 @@ std::string hub_section(const fake_hub& hub, const fs::path& cache) {
 
 }  // namespace
 
-TEST_CASE("models e2e: start pulls a missing model visibly; --offline starts from the cache or refuses clearly",
+TEST_CASE("models e2e: start pulls a missing model visibly, and --offline starts from the cache or refuses clearly",
           "[models][e2e]") {
   fake_hub hub;
   daemon_setup d;
@@ -97,7 +97,7 @@ TEST_CASE("models e2e: start pulls a missing model visibly; --offline starts fro
   CHECK(d.node_state("orchestrator") == "ready");
 }
 
-TEST_CASE("models e2e: pull prints plain lines off a terminal; a missing quant lists the available ones",
+TEST_CASE("models e2e: pull prints plain lines off a terminal, and a missing quant lists the available ones",
           "[models][e2e]") {
   fake_hub hub;
   daemon_setup d;
@@ -157,7 +157,7 @@ TEST_CASE("models e2e: a one-word quant swap by reload pulls the new quant, swap
   CHECK(wait_until([&] { return d.node_state("orchestrator") == "ready"; }, deadline_long));
 }
 
-TEST_CASE("models e2e: a pull in progress shows in status; start shows a node's load progress", "[models][e2e]") {
+TEST_CASE("models e2e: a pull in progress shows in status, and start shows a node's load progress", "[models][e2e]") {
   fake_hub hub;
   daemon_setup d;
   // ~4 s of download at 1 MB/s.

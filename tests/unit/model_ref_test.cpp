@@ -94,7 +94,7 @@ TEST_CASE("model_ref: split names and quant tags", "[model_ref]") {
   CHECK(quant_of("model.gguf") == "");
 }
 
-TEST_CASE("model_ref: a quant selects its file; a split model all its parts in order", "[model_ref]") {
+TEST_CASE("model_ref: a quant selects its file, and a split model all its parts in order", "[model_ref]") {
   const auto tree = tree_of({"README.md", "x-Q8_0.gguf", "x-BF16.gguf", "mmproj-x-F16.gguf",
                              "Q4_K_M/x-Q4_K_M-00002-of-00002.gguf", "Q4_K_M/x-Q4_K_M-00001-of-00002.gguf"});
   auto q8 = select_files(*parse_model_ref("hf:o/r:Q8_0"), tree);
@@ -130,7 +130,7 @@ TEST_CASE("model_ref: a split model with a missing part is refused", "[model_ref
   CHECK(r.error().find("x-Q4_0-00002-of-00003.gguf") != std::string::npos);
 }
 
-TEST_CASE("model_ref: the lock file round-trips; cached_model_path needs every file at full size", "[model_ref]") {
+TEST_CASE("model_ref: the lock file round-trips, and cached_model_path needs every file at full size", "[model_ref]") {
   scratch s;
   const fs::path cache = s.path / "models";
   CHECK(lock_file_of(cache) == s.path / "models.lock");
@@ -170,7 +170,7 @@ TEST_CASE("model_ref: a damaged lock file: wrong types are skipped, never thrown
   CHECK_FALSE(read_model_lock(bad).has_value());
 }
 
-TEST_CASE("config: hf: references resolve through the lock; unpulled ones are an error at their value", "[model_ref][config]") {
+TEST_CASE("config: hf: references resolve through the lock, and unpulled ones are an error at their value", "[model_ref][config]") {
   scratch s;
   s.write("llama-server", "#!/bin/sh\n");
   fs::permissions(s.path / "llama-server", fs::perms::owner_all);
@@ -229,7 +229,7 @@ TEST_CASE("config: a malformed reference is an error at its value", "[model_ref]
   CHECK(cfg.error().line == 2);
 }
 
-TEST_CASE("config: the hub endpoint comes from MODEL_ENDPOINT, then HF_ENDPOINT", "[model_ref][config]") {
+TEST_CASE("config: the hub endpoint comes from MODEL_ENDPOINT, and HF_ENDPOINT", "[model_ref][config]") {
   scratch s;
   const auto yaml = s.write("c.yaml",
                             "nodes:\n"
