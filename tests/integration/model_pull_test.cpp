@@ -245,7 +245,7 @@ TEST_CASE("pull: a quant that does not exist is a 'not found' listing the quants
   CHECK(missing_repo.error().message.find("HTTP 404") != std::string::npos);
 }
 
-TEST_CASE("pull: a token goes to the Hub's API, and a missing one is a clear error", "[pull]") {
+TEST_CASE("pull: a token goes to the Hub only (not to the CDN), and a missing one is a clear error", "[pull]") {
   fake_hub hub;
   hub.add_file("acme/gated-GGUF", "gated-Q4_0.gguf", random_bytes(1000, 5));
   hub.require_token("hf_secret_token_for_tests_0123456789abcdef");
@@ -254,12 +254,25 @@ TEST_CASE("pull: a token goes to the Hub's API, and a missing one is a clear err
   REQUIRE_FALSE(without.has_value());
   CHECK(without.error().what == app::hub_error::kind::unauthorized);
   CHECK(without.error().message.find("hub.token_file") != std::string::npos);
+  // The bytes come from another origin, as from the Hub's CDN: it must not see the token.
+  fake_hub cdn;
+  cdn.add_file("acme/gated-GGUF", "gated-Q4_0.gguf", random_bytes(1000, 5));
+  hub.redirect_downloads_to(cdn.port());
   auto st = settings_for(hub, s.path / "models");
   st.token = "hf_secret_token_for_tests_0123456789abcdef";
+  const auto asked_before = hub.requests().size();
   std::vector<std::string> events;
   auto with = run_pull(st, {"hf:acme/gated-GGUF:Q4_0"}, &events);
   REQUIRE(with.has_value());
   for (const auto& e : events) CHECK(e.find("hf_secret") == std::string::npos);
+  const auto asked = hub.requests();
+  REQUIRE(asked.size() > asked_before);
+  for (std::size_t i = asked_before; i < asked.size(); ++i)
+    CHECK(asked[i].authorization == "Bearer hf_secret_token_for_tests_0123456789abcdef");
+  const auto cdn_requests = cdn.requests();
+  REQUIRE(cdn_requests.size() == 1);
+  CHECK(cdn_requests[0].target.rfind("/cdn/", 0) == 0);
+  CHECK(cdn_requests[0].authorization.empty());
 }
 
 TEST_CASE("pull: not enough free space is refused before a byte is fetched, and a disk that fills up is reported", "[pull]") {

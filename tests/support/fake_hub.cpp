@@ -112,7 +112,8 @@ struct fake_hub::impl {
       answer a;
       a.status = 302;
       a.reason = "Found";
-      a.headers = {{"Location", "http://127.0.0.1:" + std::to_string(owner->port_) + "/cdn/" + sha},
+      const auto cdn = owner->cdn_port_ ? owner->cdn_port_ : owner->port_;
+      a.headers = {{"Location", "http://127.0.0.1:" + std::to_string(cdn) + "/cdn/" + sha},
                    {"X-Linked-Etag", "\"" + sha + "\""},
                    {"X-Linked-Size", std::to_string(f->second->size())},
                    {"X-Repo-Commit", rev},
@@ -298,6 +299,11 @@ void fake_hub::corrupt(const std::string& path) {
 void fake_hub::ignore_ranges(bool on) {
   std::lock_guard lock(mutex_);
   ignore_ranges_ = on;
+}
+
+void fake_hub::redirect_downloads_to(unsigned short port) {
+  std::lock_guard lock(mutex_);
+  cdn_port_ = port;
 }
 
 void fake_hub::throttle(std::uint64_t bytes_per_second) {

@@ -47,6 +47,8 @@ class fake_hub {
   void ignore_ranges(bool on);                        // answer 200 with the whole file to a Range request
   void require_token(const std::string& token);       // 401 without "Authorization: Bearer <token>"
   void throttle(std::uint64_t bytes_per_second);      // files served at about this rate (0: at once)
+  // Redirect downloads to another server (another origin, as the Hub's CDN is): its /cdn/.
+  void redirect_downloads_to(unsigned short port);
 
   struct request_record {
     std::string method, target, range, authorization;
@@ -74,6 +76,7 @@ class fake_hub {
   bool ignore_ranges_ = false;
   std::string token_;
   std::uint64_t throttle_bps_ = 0;
+  unsigned short cdn_port_ = 0;  // 0: this server
   std::vector<request_record> requests_;
   std::atomic<std::uint64_t> bytes_served_{0};
   int revision_counter_ = 0;
