@@ -58,6 +58,8 @@ void write_daemon_metrics(core::prometheus_writer& w, const supervisor::daemon_s
                           std::int64_t now_unix_ms);
 void write_node_metrics(core::prometheus_writer& w, const supervisor::node_status& n, const process_facts& p,
                         std::int64_t now_unix_ms);
+// An RPC worker's state, restarts, endpoint and memory (labels: worker).
+void write_worker_metrics(core::prometheus_writer& w, const supervisor::node_status& r, const process_facts& p);
 // Counters, queue depth, and per node the last request's tokens/s and cache reuse
 // (the decision ran on the orchestrator, the answer on the subagent).
 void write_pipeline_metrics(core::prometheus_writer& w, const gateway::pipeline_stats& s);

@@ -166,6 +166,16 @@ int run_daemon(const core::config& cfg, const state_paths& paths, const daemon_o
         }
       });
   });
+  sup.set_worker_observer([&](const supervisor::node_status& st) {
+    if (st.state != supervisor::process_state::ready) return;
+    const auto snap = sup.snapshot();
+    for (const auto& w : snap.workers) {
+      if (w.name != st.name) continue;
+      notify(notify_fd, {{"event", "worker_ready"}, {"worker", w.name}, {"endpoint", w.endpoint},
+                         {"pid", w.pid.value_or(0)}, {"ready_ms", w.ready_ms.value_or(0.0)},
+                         {"rpc_version", w.rpc_version}});
+    }
+  });
   if (auto problem = chat.start(); !problem.empty()) core::log_warn("daemon", "local chat is off: " + problem);
   // The loopback admin endpoint (/status, /metrics, the page) when admin.port is set; null when
   // off or its port is taken (logged). A channel adds its numbers: if (admin) admin->add_collector(...).

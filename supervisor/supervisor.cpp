@@ -3,6 +3,8 @@
 #include "core/log.hpp"
 #include "supervisor/state_file.hpp"
 
+#include <algorithm>
+
 namespace openclawd::supervisor {
 using namespace std::chrono_literals;
 
@@ -14,6 +16,10 @@ supervisor::supervisor(asio::any_io_executor ex, const core::config& cfg, daemon
       log_dir_(cfg.state_dir / "logs"),
       options_(opts),
       changed_(ex) {
+  for (const auto& w : cfg.workers) {
+    workers_.push_back(std::make_unique<model_process>(
+        ex, settings_for_worker(cfg, w), [this](const node_status& st) { on_worker_transition(st); }));
+  }
   for (const auto& node : cfg.nodes) {
     nodes_.push_back(std::make_unique<model_process>(
         ex, settings_for(cfg, node), [this](const node_status& st) { on_transition(st); }));
@@ -21,7 +27,53 @@ supervisor::supervisor(asio::any_io_executor ex, const core::config& cfg, daemon
 }
 
 model_process::settings supervisor::settings_for(const core::config& cfg, const core::node_config& node) const {
-  return model_process::settings{node, cfg.restart, cfg.health, cfg.logs, log_dir_, options_.parent_death_signal};
+  model_process::settings s{node, cfg.restart, cfg.health, cfg.logs, log_dir_, options_.parent_death_signal, {}, {}};
+  if (!node.rpc.empty()) s.gate = [this, names = node.rpc] { return worker_gate(names); };
+  return s;
+}
+
+model_process::settings supervisor::settings_for_worker(const core::config& cfg, const core::worker_config& w) const {
+  core::node_config n;  // what model_process reads of a node: name, program, port, timeouts
+  n.name = w.name;
+  n.llama_server = w.rpc_server;
+  n.port = w.port;
+  n.startup_timeout = w.startup_timeout;
+  n.stop_timeout = w.stop_timeout;
+  if (w.is_remote()) n.url = "rpc://" + w.remote;  // someone else runs it: only checked
+  return model_process::settings{n, cfg.restart, cfg.health, cfg.logs, log_dir_, options_.parent_death_signal, w, {}};
+}
+
+std::string supervisor::worker_gate(const std::vector<std::string>& names) const {
+  for (const auto& name : names) {
+    const model_process* w = nullptr;
+    for (const auto& x : workers_)
+      if (x->name() == name) w = x.get();
+    if (w == nullptr) return "waiting for RPC worker " + name + " (added by a reload: it starts with the next `openclawd start`)";
+    const auto& st = w->status();
+    if (st.state == process_state::failed) return "failed: RPC worker " + name + " failed: " + st.error;
+    if (st.state != process_state::ready)
+      return "waiting for RPC worker " + name + " at " + w->current_settings().worker->endpoint() + " (" +
+             std::string(to_string(st.state)) + ")";
+  }
+  return {};
+}
+
+void supervisor::on_worker_transition(const node_status& s) {
+  const auto before = worker_states_.count(s.name) ? worker_states_[s.name] : process_state::stopped;
+  worker_states_[s.name] = s.state;
+  if (before == process_state::ready && s.state != process_state::ready && !stop_requested_) {
+    // The node's layers on that worker are gone with it (a restarted worker holds nothing).
+    for (auto& n : nodes_) {
+      const auto& rpc = n->current_settings().node.rpc;
+      if (std::find(rpc.begin(), rpc.end(), s.name) != rpc.end())
+        n->restart_for("RPC worker " + s.name + " is " + std::string(to_string(s.state)) +
+                       (s.last_exit ? " (" + s.last_exit->description + ")" : std::string()));
+    }
+  }
+  for (auto& n : nodes_) n->poke();
+  announce();
+  if (worker_observer_) worker_observer_(s);
+  changed_.notify();
 }
 
 supervisor::~supervisor() = default;
@@ -56,13 +108,24 @@ daemon_status supervisor::snapshot() const {
       st.chat_template_problem = it->second.problem;
     }
   }
+  for (const auto& w : workers_) {
+    d.workers.push_back(w->status());
+    auto& st = d.workers.back();
+    st.endpoint = w->current_settings().worker->endpoint();
+    if (w->current_settings().worker->is_remote()) st.remote_url = st.endpoint;
+    for (const auto& n : nodes_) {
+      const auto& rpc = n->current_settings().node.rpc;
+      if (std::find(rpc.begin(), rpc.end(), w->name()) != rpc.end()) st.used_by.push_back(n->name());
+    }
+  }
   d.last_reload = last_reload_;
   return d;
 }
 
 void supervisor::start_all() {
   announce();
-  for (auto& n : nodes_) {
+  // Workers first: the nodes wait for them at their gate anyway, but they load meanwhile.
+  for (auto* list : {&workers_, &nodes_}) for (auto& n : *list) {
     ++running_;
     asio::co_spawn(ex_, n->run(), [this, name = n->name()](std::exception_ptr e) {
       if (e) {
@@ -100,6 +163,13 @@ void supervisor::request_stop() {
 
 asio::awaitable<void> supervisor::shutdown() {
   for (auto& n : nodes_) n->shutdown();
+  // Workers after the nodes: a node whose worker vanishes under it aborts instead of exiting.
+  auto nodes_stopped = [&] {
+    return std::all_of(nodes_.begin(), nodes_.end(),
+                       [](const auto& n) { return n->status().state == process_state::stopped; });
+  };
+  while (!nodes_stopped() && running_ > static_cast<int>(workers_.size())) co_await changed_.wait_for(1s);
+  for (auto& w : workers_) w->shutdown();
   while (running_ > 0) co_await changed_.wait_for(24h);
   announce();
 }
@@ -130,7 +200,7 @@ asio::awaitable<bool> supervisor::switch_model(std::string node, std::string rea
 
 std::vector<std::string> supervisor::retry_failed() {
   std::vector<std::string> names;
-  for (auto& n : nodes_) {
+  for (auto* list : {&workers_, &nodes_}) for (auto& n : *list) {
     if (n->status().state != process_state::failed) continue;
     names.push_back(n->name());
     n->start();
@@ -261,6 +331,7 @@ asio::awaitable<reload_record> supervisor::reload(const core::config& next, relo
 
 void supervisor::kill_now() {
   for (auto& n : nodes_) n->kill_now();
+  for (auto& w : workers_) w->kill_now();
 }
 
 }  // namespace openclawd::supervisor

@@ -1,4 +1,4 @@
-// Owns the two model_process objects (orchestrator, subagent) for the daemon's life,
+// Owns the two model_process objects (orchestrator, subagent) and the RPC workers they use for the daemon's life,
 // runs their owner coroutines, and announces every transition by rewriting
 // state.json atomically. Lives on the daemon's single io_context thread.
 #pragma once
@@ -66,11 +66,17 @@ class supervisor {
 
   daemon_status snapshot() const;
   void set_observer(transition_observer o) { observer_ = std::move(o); }
+  // Transitions of RPC workers (not of nodes: a worker has no chat template, no KV).
+  void set_worker_observer(transition_observer o) { worker_observer_ = std::move(o); }
 
  private:
   void on_transition(const node_status& s);
   void announce();
   model_process::settings settings_for(const core::config& cfg, const core::node_config& node) const;
+  model_process::settings settings_for_worker(const core::config& cfg, const core::worker_config& w) const;
+  // The gate of a node that uses `workers` (model_process::settings::gate).
+  std::string worker_gate(const std::vector<std::string>& workers) const;
+  void on_worker_transition(const node_status& s);
 
   asio::any_io_executor ex_;
   daemon_status identity_;
@@ -78,6 +84,10 @@ class supervisor {
   std::filesystem::path log_dir_;  // from the first config: a reload does not move state_dir
   options options_;
   std::vector<std::unique_ptr<model_process>> nodes_;
+  // RPC workers, started before and stopped after the nodes. Fixed at start: a reload that
+  // adds or changes workers takes effect at the next start (docs/operations.md).
+  std::vector<std::unique_ptr<model_process>> workers_;
+  std::map<std::string, process_state> worker_states_;  // the last state seen, to notice a loss
   wake_event changed_;
   int running_ = 0;
   bool stop_requested_ = false;
@@ -88,6 +98,7 @@ class supervisor {
   };
   std::map<std::string, template_note> templates_;  // by node name
   transition_observer observer_;
+  transition_observer worker_observer_;
 };
 
 }  // namespace openclawd::supervisor
