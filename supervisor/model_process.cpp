@@ -813,8 +813,12 @@ asio::awaitable<void> model_process::run() {
 
     if (settings_.node.remote()) {
       if (co_await watch_remote() != attempt_end::startup_timeout) continue;  // stop, or new settings: see above
-      std::string why = name() + ": " + settings_.node.url + " did not answer GET /health with 200 within startup_timeout (" +
-                        seconds_text(settings_.node.startup_timeout) + ")";
+      std::string why = is_worker() ? name() + ": the RPC worker at " + settings_.worker->remote +
+                                          " did not answer the RPC handshake within startup_timeout (" +
+                                          seconds_text(settings_.node.startup_timeout) + ")"
+                                    : name() + ": " + settings_.node.url +
+                                          " did not answer GET /health with 200 within startup_timeout (" +
+                                          seconds_text(settings_.node.startup_timeout) + ")";
       if (!last_probe_error_.empty()) why += ": " + last_probe_error_;
       if (trial_) {
         trial_failed(why);

@@ -33,6 +33,15 @@ std::filesystem::path llama_server_bin() {
   return p;
 }
 
+std::filesystem::path rpc_server_bin() {
+  const auto p = std::filesystem::path(OPENCLAWD_TEST_LLAMA_SERVER).parent_path() / "ggml-rpc-server";
+  if (::access(p.c_str(), X_OK) != 0) {
+    FAIL("llama.cpp's RPC worker is missing at " << p.string()
+                                                 << ": run `make test` (or scripts/setup.sh) to install it");
+  }
+  return p;
+}
+
 temp_dir::temp_dir() {
   std::random_device rd;
   const auto base = std::filesystem::temp_directory_path();
@@ -210,7 +219,7 @@ void daemon_setup::write_config() {
       << "  orchestrator:\n"
       << "    model: " << orchestrator_model << "\n"
       << "    ctx: " << orchestrator_ctx << "\n"
-      << "    gpu_layers: 0\n"
+      << "    gpu_layers: " << orchestrator_gpu_layers << "\n"
       << "    port: " << orchestrator_port << "\n"
       << "    threads: 1\n"
       << timeouts(orchestrator_extra)
@@ -254,6 +263,14 @@ std::optional<int> daemon_setup::node_pid(const std::string& node) {
   return p.get<int>();
 }
 
+std::optional<int> daemon_setup::worker_pid(const std::string& worker) {
+  const auto j = status();
+  if (!j.contains("workers") || !j["workers"].contains(worker)) return std::nullopt;
+  const auto& p = j["workers"][worker]["pid"];
+  if (!p.is_number_integer()) return std::nullopt;
+  return p.get<int>();
+}
+
 std::string daemon_setup::node_state(const std::string& node) {
   return status()["nodes"][node]["state"].get<std::string>();
 }
@@ -266,6 +283,9 @@ std::vector<pid_t> daemon_setup::recorded_pids() {
   if (!j.is_object()) return pids;
   for (const auto& [name, n] : j["nodes"].items())
     if (n["pid"].is_number_integer()) pids.push_back(n["pid"].get<int>());
+  if (j.contains("workers") && j["workers"].is_array())
+    for (const auto& w : j["workers"])
+      if (w["pid"].is_number_integer()) pids.push_back(w["pid"].get<int>());
   if (j["daemon"]["pid"].is_number_integer()) pids.push_back(j["daemon"]["pid"].get<int>());
   return pids;
 }

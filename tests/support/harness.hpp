@@ -25,6 +25,7 @@ constexpr auto deadline_long = 60s;
 
 std::filesystem::path openclawd_bin();
 std::filesystem::path llama_server_bin();  // fails the test with a clear message when absent
+std::filesystem::path rpc_server_bin();    // .deps/bin/ggml-rpc-server, likewise
 std::filesystem::path test_child_bin();
 
 class temp_dir {
@@ -98,6 +99,7 @@ struct daemon_setup {
   std::string orchestrator_extra, subagent_extra, top_extra;
   std::string orchestrator_model, subagent_model;  // default: fresh tiny models in dir
   int orchestrator_ctx = 1024, subagent_ctx = 512;
+  int orchestrator_gpu_layers = 0;  // 99 puts its layers on its RPC workers (rpc: in orchestrator_extra)
 
   daemon_setup();
   ~daemon_setup();  // `openclawd stop`, then SIGKILL anything recorded that is still alive
@@ -106,6 +108,7 @@ struct daemon_setup {
   run_result stop();
   nlohmann::json status();  // `status --json`
   std::optional<int> node_pid(const std::string& node);
+  std::optional<int> worker_pid(const std::string& worker);  // from `status --json`
   std::string node_state(const std::string& node);
   std::filesystem::path state_dir() const { return dir / "state"; }
   std::vector<pid_t> recorded_pids();
