@@ -239,6 +239,23 @@ void write_worker_metrics(core::prometheus_writer& w, const supervisor::node_sta
     w.sample("openclawd_worker_resident_memory_bytes", static_cast<double>(*p.resident_bytes), {{"worker", worker}});
 }
 
+void write_work_probe_metrics(core::prometheus_writer& w, std::initializer_list<const gateway::work_probe*> probes) {
+  w.family("openclawd_node_work_probes_total", metric_type::counter,
+           "1-token test completions sent to an idle node (its /health cannot tell a wedged backend)");
+  w.family("openclawd_node_work_probe_failures_total", metric_type::counter,
+           "Test completions that failed or missed their deadline");
+  w.family("openclawd_node_work_probe_restarts_total", metric_type::counter,
+           "Restarts because test completions failed health.failures times in a row");
+  w.family("openclawd_node_work_probe_seconds", metric_type::gauge, "Duration of the last successful test completion");
+  for (const auto* p : probes) {
+    const auto& s = p->stats();
+    w.sample("openclawd_node_work_probes_total", static_cast<double>(s.probes), {{"node", p->node()}});
+    w.sample("openclawd_node_work_probe_failures_total", static_cast<double>(s.failed), {{"node", p->node()}});
+    w.sample("openclawd_node_work_probe_restarts_total", static_cast<double>(s.restarts), {{"node", p->node()}});
+    if (s.last_ms) w.sample("openclawd_node_work_probe_seconds", decimals(*s.last_ms / 1000.0, 6), {{"node", p->node()}});
+  }
+}
+
 void write_kv_metrics(core::prometheus_writer& w, const gateway::kv_keeper& kv) {
   const auto& s = kv.stats();
   auto counter = [&](const char* name, const char* help, std::uint64_t v) {

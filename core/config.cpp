@@ -917,6 +917,12 @@ const key_spec<health_config> health_keys[] = {
        return r.read_duration(f, std::chrono::milliseconds(50), h.timeout);
      }},
     {"failures", optional_key, "", [](R r, F f, health_config& h) { return r.read_int(f, positive_int, h.failures); }},
+    {"work_probe_idle", optional_key, "idle_probe", [](R r, F f, health_config& h) {
+       return r.read_duration(f, duration::zero(), h.work_probe_idle);
+     }},
+    {"work_probe_timeout", optional_key, "", [](R r, F f, health_config& h) {
+       return r.read_duration(f, std::chrono::milliseconds(100), h.work_probe_timeout);
+     }},
 };
 const key_table<health_config> health_table{"health", health_keys};
 

@@ -115,6 +115,12 @@ struct health_config {
   duration interval{std::chrono::seconds(5)};  // time between probes
   duration timeout{std::chrono::seconds(5)};   // deadline of one probe (connect + answer)
   int failures = 3;                            // failed probes in a row that mean "wedged": restart
+  // GET /health says 200 while a node's backend hangs (a wedged GPU driver, a lost RPC worker):
+  // a node idle this long is asked for a 1-token test completion, never while a request of its
+  // own is in flight; `failures` of them in a row (the next ones `interval` apart) restart it.
+  // 0: off.
+  duration work_probe_idle{std::chrono::minutes(5)};
+  duration work_probe_timeout{std::chrono::seconds(60)};  // the test completion's deadline
 
   bool operator==(const health_config&) const = default;
 };

@@ -52,13 +52,16 @@ std::string seconds_text(std::chrono::steady_clock::duration d) {
 struct child_setup {
   pid_t parent;
   bool parent_death_signal;
+  bool ignore_sigpipe = false;
 
   bp::error_code on_exec_setup(bp::posix::default_launcher&, const bp::filesystem::path&, const char* const*) {
     // Its own process group: we signal the whole group, and a Ctrl-C on the daemon's
     // terminal reaches only the daemon, which then runs the stop ladder.
     if (::setpgid(0, 0) != 0) return bp::error_code(errno, bp::system_category());
-    // The daemon ignores SIGPIPE; llama-server should start with the default.
-    ::signal(SIGPIPE, SIG_DFL);
+    // The daemon ignores SIGPIPE; llama-server should start with the default. An RPC worker
+    // should not: when its node dies mid-exchange, its next send would kill it (measured:
+    // ggml-rpc-server exits on SIGPIPE then) instead of failing and serving the next client.
+    ::signal(SIGPIPE, ignore_sigpipe ? SIG_IGN : SIG_DFL);
 #if defined(__linux__)
     if (parent_death_signal) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -347,6 +350,19 @@ void model_process::restart_for(std::string reason) {
   wake_.notify();
 }
 
+void model_process::declare_wedged(std::string reason) {
+  if (!want_up_ || !child_running() || status_.state != process_state::ready) return;
+  wedged_reason_ = std::move(reason);
+  wake_.notify();
+}
+
+void model_process::recheck() {
+  if (!is_worker() || !settings_.node.remote() || status_.state != process_state::ready) return;
+  // Synchronously: the node that asked reads the gate right after this.
+  set_state(process_state::starting);
+  wake_.notify();
+}
+
 void model_process::kill_now() {
   if (child_running()) os::signal_group(child_->id(), SIGKILL);
 }
@@ -425,7 +441,7 @@ bool model_process::spawn(std::string* error) {
   try {
     child_ = std::make_shared<bp::process>(ex_, bp::filesystem::path(exe.string()), args,
                                            bp::process_stdio{nullptr, fds[1], fds[1]},
-                                           child_setup{::getpid(), settings_.parent_death_signal});
+                                           child_setup{::getpid(), settings_.parent_death_signal, is_worker()});
   } catch (const boost::system::system_error& e) {
     ::close(fds[1]);
     child_.reset();
@@ -597,7 +613,8 @@ asio::awaitable<model_process::attempt_end> model_process::watch_remote() {
     }
     const auto& h = settings_.health;
     const auto& url = settings_.node.url;
-    const auto deadline = started + settings_.node.startup_timeout;
+    if (status_.state == process_state::starting && !episode_started_) episode_started_ = clock::now();
+    const auto deadline = episode_started_.value_or(started) + settings_.node.startup_timeout;
     const bool starting = status_.state == process_state::starting;
     const auto timeout = starting ? std::max<clock::duration>(std::min<clock::duration>(h.timeout, deadline - clock::now()), 1ms)
                                   : clock::duration(h.timeout);
@@ -605,6 +622,7 @@ asio::awaitable<model_process::attempt_end> model_process::watch_remote() {
     if (!want_up_) co_return attempt_end::stop_requested;
     if (ok) {
       failures = 0;
+      episode_started_.reset();
       if (status_.state != process_state::ready) {
         if (starting) status_.ready_ms = std::chrono::duration<double, std::milli>(clock::now() - started).count();
         if (!is_worker()) co_await read_remote_model(h.timeout);
@@ -708,6 +726,7 @@ asio::awaitable<model_process::attempt_end> model_process::watch_ready_child() {
     if (!switch_requested_.empty()) co_return attempt_end::switch_requested;
     if (restart_pending()) co_return attempt_end::reconfigure_requested;
     if (!restart_requested_.empty()) co_return attempt_end::restart_requested;
+    if (!wedged_reason_.empty()) co_return attempt_end::wedged;
     const auto now = clock::now();
     if (now < next_probe) {
       co_await wake_.wait_for(next_probe - now);
@@ -753,15 +772,20 @@ asio::awaitable<void> model_process::stop_child(clock::duration grace) {
                                      seconds_text(grace) + " after SIGTERM; sending SIGKILL");
     os::signal_group(pid, SIGKILL);
   }
+  auto complain_at = clock::now() + 5s;  // other wake-ups (a poke) come sooner: only say it after 5 s
   while (!child_exited_) {
     co_await wake_.wait_for(5s);
-    if (!child_exited_) core::log_error("supervisor", name() + ": pid " + std::to_string(pid) + " survives SIGKILL");
+    if (!child_exited_ && clock::now() >= complain_at) {
+      core::log_error("supervisor", name() + ": pid " + std::to_string(pid) + " survives SIGKILL");
+      complain_at = clock::now() + 5s;
+    }
   }
   // Anything the server forked dies with the group.
   os::signal_group(pid, SIGKILL);
 }
 
 asio::awaitable<bool> model_process::pass_gate() {
+  if (settings_.before_gate) settings_.before_gate();
   bool waited = false;
   for (;;) {
     if (!want_up_ || restart_pending()) co_return false;
@@ -845,7 +869,9 @@ asio::awaitable<void> model_process::run() {
         reason = "not ready within startup_timeout (" + seconds_text(settings_.node.startup_timeout) + ")";
         break;
       case attempt_end::wedged:
-        reason = "liveness probe failed " + std::to_string(settings_.health.failures) + " times in a row";
+        reason = !wedged_reason_.empty()
+                     ? std::exchange(wedged_reason_, {})
+                     : "liveness probe failed " + std::to_string(settings_.health.failures) + " times in a row";
         break;
       case attempt_end::stop_requested: reason = "stopped on request"; break;
       case attempt_end::switch_requested: reason = "switching model: " + switch_requested_; break;

@@ -76,6 +76,9 @@ class model_process {
     // wait ("waiting for RPC worker box-a (starting)"); "failed: …" when a worker gave up,
     // which fails the node too. Asked before every spawn; poke() asks again.
     std::function<std::string()> gate;
+    // Called once before the gate is asked, at every start of the node: the supervisor has
+    // its remote workers answer a handshake again (one may have hung with the last process).
+    std::function<void()> before_gate;
   };
   using observer = std::function<void(const node_status&)>;
 
@@ -109,6 +112,12 @@ class model_process {
   // gone, and its layers with it. The new child waits at the gate for the worker.
   void restart_for(std::string reason);
   bool is_worker() const noexcept { return settings_.worker.has_value(); }
+  // The running child answers /health but does no work (the gateway's test completions
+  // failed): restart it as a failure, like a failed liveness probe, for `reason`.
+  void declare_wedged(std::string reason);
+  // A remote worker that is ready: ask it for a handshake again before a node connects (it is
+  // `starting` until it answers). A no-op for anything else.
+  void recheck();
   // The running model misbehaves (e.g. endless <unused50>): stop it and start the next
   // fallback model. Returns false (and changes nothing) when there is no next model.
   bool switch_to_next_model(std::string reason);
@@ -184,6 +193,8 @@ class model_process {
   bool retry_requested_ = false;  // start() was asked: leave `failed`
   std::string switch_requested_;  // non-empty: switch_to_next_model() was asked, with this reason
   std::string restart_requested_;  // non-empty: restart_for() was asked, with this reason
+  std::string wedged_reason_;      // non-empty: declare_wedged() was asked, with this reason
+  std::optional<clock::time_point> episode_started_;  // a url:/remote peer: when this wait for it began
   std::optional<std::pair<std::uint64_t, settings>> requested_settings_;  // reconfigure(), not taken yet
   std::uint64_t next_request_id_ = 1;
   reconfigure_status reconfig_;

@@ -28,7 +28,13 @@ supervisor::supervisor(asio::any_io_executor ex, const core::config& cfg, daemon
 
 model_process::settings supervisor::settings_for(const core::config& cfg, const core::node_config& node) const {
   model_process::settings s{node, cfg.restart, cfg.health, cfg.logs, log_dir_, options_.parent_death_signal, {}, {}};
-  if (!node.rpc.empty()) s.gate = [this, names = node.rpc] { return worker_gate(names); };
+  if (!node.rpc.empty()) {
+    s.gate = [this, names = node.rpc] { return worker_gate(names); };
+    s.before_gate = [this, names = node.rpc] {
+      for (auto& w : workers_)
+        if (std::find(names.begin(), names.end(), w->name()) != names.end()) w->recheck();
+    };
+  }
   return s;
 }
 
@@ -196,6 +202,11 @@ asio::awaitable<bool> supervisor::switch_model(std::string node, std::string rea
     tick.expires_after(25ms);
     co_await tick.async_wait(asio::as_tuple(asio::use_awaitable));
   }
+}
+
+void supervisor::declare_wedged(const std::string& node, std::string reason) {
+  for (auto& n : nodes_)
+    if (n->name() == node) n->declare_wedged(std::move(reason));
 }
 
 std::vector<std::string> supervisor::retry_failed() {

@@ -46,6 +46,8 @@ class supervisor {
   // ready on that model (true), or when that failed, there was no next model, or `timeout`
   // passed (false). The pipeline calls this on a degeneration strike.
   asio::awaitable<bool> switch_model(std::string node, std::string reason, std::chrono::milliseconds timeout);
+  // `node` answers /health but does no work: restart it as a failure (model_process::declare_wedged).
+  void declare_wedged(const std::string& node, std::string reason);
   // Asks every node in `failed` to start over from its first model; returns their names.
   std::vector<std::string> retry_failed();
   // A reloaded configuration: each node's owner is asked to take its new settings

@@ -11,7 +11,11 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <sstream>
 
@@ -216,4 +220,89 @@ TEST_CASE("rpc: a worker that never answers fails the start, naming the worker",
   CHECK(r.err.find("RPC worker gpu-box failed") != std::string::npos);
   CHECK(r.err.find("did not answer the RPC handshake within startup_timeout") != std::string::npos);
   CHECK(r.err.find("nothing is left running") != std::string::npos);
+}
+
+namespace {
+
+// A worker the test runs itself, as on another machine: openclawd only checks it.
+struct own_worker {
+  pid_t pid = -1;
+  int port;
+  explicit own_worker(const std::filesystem::path& log, int on_port = free_port()) : port(on_port) {
+    const auto bin = rpc_server_bin();
+    pid = ::fork();
+    if (pid == 0) {
+      ::setpgid(0, 0);
+      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (fd >= 0) {
+        ::dup2(fd, 1);
+        ::dup2(fd, 2);
+      }
+      const std::string p = std::to_string(port);
+      ::execl(bin.c_str(), bin.c_str(), "-H", "127.0.0.1", "-p", p.c_str(), "-t", "1", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+  }
+  ~own_worker() {
+    if (pid > 0) {
+      ::kill(pid, SIGCONT);
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("rpc: a node whose /health says 200 but which computes nothing is caught by a test completion",
+          "[rpc][e2e]") {
+  daemon_setup d;
+  own_worker w(d.dir / "own-worker.log");
+  d.orchestrator_model = real_vocab_model("gemma3", "hello").string();
+  d.subagent_model = d.orchestrator_model;
+  d.orchestrator_gpu_layers = 99;
+  d.orchestrator_extra = "    rpc: [gpu-box]\n";
+  d.top_extra = "workers:\n"
+                "  gpu-box:\n"
+                "    remote: 127.0.0.1:" + std::to_string(w.port) + "\n";
+  d.health_extra = "  work_probe_idle: 1s\n"
+                   "  work_probe_timeout: 2s\n";
+  d.write_config();
+  const auto started = d.start();
+  INFO(started.out << started.err);
+  REQUIRE(started.exit_code == 0);
+  CHECK(started.out.find("RPC worker gpu-box ready at 127.0.0.1:" + std::to_string(w.port) + " (remote") !=
+        std::string::npos);
+  const auto node = d.node_pid("orchestrator");
+  REQUIRE(node);
+
+  // The worker stops computing; llama-server's HTTP thread still says 200 on /health.
+  ::kill(w.pid, SIGSTOP);
+  const bool caught = wait_until([&] {
+    const auto j = d.status()["nodes"]["orchestrator"];
+    return j["last_exit"].is_object() &&
+           j["last_exit"]["reason"].get<std::string>().find("test completions in a row failed") != std::string::npos;
+  }, deadline_long);
+  INFO(d.status().dump(2));
+  REQUIRE(caught);
+  CHECK_FALSE(process_alive(*node));
+
+  // Once the worker computes again, the node comes back and answers. Run by hand with the
+  // default SIGPIPE, ggml-rpc-server dies when it answers the killed node's last requests: a
+  // worker on another machine wants a service manager that restarts it (docs/operations.md).
+  // Here the test is that service manager.
+  ::kill(w.pid, SIGCONT);
+  std::optional<own_worker> again;
+  if (wait_until([&] { return ::waitpid(w.pid, nullptr, WNOHANG) == w.pid; }, 5s)) {
+    w.pid = -1;
+    again.emplace(d.dir / "own-worker-2.log", w.port);
+  }
+  const bool back = wait_until([&] { return d.node_state("orchestrator") == "ready"; }, deadline_long);
+  INFO(slurp(d.state_dir() / "logs" / "daemon.log"));
+  INFO(slurp(d.state_dir() / "logs" / "orchestrator.log").substr(0, 6000));
+  INFO(slurp(d.dir / "own-worker.log").substr(0, 6000));
+  REQUIRE(back);
+  const auto r = run_openclawd({"chat", "--config", d.config.string(), "--message", "Back?"});
+  INFO(r.out << r.err);
+  CHECK(r.out.find("Hello, world!") != std::string::npos);
 }

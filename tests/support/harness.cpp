@@ -236,6 +236,7 @@ void daemon_setup::write_config() {
       << "  interval: 200ms\n"
       << "  timeout: 500ms\n"
       << "  failures: 2\n"
+      << health_extra
       << "restart:\n"
       << "  backoff_initial: 100ms\n"
       << "  backoff_max: 1s\n"

@@ -97,6 +97,7 @@ struct daemon_setup {
   // YAML lines placed under each node (indent 4), and after the `restart:` block at the
   // end of the file (indent 2 to add restart keys, 0 for a new section).
   std::string orchestrator_extra, subagent_extra, top_extra;
+  std::string health_extra;  // YAML lines under `health:` (indent 2)
   std::string orchestrator_model, subagent_model;  // default: fresh tiny models in dir
   int orchestrator_ctx = 1024, subagent_ctx = 512;
   int orchestrator_gpu_layers = 0;  // 99 puts its layers on its RPC workers (rpc: in orchestrator_extra)
