@@ -361,6 +361,10 @@ asio::awaitable<void> channel::poll_loop() {
     // a synced write of its own, which carries the batch to disk too).
     auto added = store_.inbox_add(inbox_channel, entries, syncer_ ? durability::deferred : durability::now);
     if (!added) {
+      // Not confirmed either way. After an I/O error the store looked again and answered kept
+      // (success) or not kept (this); store_uncertain: it could not look, see unsettled_.
+      if (added.error() == errc::store_uncertain)
+        for (const auto& e : entries) unsettled_.insert(e.id);
       core::log_error(tag, "cannot store updates (" + store_.last_error() +
                                "); not confirming them, Telegram will deliver them again");
       co_await pause(delay);
@@ -369,7 +373,12 @@ asio::awaitable<void> channel::poll_loop() {
     }
     stats_.updates_received += added->size();
     for (auto& e : entries) {
-      if (std::find(added->begin(), added->end(), e.id) == added->end()) continue;  // seen before
+      const bool is_new = std::find(added->begin(), added->end(), e.id) != added->end();
+      // Not new, but stored by a write whose outcome was unknown, and not taken since: its one answer is now.
+      const bool unsettled = unsettled_.erase(e.id) > 0 && !taken_.contains(e.id);
+      if (!is_new && !unsettled) continue;  // seen before
+      if (unsettled && !is_new) core::log_info(tag, "update " + std::to_string(e.id) + " was stored after all; answering it");
+      taken_.insert(e.id);
       inbox_item item;
       static_cast<inbox_entry&>(item) = std::move(e);
       enqueue(std::move(item));
@@ -385,6 +394,9 @@ asio::awaitable<void> channel::poll_loop() {
       }
     }
     offset_ = std::max(offset_, batch->max_update_id + 1);
+    // Confirmed: Telegram never sends these again.
+    taken_.erase(taken_.begin(), taken_.lower_bound(offset_));
+    unsettled_.erase(unsettled_.begin(), unsettled_.lower_bound(offset_));
   }
 }
 
