@@ -17,7 +17,7 @@ constexpr std::string_view log_tag = "store";
 
 // Schema migrations, in order: migrations[i] takes the file from version i to version i + 1.
 // Never edit a released entry; append a new one (and bump conversation_store::schema_version).
-constexpr std::array<std::string_view, 2> migrations = {
+constexpr std::array<std::string_view, 3> migrations = {
     // v1: chats, turns, token counts.
     R"sql(
 CREATE TABLE chats (
@@ -64,6 +64,16 @@ CREATE TABLE inbox (
   PRIMARY KEY (channel, id)
 ) WITHOUT ROWID;
 CREATE INDEX inbox_open ON inbox (channel, state) WHERE state <> 'done';
+)sql",
+    // v3: the day each stranger (a user not on a channel's allowlist) was last refused, so that
+    // the refusal comes once a day even across restarts.
+    R"sql(
+CREATE TABLE strangers_refused (
+  channel TEXT NOT NULL CHECK (length(channel) > 0),
+  user_id INTEGER NOT NULL,
+  day INTEGER NOT NULL,
+  PRIMARY KEY (channel, user_id)
+) WITHOUT ROWID;
 )sql",
 };
 static_assert(migrations.size() == conversation_store::schema_version);
@@ -134,6 +144,7 @@ struct conversation_store::impl {
   stmt_ptr select_origin, select_by_origin;
   stmt_ptr inbox_insert, inbox_select_open, inbox_reply, inbox_part, inbox_uncertain, inbox_finish, inbox_max,
       inbox_prune, inbox_has;
+  stmt_ptr stranger_refuse, stranger_forget;
 
   // Every statement above: all must be finalized before the connection can really close.
   std::vector<stmt_ptr*> statements() {
@@ -141,7 +152,7 @@ struct conversation_store::impl {
             &select_turns_from, &select_recent, &select_chat, &count_turns, &chat_last_seq, &update_summary,
             &delete_turns, &clear_summary, &upsert_count, &select_count, &delete_counts_for_model, &select_origin,
             &select_by_origin, &inbox_insert, &inbox_select_open, &inbox_reply, &inbox_part, &inbox_uncertain,
-            &inbox_finish, &inbox_max, &inbox_prune, &inbox_has};
+            &inbox_finish, &inbox_max, &inbox_prune, &inbox_has, &stranger_refuse, &stranger_forget};
   }
 
   boost::system::error_code fail(std::string_view what) {
@@ -339,6 +350,11 @@ struct conversation_store::impl {
         {&inbox_prune, "DELETE FROM inbox WHERE channel = ?1 AND state = 'done' AND finished_at < ?2"
                        " AND id < (SELECT MAX(id) FROM inbox WHERE channel = ?1)"},
         {&inbox_has, "SELECT count(*) FROM inbox WHERE channel = ?1 AND id = ?2"},
+        // One row changed: not refused on that day yet (a new stranger, or one from an earlier day).
+        {&stranger_refuse, "INSERT INTO strangers_refused (channel, user_id, day) VALUES (?1, ?2, ?3)"
+                           " ON CONFLICT (channel, user_id) DO UPDATE SET day = excluded.day"
+                           " WHERE strangers_refused.day <> excluded.day"},
+        {&stranger_forget, "DELETE FROM strangers_refused WHERE channel = ?1 AND day < ?2"},
         {&select_turns_from,
          "SELECT t.seq, t.role, t.content, t.created_at, t.seq <= c.summary_covers_up_to_seq, tc.count, tc2.count"
          " FROM turns t JOIN chats c ON c.id = t.chat_id"
@@ -921,6 +937,37 @@ result<store_diagnostics> conversation_store::diagnostics() {
   out.schema_version = std::stoi(*version);
   out.sqlite_version = sqlite3_libversion();
   return out;
+}
+
+result<bool> conversation_store::stranger_refusal_due(std::string_view channel, std::int64_t user_id,
+                                                      std::int64_t day) {
+  // (result<bool> from an error_code must be spelled out: an error_code converts to bool too.)
+  const auto error = [](boost::system::error_code ec) { return result<bool>(boost::system::in_place_error, ec); };
+  if (auto live = p_->usable(); !live) return error(live.error());
+  auto& d = *p_;
+  if (channel.empty()) return error(d.invalid("empty channel"));
+  // Losing this row to a power cut costs one more refusal: no fsync of its own.
+  impl::relaxed_sync relaxed(d);
+  int changes = -1;  // -1: the step (its commit) failed
+  {
+    statement_use use(d.stranger_refuse.get());
+    if (!d.bind_all(d.stranger_refuse.get(), channel, user_id, day)) return error(d.fail("bind"));
+    if (d.run(d.stranger_refuse.get(), "record refusal")) changes = sqlite3_changes(d.db.get());
+  }
+  if (changes < 0) return error(d.commit_failed(make_error_code(errc::store_failed)));  // outside `use`
+  return result<bool>(changes == 1);
+}
+
+result<void> conversation_store::forget_strangers_before(std::string_view channel, std::int64_t day) {
+  if (auto live = p_->usable(); !live) return live.error();
+  auto& d = *p_;
+  impl::relaxed_sync relaxed(d);
+  {
+    statement_use use(d.stranger_forget.get());
+    if (!d.bind_all(d.stranger_forget.get(), channel, day)) return d.fail("bind");
+    if (d.run(d.stranger_forget.get(), "forget refusals")) return {};
+  }
+  return d.commit_failed(make_error_code(errc::store_failed));
 }
 
 }  // namespace openclawd::gateway

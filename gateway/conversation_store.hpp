@@ -119,7 +119,7 @@ struct store_diagnostics {
 class conversation_store {
  public:
   // The newest schema version this code knows (and migrates older files to).
-  static constexpr int schema_version = 2;
+  static constexpr int schema_version = 3;
 
   // Opens (creating if needed) the database file, switches it to WAL and migrates its schema.
   // A file written by a newer openclawd (a higher schema version) is refused. Failures return
@@ -206,6 +206,14 @@ class conversation_store {
   // Forgets done entries finished more than `keep` ago (the newest entry always stays: it
   // remembers the channel's last id across restarts).
   result<void> inbox_prune(std::string_view channel, std::chrono::milliseconds keep);
+
+  // A channel's strangers (users not on its allowlist) are refused at most once a day, and the
+  // memory of it outlives restarts. True when `user_id` was not refused on `day` (days since the
+  // Unix epoch, UTC) yet: the refusal is due, and now recorded. Without an fsync of its own (a
+  // power cut can cost one more refusal).
+  result<bool> stranger_refusal_due(std::string_view channel, std::int64_t user_id, std::int64_t day);
+  // Forgets the refusals of days before `day` (a stranger refused then is due again anyway).
+  result<void> forget_strangers_before(std::string_view channel, std::int64_t day);
 
   result<store_diagnostics> diagnostics();
   // The write-ahead log ("<database>-wal"): syncing it makes every commit so far durable.

@@ -188,6 +188,7 @@ asio::awaitable<void> channel::run() {
   // to Telegram and exist only in the inbox.
   if (auto old = store_.inbox_summary_of(inbox_channel); old && old->max_id > 0) offset_ = old->max_id + 1;
   (void)store_.inbox_prune(inbox_channel, std::chrono::hours(24 * 7));
+  (void)store_.forget_strangers_before(inbox_channel, day_number());  // refused on an earlier day: due again
   if (auto open = store_.inbox_open(inbox_channel)) {
     if (!open->empty())
       core::log_info(tag, "resuming " + std::to_string(open->size()) + " unfinished update(s) from before the restart");
@@ -548,8 +549,18 @@ asio::awaitable<void> channel::refuse_stranger(const message& m) {
   core::log_info(tag, "message from user " + std::to_string(from) + " refused: not in telegram.allowed_users");
   if (settings_.strangers != core::stranger_policy::refuse_daily) co_return;
   const auto today = day_number();
-  if (auto it = refused_on_day_.find(from); it != refused_on_day_.end() && it->second == today) co_return;
+  // Remembered in the store, so that a restart (or a crash loop) does not refuse again the same
+  // day. If the store fails, this run's memory decides: at most one refusal a day per run.
+  bool due = false;
+  if (auto r = store_.stranger_refusal_due(inbox_channel, from, today)) {
+    due = *r;
+  } else {
+    core::log_warn(tag, "cannot record the refusal of user " + std::to_string(from) + ": " + store_.last_error());
+    const auto it = refused_on_day_.find(from);
+    due = it == refused_on_day_.end() || it->second != today;
+  }
   refused_on_day_[from] = today;
+  if (!due) co_return;
   ++stats_.strangers_refused;
   std::string refusal = "This is a private assistant; it answers only the people its owner has listed. "
                         "(Your Telegram user id is " + std::to_string(from) + ".)";

@@ -152,7 +152,9 @@ class channel {
   // new to the store: they are answered from here unless this run took them already.
   std::set<std::int64_t> unsettled_;
   std::set<std::int64_t> taken_;  // ids taken from polls and not confirmed yet (offset_ moves past)
-  std::map<std::int64_t, std::int64_t> refused_on_day_;  // stranger id → day of the last refusal
+  // Stranger id → day of the last refusal: the fallback when the store cannot say (it keeps
+  // this across restarts: conversation_store::stranger_refusal_due).
+  std::map<std::int64_t, std::int64_t> refused_on_day_;
   std::shared_ptr<asio::steady_timer> poll_wait_;        // wakes poll_loop: a poll ended, or stop()
 };
 

@@ -517,7 +517,7 @@ TEST_CASE("conversation_store: the inbox keeps updates until done, once each", "
   CHECK(left.rows == 1);
 }
 
-TEST_CASE("conversation_store: a version 1 file migrates to the inbox schema with its turns", "[store]") {
+TEST_CASE("conversation_store: a version 1 file migrates to the newest schema with its turns", "[store]") {
   temp_dir dir;
   {
     raw_db raw(dir.db());
@@ -536,10 +536,34 @@ TEST_CASE("conversation_store: a version 1 file migrates to the inbox schema wit
     raw.exec("INSERT INTO turns (chat_id, seq, role, content, created_at) VALUES ('c', 1, 'user', 'old', 0)");
   }
   auto store = open_store(dir.db());
-  CHECK(store.diagnostics().value().schema_version == 2);
+  CHECK(store.diagnostics().value().schema_version == conversation_store::schema_version);
   CHECK(store.turns("c").value().at(0).content == "old");
   CHECK(store.append_turn("c", turn_role::assistant, "new", "x:1").value() == 2);
   CHECK(store.inbox_add("telegram", std::vector<inbox_entry>{{1, "c", "{}"}}).value().size() == 1);
+  CHECK(store.stranger_refusal_due("telegram", 66, 1).value());  // v3
+}
+
+TEST_CASE("conversation_store: a stranger's refusal is due once a day, remembered across a reopen", "[store]") {
+  temp_dir dir;
+  {
+    auto store = open_store(dir.db());
+    CHECK(store.stranger_refusal_due("telegram", 66, 20000).value());
+    CHECK_FALSE(store.stranger_refusal_due("telegram", 66, 20000).value());
+    CHECK(store.stranger_refusal_due("telegram", 67, 20000).value());  // another stranger
+    CHECK(store.stranger_refusal_due("other", 66, 20000).value());     // another channel
+  }
+  auto store = open_store(dir.db());  // a restart, the same day
+  CHECK_FALSE(store.stranger_refusal_due("telegram", 66, 20000).value());
+  CHECK(store.stranger_refusal_due("telegram", 66, 20001).value());  // the next day
+  CHECK_FALSE(store.stranger_refusal_due("telegram", 66, 20001).value());
+  store.forget_strangers_before("telegram", 20001).value();  // 67's day-20000 refusal goes
+  {
+    raw_db raw(dir.db());
+    CHECK(raw.text("SELECT group_concat(user_id) FROM strangers_refused WHERE channel = 'telegram'") == "66");
+    CHECK(raw.text("SELECT count(*) FROM strangers_refused WHERE channel = 'other'") == "1");
+  }
+  CHECK(store.stranger_refusal_due("telegram", 67, 20001).value());
+  CHECK_FALSE(store.stranger_refusal_due("", 66, 20001).has_value());
 }
 
 namespace {
