@@ -97,7 +97,8 @@ const sqlite3_io_methods faulty_methods = {
     x_file_size, x_lock,         x_unlock,    x_check_reserved, x_file_control, x_sector_size,
     x_device_characteristics, x_shm_map, x_shm_lock, x_shm_barrier, x_shm_unmap, x_fetch, x_unfetch};
 
-int x_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags, int* out_flags) {
+int x_open(sqlite3_vfs*, const char* name,  // sqlite3_filename, spelled as older SDKs have it
+           sqlite3_file* file, int flags, int* out_flags) {
   auto* f = reinterpret_cast<faulty_file*>(file);
   f->base.pMethods = nullptr;  // SQLite closes only a file whose open succeeded
   f->real = reinterpret_cast<sqlite3_file*>(f + 1);
