@@ -119,10 +119,10 @@ std::string slurp(const std::filesystem::path& p) {
   return ss.str();
 }
 
-}  // namespace
-
-pid_t spawn_openclawd(const std::vector<std::string>& args, const std::filesystem::path& out_path,
-                      const std::filesystem::path& err_path, const std::map<std::string, std::string>& extra_env) {
+// `openclawd ARGS...` with stdin from `in_fd` (closed in the child after the dup; -1: /dev/null).
+pid_t spawn_with_stdin(const std::vector<std::string>& args, const std::filesystem::path& out_path,
+                       const std::filesystem::path& err_path, const std::map<std::string, std::string>& extra_env,
+                       int in_fd, int parent_fd) {
   std::vector<std::string> argv_s{openclawd_bin().string()};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -133,8 +133,10 @@ pid_t spawn_openclawd(const std::vector<std::string>& args, const std::filesyste
   if (pid == 0) {
     const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    const int in = ::open("/dev/null", O_RDONLY);
+    const int in = in_fd >= 0 ? in_fd : ::open("/dev/null", O_RDONLY);
+    if (parent_fd >= 0) ::close(parent_fd);  // else the pipe never reports the end of input
     ::dup2(in, 0);
+    if (in != 0) ::close(in);
     ::dup2(out, 1);
     ::dup2(err, 2);
     for (const auto& [k, v] : extra_env) ::setenv(k.c_str(), v.c_str(), 1);
@@ -144,12 +146,8 @@ pid_t spawn_openclawd(const std::vector<std::string>& args, const std::filesyste
   return pid;
 }
 
-run_result run_openclawd(const std::vector<std::string>& args, std::chrono::steady_clock::duration deadline,
-                         const std::map<std::string, std::string>& extra_env) {
-  temp_dir io;
-  const auto out_path = io / "stdout";
-  const auto err_path = io / "stderr";
-  const pid_t pid = spawn_openclawd(args, out_path, err_path, extra_env);
+run_result wait_for_run(pid_t pid, const std::filesystem::path& out_path, const std::filesystem::path& err_path,
+                        std::chrono::steady_clock::duration deadline) {
   run_result r;
   int status = 0;
   const bool done = wait_until(
@@ -168,6 +166,46 @@ run_result run_openclawd(const std::vector<std::string>& args, std::chrono::stea
   r.out = slurp(out_path);
   r.err = slurp(err_path);
   return r;
+}
+
+}  // namespace
+
+pid_t spawn_openclawd(const std::vector<std::string>& args, const std::filesystem::path& out_path,
+                      const std::filesystem::path& err_path, const std::map<std::string, std::string>& extra_env) {
+  return spawn_with_stdin(args, out_path, err_path, extra_env, -1, -1);
+}
+
+run_result run_openclawd(const std::vector<std::string>& args, std::chrono::steady_clock::duration deadline,
+                         const std::map<std::string, std::string>& extra_env) {
+  temp_dir io;
+  const auto out_path = io / "stdout";
+  const auto err_path = io / "stderr";
+  return wait_for_run(spawn_openclawd(args, out_path, err_path, extra_env), out_path, err_path, deadline);
+}
+
+run_result run_openclawd_input(const std::vector<std::string>& args, const std::string& input,
+                               std::chrono::steady_clock::duration deadline) {
+  temp_dir io;
+  const auto out_path = io / "stdout";
+  const auto err_path = io / "stderr";
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  const pid_t pid = spawn_with_stdin(args, out_path, err_path, {}, fds[0], fds[1]);
+  ::close(fds[0]);
+  // All at once: the input is small (a pipe holds 64 KiB), and the chat reads it a line at a time.
+  REQUIRE(input.size() < 16384);
+  // A program that exits before reading everything must fail its test, not kill the test program.
+  const auto old_sigpipe = std::signal(SIGPIPE, SIG_IGN);
+  std::size_t written = 0;
+  while (written < input.size()) {
+    const auto n = ::write(fds[1], input.data() + written, input.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // the program exited early: its output says why
+    written += static_cast<std::size_t>(n);
+  }
+  ::close(fds[1]);
+  std::signal(SIGPIPE, old_sigpipe);
+  return wait_for_run(pid, out_path, err_path, deadline);
 }
 
 bool process_alive(pid_t pid) {

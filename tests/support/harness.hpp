@@ -80,6 +80,11 @@ run_result run_openclawd(const std::vector<std::string>& args,
                          std::chrono::steady_clock::duration deadline = deadline_long,
                          const std::map<std::string, std::string>& extra_env = {});
 
+// The same with `input` written to its stdin through a pipe (closed after it: end of input),
+// as a script would feed the interactive `openclawd chat`.
+run_result run_openclawd_input(const std::vector<std::string>& args, const std::string& input,
+                               std::chrono::steady_clock::duration deadline = deadline_long);
+
 // True while `pid` exists and is not a zombie (an exited child whose parent has not
 // reaped it yet is gone for our purposes).
 bool process_alive(pid_t pid);
