@@ -265,9 +265,26 @@ void model_process::adopt(settings s, int model_index) {
   ready_with_model_ = false;
 }
 
+// What a worker must restart for: its command line or, for a remote one, its address.
+std::string worker_change(const core::worker_config& from, const core::worker_config& to) {
+  if (from.remote != to.remote) return "remote: " + (from.remote.empty() ? std::string("none") : from.remote) + " → " +
+                                       (to.remote.empty() ? std::string("none") : to.remote);
+  if (to.is_remote()) return {};
+  std::string a, b;
+  for (const auto& x : rpc_worker_args(from)) a += (a.empty() ? "" : " ") + x;
+  for (const auto& x : rpc_worker_args(to)) b += (b.empty() ? "" : " ") + x;
+  if (from.rpc_server != to.rpc_server) return "rpc_server: " + from.rpc_server.string() + " → " + to.rpc_server.string();
+  return a == b ? std::string() : a + " → " + b;
+}
+
+std::string model_process::change_to(const settings& next) const {
+  if (is_worker() && next.worker) return worker_change(*settings_.worker, *next.worker);
+  return command_change(settings_.node, next.node, status_.model);
+}
+
 bool model_process::restart_pending() {
   if (!requested_settings_) return false;
-  if (!command_change(settings_.node, requested_settings_->second.node, status_.model).empty()) return true;
+  if (!change_to(requested_settings_->second).empty()) return true;
   auto [id, s] = std::move(*requested_settings_);
   requested_settings_.reset();
   apply_in_place(std::move(s));
@@ -279,7 +296,7 @@ bool model_process::restart_pending() {
 void model_process::take_settings() {
   auto [id, s] = std::move(*requested_settings_);
   requested_settings_.reset();
-  const std::string change = command_change(settings_.node, s.node, status_.model);
+  const std::string change = change_to(s);
   if (change.empty()) {
     apply_in_place(std::move(s));
     reconfig_ = reconfigure_status{id, reconfigure_result::unchanged, {}, {}};
@@ -795,6 +812,12 @@ asio::awaitable<bool> model_process::pass_gate() {
       co_return true;
     }
     if (why.starts_with("failed: ")) {
+      if (trial_ && rollback_) {
+        // Reloaded settings whose workers cannot come: back to the ones that ran.
+        trial_failed(name() + ": " + why.substr(8));
+        co_return false;
+      }
+      if (trial_) trial_failed(name() + ": " + why.substr(8));
       status_.error = name() + ": " + why.substr(8);
       core::log_error("supervisor", status_.error + "\n" + name() + ": giving up (state failed); `openclawd start` tries again");
       retry_requested_ = false;

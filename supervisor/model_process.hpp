@@ -171,6 +171,7 @@ class model_process {
   // child (one that does not is taken at once, in place). take_settings(): at the top of run()'s
   // loop, where no child runs.
   bool restart_pending();
+  std::string change_to(const settings& next) const;  // empty: `next` needs no new process
   void take_settings();
   void apply_in_place(settings s);
   void adopt(settings s, int model_index);

@@ -27,7 +27,7 @@ supervisor::supervisor(asio::any_io_executor ex, const core::config& cfg, daemon
 }
 
 model_process::settings supervisor::settings_for(const core::config& cfg, const core::node_config& node) const {
-  model_process::settings s{node, cfg.restart, cfg.health, cfg.logs, log_dir_, options_.parent_death_signal, {}, {}};
+  model_process::settings s{node, cfg.restart, cfg.health, cfg.logs, log_dir_, options_.parent_death_signal, {}, {}, {}};
   if (!node.rpc.empty()) {
     s.gate = [this, names = node.rpc] { return worker_gate(names); };
     s.before_gate = [this, names = node.rpc] {
@@ -46,7 +46,7 @@ model_process::settings supervisor::settings_for_worker(const core::config& cfg,
   n.startup_timeout = w.startup_timeout;
   n.stop_timeout = w.stop_timeout;
   if (w.is_remote()) n.url = "rpc://" + w.remote;  // someone else runs it: only checked
-  return model_process::settings{n, cfg.restart, cfg.health, cfg.logs, log_dir_, options_.parent_death_signal, w, {}};
+  return model_process::settings{n, cfg.restart, cfg.health, cfg.logs, log_dir_, options_.parent_death_signal, w, {}, {}};
 }
 
 std::string supervisor::worker_gate(const std::vector<std::string>& names) const {
@@ -54,7 +54,9 @@ std::string supervisor::worker_gate(const std::vector<std::string>& names) const
     const model_process* w = nullptr;
     for (const auto& x : workers_)
       if (x->name() == name) w = x.get();
-    if (w == nullptr) return "waiting for RPC worker " + name + " (added by a reload: it starts with the next `openclawd start`)";
+    if (w == nullptr)
+      return "failed: RPC worker " + name + " does not run: workers added by a reload start with the next "
+             "`openclawd start`";
     const auto& st = w->status();
     if (st.state == process_state::failed) return "failed: RPC worker " + name + " failed: " + st.error;
     if (st.state != process_state::ready)
@@ -128,24 +130,27 @@ daemon_status supervisor::snapshot() const {
   return d;
 }
 
+void supervisor::run_owner(model_process& p) {
+  ++running_;
+  asio::co_spawn(ex_, p.run(), [this, name = p.name()](std::exception_ptr e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        core::log_error("supervisor", name + ": owner coroutine failed: " + ex.what());
+      }
+    }
+    --running_;
+    changed_.notify();
+  });
+  p.start();
+}
+
 void supervisor::start_all() {
   announce();
   // Workers first: the nodes wait for them at their gate anyway, but they load meanwhile.
-  for (auto* list : {&workers_, &nodes_}) for (auto& n : *list) {
-    ++running_;
-    asio::co_spawn(ex_, n->run(), [this, name = n->name()](std::exception_ptr e) {
-      if (e) {
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-          core::log_error("supervisor", name + ": owner coroutine failed: " + ex.what());
-        }
-      }
-      --running_;
-      changed_.notify();
-    });
-    n->start();
-  }
+  for (auto* list : {&workers_, &nodes_})
+    for (auto& n : *list) run_owner(*n);
 }
 
 asio::awaitable<startup_outcome> supervisor::wait_until_started() {
@@ -174,7 +179,8 @@ asio::awaitable<void> supervisor::shutdown() {
     return std::all_of(nodes_.begin(), nodes_.end(),
                        [](const auto& n) { return n->status().state == process_state::stopped; });
   };
-  while (!nodes_stopped() && running_ > static_cast<int>(workers_.size())) co_await changed_.wait_for(1s);
+  while (!nodes_stopped() && running_ > static_cast<int>(workers_.size() + retired_workers_.size()))
+    co_await changed_.wait_for(1s);
   for (auto& w : workers_) w->shutdown();
   while (running_ > 0) co_await changed_.wait_for(24h);
   announce();
@@ -237,6 +243,24 @@ asio::awaitable<reload_record> supervisor::reload(const core::config& next, relo
   // Long enough for the old child's stop ladder, the new one's start and, if that fails, its
   // stop and the old settings' start again.
   std::chrono::milliseconds budget{0};
+  // Workers before the nodes: a new one starts now (the nodes that list it wait at their gate),
+  // a changed one restarts (and the nodes on it with it), a removed one stops once no node
+  // uses it any more (below).
+  for (const auto& w : next.workers) {
+    auto it = std::find_if(workers_.begin(), workers_.end(), [&](const auto& x) { return x->name() == w.name; });
+    if (it == workers_.end()) {
+      workers_.push_back(std::make_unique<model_process>(
+          ex_, settings_for_worker(next, w), [this](const node_status& st) { on_worker_transition(st); }));
+      run_owner(*workers_.back());
+      record.applied.push_back("workers." + w.name + " (started)");
+      continue;
+    }
+    budget = std::max(budget, (*it)->current_settings().node.stop_timeout + w.startup_timeout);
+    requests.push_back({it->get(), (*it)->reconfigure(settings_for_worker(next, w)), std::nullopt});
+  }
+  std::vector<std::string> removed;
+  for (const auto& w : workers_)
+    if (next.find_worker(w->name()) == nullptr) removed.push_back(w->name());
   for (auto& n : nodes_) {
     const core::node_config* cfg = next.find_node(n->name());
     if (cfg == nullptr) continue;
@@ -332,6 +356,16 @@ asio::awaitable<reload_record> supervisor::reload(const core::config& next, relo
       reasons += (reasons.empty() ? "" : "\n") + line.reason;  // it names its node
   }
   if (!interrupted.empty()) reasons = interrupted + (reasons.empty() ? "" : "\n" + reasons);
+  // Workers no node lists any more: stopped now, after the nodes took their new settings.
+  for (const auto& name : removed) {
+    auto it = std::find_if(workers_.begin(), workers_.end(), [&](const auto& x) { return x->name() == name; });
+    if (it == workers_.end()) continue;
+    (*it)->shutdown();
+    retired_workers_.push_back(std::move(*it));
+    workers_.erase(it);
+    worker_states_.erase(name);
+    record.applied.push_back("workers." + name + " (stopped)");
+  }
   record.outcome = failed ? "failed" : rolled_back ? "rolled_back" : "ok";
   record.reason = reasons;
   record.finished_at = core::utc_timestamp();
@@ -343,6 +377,7 @@ asio::awaitable<reload_record> supervisor::reload(const core::config& next, relo
 void supervisor::kill_now() {
   for (auto& n : nodes_) n->kill_now();
   for (auto& w : workers_) w->kill_now();
+  for (auto& w : retired_workers_) w->kill_now();
 }
 
 }  // namespace openclawd::supervisor

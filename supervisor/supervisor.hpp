@@ -86,10 +86,13 @@ class supervisor {
   std::filesystem::path log_dir_;  // from the first config: a reload does not move state_dir
   options options_;
   std::vector<std::unique_ptr<model_process>> nodes_;
-  // RPC workers, started before and stopped after the nodes. Fixed at start: a reload that
-  // adds or changes workers takes effect at the next start (docs/operations.md).
+  // RPC workers, started before and stopped after the nodes; a reload adds, restarts (with
+  // the nodes that use them) and removes them.
   std::vector<std::unique_ptr<model_process>> workers_;
   std::map<std::string, process_state> worker_states_;  // the last state seen, to notice a loss
+  // Workers a reload removed: stopping, kept alive until their owner coroutine has returned.
+  std::vector<std::unique_ptr<model_process>> retired_workers_;
+  void run_owner(model_process& p);
   wake_event changed_;
   int running_ = 0;
   bool stop_requested_ = false;

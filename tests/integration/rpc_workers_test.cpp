@@ -11,7 +11,10 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <fstream>
@@ -305,4 +308,114 @@ TEST_CASE("rpc: a node whose /health says 200 but which computes nothing is caug
   const auto r = run_openclawd({"chat", "--config", d.config.string(), "--message", "Back?"});
   INFO(r.out << r.err);
   CHECK(r.out.find("Hello, world!") != std::string::npos);
+}
+
+TEST_CASE("rpc: doctor checks the worker program, a remote worker's memory, the node's RPC client and the split",
+          "[rpc][e2e]") {
+  daemon_setup d;
+  own_worker remote(d.dir / "own-worker.log");
+  REQUIRE(wait_until([&] {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<std::uint16_t>(remote.port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    return ok;
+  }));
+  const int local_port = free_port();
+  d.orchestrator_model = real_vocab_model("gemma3", "hello").string();
+  d.subagent_model = d.orchestrator_model;
+  d.orchestrator_gpu_layers = 99;
+  d.orchestrator_extra = "    rpc: [w1, gpu-box]\n";
+  d.top_extra = "workers:\n"
+                "  w1:\n"
+                "    port: " + std::to_string(local_port) + "\n"
+                "  gpu-box:\n"
+                "    remote: 127.0.0.1:" + std::to_string(remote.port) + "\n";
+  d.write_config();
+  const auto r = run_openclawd({"doctor", "--config", d.config.string(), "--json"});
+  INFO(r.out << r.err);
+  const auto j = nlohmann::json::parse(r.out, nullptr, false);
+  REQUIRE(j.is_object());
+  auto check = [&](const std::string& name) {
+    for (const auto& c : j["checks"])
+      if (c["check"] == name) return c;
+    FAIL("no doctor check named " << name);
+    return nlohmann::json();
+  };
+  const auto w1 = check("w1 worker");
+  CHECK(w1["verdict"] == "ok");
+  CHECK(w1["detail"].get<std::string>().find("backends ") != std::string::npos);
+  CHECK(w1["detail"].get<std::string>().find("CPU") != std::string::npos);
+  CHECK(w1["detail"].get<std::string>().find("127.0.0.1:" + std::to_string(local_port) + " is free") != std::string::npos);
+  const auto box = check("gpu-box worker");
+  CHECK(box["verdict"] == "ok");
+  CHECK(box["detail"].get<std::string>().find("answers (RPC ") != std::string::npos);
+  CHECK(box["detail"].get<std::string>().find(" free of ") != std::string::npos);
+  const auto client = check("orchestrator RPC client");
+  CHECK(client["verdict"] == "ok");
+  CHECK(client["detail"].get<std::string>().find("loads the RPC backend") != std::string::npos);
+  const auto split = check("orchestrator on workers");
+  CHECK(split["detail"].get<std::string>().find("w1 about ") != std::string::npos);
+  CHECK(split["detail"].get<std::string>().find("gpu-box about ") != std::string::npos);
+}
+
+TEST_CASE("rpc: reload restarts only what changed: a changed worker and its node, a new worker, a removed one",
+          "[rpc][e2e][reload]") {
+  rpc_setup s;
+  REQUIRE(s.d.start().exit_code == 0);
+  const auto w1 = s.d.worker_pid("w1");
+  const auto w2 = s.d.worker_pid("w2");
+  const auto orch = s.d.node_pid("orchestrator");
+  const auto sub = s.d.node_pid("subagent");
+  REQUIRE((w1 && w2 && orch && sub));
+
+  SECTION("w2's threads change: w2 and the orchestrator restart, w1 and the subagent keep their process") {
+    const auto at = s.d.top_extra.rfind("    threads: 1\n");
+    s.d.top_extra.replace(at, 15, "    threads: 2\n");
+    s.d.write_config();
+    const auto r = run_openclawd({"reload", "--config", s.d.config.string()});
+    INFO(r.out << r.err);
+    CHECK(r.exit_code == 0);
+    REQUIRE(wait_until([&] {
+      const auto j = s.d.status();
+      return j["workers"]["w2"]["state"] == "ready" && j["workers"]["w2"]["pid"] != *w2 &&
+             j["nodes"]["orchestrator"]["state"] == "ready" && j["nodes"]["orchestrator"]["pid"] != *orch;
+    }, deadline_long));
+    CHECK(s.d.worker_pid("w1") == w1);
+    CHECK(s.d.node_pid("subagent") == sub);
+    CHECK(s.chat("After the reload?").find("Hello, world!") != std::string::npos);
+  }
+
+  SECTION("a third worker is added, then removed again") {
+    const int w3_port = free_port();
+    const std::string before = s.d.top_extra;
+    s.d.top_extra += "  w3:\n    port: " + std::to_string(w3_port) + "\n    threads: 1\n";
+    s.d.orchestrator_extra = "    rpc: [w1, w2, w3]\n";
+    s.d.write_config();
+    auto r = run_openclawd({"reload", "--config", s.d.config.string()});
+    INFO(r.out << r.err);
+    CHECK(r.exit_code == 0);
+    REQUIRE(wait_until([&] {
+      const auto j = s.d.status();
+      return j["workers"].contains("w3") && j["workers"]["w3"]["state"] == "ready" &&
+             j["nodes"]["orchestrator"]["state"] == "ready" && j["nodes"]["orchestrator"]["pid"] != *orch;
+    }, deadline_long));
+    const auto w3 = s.d.worker_pid("w3");
+    REQUIRE(w3);
+    CHECK(s.d.worker_pid("w1") == w1);
+    CHECK(s.d.worker_pid("w2") == w2);
+    CHECK(s.d.node_pid("subagent") == sub);
+
+    s.d.top_extra = before;
+    s.d.orchestrator_extra = "    rpc: [w1, w2]\n";
+    s.d.write_config();
+    r = run_openclawd({"reload", "--config", s.d.config.string()});
+    CHECK(r.exit_code == 0);
+    CHECK(wait_until([&] { return !process_alive(*w3) && !s.d.status()["workers"].contains("w3"); }, deadline_long));
+    CHECK(wait_until([&] { return s.d.node_state("orchestrator") == "ready"; }, deadline_long));
+    CHECK(s.chat("Two again?").find("Hello, world!") != std::string::npos);
+  }
 }
