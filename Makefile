@@ -1,6 +1,7 @@
 # The two commands of the README, and their parts. Everything is idempotent.
-#   make demo   set up, build, make tiny models, start the daemon with configs/demo.yaml, show status
-#   make test   set up, build, run every test (ctest) against the real llama-server
+#   make demo   set up, build the daemon and the model maker (only those), make tiny models,
+#               start the daemon with configs/demo.yaml, show status
+#   make test   set up, build everything (tests, benchmarks), run every test (ctest) against the real llama-server
 # Hostile input (docs/testing.md):
 #   make test-sanitize   the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make test-tsan       the tests that run a second thread, under ThreadSanitizer
@@ -16,7 +17,7 @@ WERROR     ?= $(if $(filter true 1 yes,$(CI)),ON,OFF)
 # Extra cmake configure arguments for every build, e.g. -DCMAKE_CXX_COMPILER_LAUNCHER=ccache.
 CMAKE_ARGS ?=
 
-.PHONY: all setup configure build test bench soak soak-families demo demo-status demo-stop models clean \
+.PHONY: all setup configure build build-demo test bench soak soak-families demo demo-status demo-stop models clean \
         test-sanitize test-tsan fuzz fuzz-build
 
 all: build
@@ -29,6 +30,13 @@ configure: setup
 
 build: configure
 	cmake --build $(BUILD) -j $(JOBS)
+
+# What the demo runs, and nothing else: the daemon and the model maker are about half of the
+# build's steps (72 of 145 on this tree); the tests and benchmarks are the rest, for `make test`.
+# tests/build/demo_targets_test.sh checks that no test or benchmark code comes in with them.
+DEMO_TARGETS := openclawd openclawd-make-model
+build-demo: configure
+	cmake --build $(BUILD) -j $(JOBS) --target $(DEMO_TARGETS)
 
 test: build
 	cd $(BUILD) && ctest -j $(JOBS) --output-on-failure
@@ -61,7 +69,7 @@ soak-families: build
 # Tiny GGUF models ("hello": they answer "Hello, world!"): no model can be downloaded here,
 # and the demo only needs something real llama-server loads and answers with. Swap in real
 # exports by editing the YAML.
-models: build
+models: build-demo
 	mkdir -p $(MODELS)
 	test -f $(MODELS)/demo-orchestrator.gguf || $(BUILD)/app/openclawd-make-model --kind hello $(MODELS)/demo-orchestrator.gguf
 	test -f $(MODELS)/demo-subagent.gguf || $(BUILD)/app/openclawd-make-model --kind hello $(MODELS)/demo-subagent.gguf

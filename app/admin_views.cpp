@@ -222,6 +222,43 @@ void write_node_metrics(core::prometheus_writer& w, const supervisor::node_statu
     w.sample("openclawd_node_resident_memory_bytes", static_cast<double>(*p.resident_bytes), {{"node", node}});
 }
 
+void write_worker_metrics(core::prometheus_writer& w, const supervisor::node_status& r, const process_facts& p) {
+  const std::string_view worker = r.name;
+  w.family("openclawd_worker_state", metric_type::gauge,
+           "1 for the RPC worker's current state, 0 for the others (stopped, starting, ready, backoff, failed, stopping)");
+  for (const auto s : all_states)
+    w.sample("openclawd_worker_state", r.state == s ? 1 : 0, {{"worker", worker}, {"state", supervisor::to_string(s)}});
+  w.gauge("openclawd_worker_up", "1 while the RPC worker is ready (it answered the RPC handshake and is not stopped)",
+          r.state == supervisor::process_state::ready ? 1 : 0, {{"worker", worker}});
+  w.counter("openclawd_worker_restarts_total", "Respawns of the RPC worker after a failure since the daemon started",
+            r.restarts, {{"worker", worker}});
+  std::string used;
+  for (const auto& u : r.used_by) used += (used.empty() ? "" : ",") + u;
+  w.gauge("openclawd_worker_info", "Where the RPC worker listens and which nodes use it", 1,
+          {{"worker", worker}, {"endpoint", r.endpoint}, {"used_by", used}, {"remote", r.remote() ? "true" : "false"}});
+  w.family("openclawd_worker_resident_memory_bytes", metric_type::gauge,
+           "Resident memory (RSS) of the RPC worker process: the layers it holds");
+  if (r.pid && p.resident_bytes)
+    w.sample("openclawd_worker_resident_memory_bytes", static_cast<double>(*p.resident_bytes), {{"worker", worker}});
+}
+
+void write_work_probe_metrics(core::prometheus_writer& w, std::initializer_list<const gateway::work_probe*> probes) {
+  w.family("openclawd_node_work_probes_total", metric_type::counter,
+           "1-token test completions sent to an idle node (its /health cannot tell a wedged backend)");
+  w.family("openclawd_node_work_probe_failures_total", metric_type::counter,
+           "Test completions that failed or missed their deadline");
+  w.family("openclawd_node_work_probe_restarts_total", metric_type::counter,
+           "Restarts because test completions failed health.failures times in a row");
+  w.family("openclawd_node_work_probe_seconds", metric_type::gauge, "Duration of the last successful test completion");
+  for (const auto* p : probes) {
+    const auto& s = p->stats();
+    w.sample("openclawd_node_work_probes_total", static_cast<double>(s.probes), {{"node", p->node()}});
+    w.sample("openclawd_node_work_probe_failures_total", static_cast<double>(s.failed), {{"node", p->node()}});
+    w.sample("openclawd_node_work_probe_restarts_total", static_cast<double>(s.restarts), {{"node", p->node()}});
+    if (s.last_ms) w.sample("openclawd_node_work_probe_seconds", decimals(*s.last_ms / 1000.0, 6), {{"node", p->node()}});
+  }
+}
+
 void write_kv_metrics(core::prometheus_writer& w, const gateway::kv_keeper& kv) {
   const auto& s = kv.stats();
   auto counter = [&](const char* name, const char* help, std::uint64_t v) {
@@ -462,6 +499,25 @@ std::string render_status_page(const status_page_data& d, const std::vector<page
   row("error", [](const node& n, std::size_t) { return n.error.empty() ? std::string("-") : n.error; });
   o << "</table>\n";
 
+  if (!d.daemon.workers.empty()) {
+    o << "<h2>RPC workers</h2>\n<table>\n<tr><th>worker</th><th>state</th><th>pid</th><th>endpoint</th>"
+         "<th>used by</th><th>restarts</th><th>memory (RSS)</th><th>last exit</th><th>error</th></tr>\n";
+    for (const auto& r : d.daemon.workers) {
+      const auto st = supervisor::to_string(r.state);
+      std::string used;
+      for (const auto& u : r.used_by) used += (used.empty() ? "" : ", ") + u;
+      const auto facts = read_process_facts(r.pid.value_or(0), r.pid_start_time);
+      o << "<tr><th>" << esc(r.name) << "</th><td class=\"" << st << "\">" << st << "</td><td>"
+        << esc(r.remote() ? std::string("remote") : r.pid ? std::to_string(*r.pid) : std::string("-")) << "</td><td>"
+        << esc(r.endpoint) << "</td><td>" << esc(used) << "</td><td>" << r.restarts << "</td><td>"
+        << esc(r.pid ? bytes(facts.resident_bytes) : std::string("-")) << "</td><td>"
+        << esc(r.last_exit ? r.last_exit->at + ": " + r.last_exit->description + " (" + r.last_exit->reason + ")"
+                           : std::string("-"))
+        << "</td><td>" << esc(r.error.empty() ? std::string("-") : r.error) << "</td></tr>\n";
+    }
+    o << "</table>\n";
+  }
+
   if (d.pipeline) {
     const auto& p = *d.pipeline;
     table("Pipeline", {{"messages handled", std::to_string(p.requests)},
@@ -502,6 +558,8 @@ void install_admin_views(admin_server& server, const admin_sources& sources) {
     write_daemon_metrics(w, d, read_own_process_facts(d.started_at_unix_ms), now);
     for (const auto& n : d.nodes)
       write_node_metrics(w, n, read_process_facts(n.pid.value_or(0), n.pid_start_time), now);
+    for (const auto& r : d.workers)
+      write_worker_metrics(w, r, read_process_facts(r.pid.value_or(0), r.pid_start_time));
   });
   if (src.pipeline)
     server.add_collector([src](core::prometheus_writer& w) { write_pipeline_metrics(w, src.pipeline->stats()); });

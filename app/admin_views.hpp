@@ -11,11 +11,13 @@
 #include "core/config.hpp"
 #include "core/prometheus.hpp"
 #include "gateway/pipeline.hpp"
+#include "gateway/work_probe.hpp"
 #include "gateway/telegram/channel.hpp"
 #include "supervisor/node_status.hpp"
 #include "tools/web_search.hpp"
 
 #include <chrono>
+#include <initializer_list>
 #include <cstdint>
 #include <memory>
 #include <filesystem>
@@ -60,9 +62,13 @@ void write_daemon_metrics(core::prometheus_writer& w, const supervisor::daemon_s
                           std::int64_t now_unix_ms);
 void write_node_metrics(core::prometheus_writer& w, const supervisor::node_status& n, const process_facts& p,
                         std::int64_t now_unix_ms);
+// An RPC worker's state, restarts, endpoint and memory (labels: worker).
+void write_worker_metrics(core::prometheus_writer& w, const supervisor::node_status& r, const process_facts& p);
 // Counters, queue depth, and per node the last request's tokens/s and cache reuse
 // (the decision ran on the orchestrator, the answer on the subagent).
 void write_pipeline_metrics(core::prometheus_writer& w, const gateway::pipeline_stats& s);
+// The idle nodes' test completions (gateway/work_probe.hpp), per node.
+void write_work_probe_metrics(core::prometheus_writer& w, std::initializer_list<const gateway::work_probe*> probes);
 // The orchestrator's KV keeper: warm-ups, slot files (gateway/kv_keeper.hpp).
 void write_kv_metrics(core::prometheus_writer& w, const gateway::kv_keeper& kv);
 // `s` null: search is off (only openclawd_search_enabled 0).

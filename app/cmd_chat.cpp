@@ -1,8 +1,11 @@
 // `openclawd chat`: talk to the running daemon through its local socket
-// (state_dir/chat.sock, see app/chat_server.hpp). Interactive by default; --message
-// answers once and exits (for scripts and tests). Blocking I/O: one user, one terminal.
+// (state_dir/chat.sock, see app/chat_server.hpp). Interactive by default, with local commands
+// (app/chat_commands.hpp) and, on a terminal, line editing and history (app/line_reader.hpp);
+// --message answers once and exits (for scripts and tests). Blocking I/O: one user, one terminal.
+#include "app/chat_commands.hpp"
 #include "app/command.hpp"
 #include "app/instance.hpp"
+#include "app/line_reader.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -21,12 +24,15 @@ namespace {
 constexpr std::string_view chat_usage = R"(usage: openclawd chat [--config FILE] [--chat NAME] [--message TEXT | --reset]
 
 Talks to the running daemon: each line you type is answered by the orchestrator and the
-subagent, streamed as it is written. /reset clears the conversation, /quit (or Ctrl-D)
-leaves. The conversation is kept by the daemon (state_dir/conversations.db).
+subagent, streamed as it is written. Lines that start with / are commands, answered here:
+/help lists them, /chat NAME switches to another chat, /reset clears the conversation,
+/quit (or Ctrl-D) leaves. The conversation is kept by the daemon (state_dir/conversations.db);
+on a terminal, what you type is kept for the up arrow in state_dir/chat_history.
 
   --message TEXT   send one message, print the answer, exit (0 answered, 1 not)
   --reset          clear the conversation and exit
-  --chat NAME      which conversation (default "default"; stored as local:NAME)
+  --chat NAME      which conversation (default "default"; stored as local:NAME); 1 to 64
+                   letters, digits, '.', '_' or '-'
 )";
 
 struct connection {
@@ -36,7 +42,9 @@ struct connection {
     if (fd >= 0) ::close(fd);
   }
   bool send_line(const nlohmann::json& j) {
-    const std::string line = j.dump() + "\n";
+    // Bytes that are not UTF-8 (a pipe from a Latin-1 file) become U+FFFD instead of an
+    // exception that would end the command.
+    const std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     return ::send(fd, line.data(), line.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(line.size());
   }
   // The next JSON line from the daemon, or a discarded value when it hung up.
@@ -102,18 +110,52 @@ int cmd_chat(const command_args& a) {
                 "); is it running? (openclawd start)");
     return exit_not_running;
   }
-  const std::string chat = "local:" + a.value("chat").value_or("default");
+  const std::string name = a.value("chat").value_or("default");
+  if (const auto why = chat_name_problem(name); !why.empty()) {
+    print_error("--chat " + why);
+    return exit_usage;
+  }
+  std::string chat = "local:" + name;
   if (a.flag("reset")) return exchange(c, {{"chat", chat}, {"reset", true}}, false) ? exit_ok : exit_runtime_failure;
   if (auto m = a.value("message"))
     return exchange(c, {{"chat", chat}, {"message", *m}}, false) ? exit_ok : exit_runtime_failure;
 
-  std::string line;
+  line_reader reader(state_paths::of(cfg->state_dir).dir / "chat_history");
+  std::cout << "Chat " << chat << " with openclawd: /help for commands, /quit or Ctrl-D to leave.\n";
+  bool history_warned = false;
   for (;;) {
-    std::cout << "> " << std::flush;
-    if (!std::getline(std::cin, line) || line == "/quit") break;
-    if (line.empty()) continue;
-    if (line == "/reset") exchange(c, {{"chat", chat}, {"reset", true}}, true);
-    else exchange(c, {{"chat", chat}, {"message", line}}, true);
+    // The prompt names any chat but the default one, so that no message lands in the wrong one.
+    const auto line = reader.read(chat == "local:default" ? "> " : chat.substr(6) + "> ");
+    if (!line) break;
+    if (line->find_first_not_of(" \t\r") == std::string::npos) continue;
+    if (auto why = reader.remember(*line); !why.empty() && !history_warned) {
+      print_error("the history is not kept: " + why);
+      history_warned = true;
+    }
+    const auto what = parse_chat_line(*line);
+    switch (what.kind) {
+      case chat_line_kind::message:
+        exchange(c, {{"chat", chat}, {"message", what.text}}, true);
+        break;
+      case chat_line_kind::help:
+        std::cout << chat_help_text << std::flush;
+        break;
+      case chat_line_kind::quit:
+        return exit_ok;
+      case chat_line_kind::reset:
+        exchange(c, {{"chat", chat}, {"reset", true}}, true);
+        break;
+      case chat_line_kind::switch_chat:
+        chat = "local:" + what.text;
+        std::cout << "Now in " << chat << ".\n" << std::flush;
+        break;
+      case chat_line_kind::show_chat:
+        std::cout << "This is " << chat << "; /chat NAME switches to another.\n" << std::flush;
+        break;
+      case chat_line_kind::hint:
+        std::cout << what.text << "\n" << std::flush;
+        break;
+    }
   }
   std::cout << "\n";
   return exit_ok;

@@ -11,6 +11,7 @@
 #include "core/gguf.hpp"
 #include "core/model_ref.hpp"
 #include "net/http_client.hpp"
+#include "net/rpc_hello.hpp"
 #include "net/url.hpp"
 #include "supervisor/os.hpp"
 #include "supervisor/preflight.hpp"
@@ -19,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <map>
 #include <cstdlib>
 #include <iostream>
 
@@ -50,6 +52,11 @@ Checks what `openclawd start` needs and prints one line per check with OK, WARN 
                     url: server; 15 s deadline), else as the daemon last recorded it; FAIL
                     when it refuses even a plain user/assistant/user exchange
   admin port        (when admin.port is set) free; WARN when another program holds it
+  <worker> worker   an RPC worker openclawd runs: its program starts and loads a backend, its
+                    port is free; one on another machine: answers the RPC handshake (5 s),
+                    its protocol version and the memory its devices offer
+  <node> RPC client the node's llama-server can use --rpc (the RPC backend plugin)
+  <node> on workers what each worker would hold of the node's weights (split by free memory)
   memory            weights + KV cache for ctx (sliding windows and their checkpoints counted) +
                     llama-server's prompt cache (cache_ram), both nodes, against this machine's RAM
   slot files        the chats' saved KV on disk (slot_files), its cap and the free space
@@ -469,6 +476,142 @@ row check_remote(const core::node_config& n) {
   return r;
 }
 
+// --- RPC workers ------------------------------------------------------------------------------
+
+// Whether the node's llama-server can use RPC workers at all: ggml loads the RPC client as a
+// plugin, and a build or install without it refuses --rpc. Asked with a worker address where
+// nothing listens (port 1 on loopback): a server with the plugin tries to connect and says so.
+row check_rpc_client(const core::node_config& n) {
+  row r{n.name + " RPC client", verdict::ok, ""};
+  const auto out = run_program({n.llama_server.string(), "--rpc", "127.0.0.1:1", "--list-devices"}, 20s);
+  if (out.output.find("not supported") != std::string::npos) {
+    r.v = verdict::fail;
+    r.detail = n.llama_server.string() + " has no RPC backend (\"RPC not supported in this build\"): install "
+               "libggml0-backend-rpc, or build llama.cpp with -DGGML_RPC=ON";
+  } else if (out.output.find("127.0.0.1:1") != std::string::npos) {
+    r.detail = n.llama_server.string() + " loads the RPC backend; --rpc " + [&] {
+      std::string list;
+      for (const auto& e : n.rpc_endpoints) list += (list.empty() ? "" : ",") + e;
+      return list;
+    }();
+  } else {
+    r.v = verdict::warn;
+    r.detail = "could not tell whether " + n.llama_server.string() + " supports --rpc (" + out.describe() + ")";
+  }
+  return r;
+}
+
+struct worker_facts {
+  row r;
+  std::optional<std::uint64_t> free_bytes;  // what its devices offer, for the memory share
+};
+
+// A worker openclawd runs: its program starts and loads a backend, its port is free (or ours).
+worker_facts check_local_worker(const core::worker_config& w, const running_daemon& d) {
+  worker_facts f{{w.name + " worker", verdict::ok, ""}, std::nullopt};
+  auto& r = f.r;
+  const auto out = run_program({w.rpc_server.string(), "--help"}, 20s);
+  if (out.output.find("-p, --port") == std::string::npos) {
+    r.v = verdict::fail;
+    r.detail = w.rpc_server.string() + " --help does not look like llama.cpp's RPC worker (" + out.describe() + ")";
+    return f;
+  }
+  std::string backends;
+  for (std::size_t at = out.output.find("loaded "); at != std::string::npos; at = out.output.find("loaded ", at + 1)) {
+    const auto end = out.output.find(" backend", at);
+    if (end == std::string::npos || end - at > 40) continue;
+    backends += (backends.empty() ? "" : ", ") + out.output.substr(at + 7, end - at - 7);
+  }
+  r.detail = w.rpc_server.string() + (backends.empty() ? std::string() : ", backends " + backends) + "; " + w.endpoint();
+  const auto why = supervisor::port_unavailable(w.port);
+  bool ours = false;
+  if (why && d.running && d.state) {
+    for (const auto& s : d.state->workers)
+      if (s.name == w.name && s.pid && supervisor::os::same_process_alive(*s.pid, s.pid_start_time)) ours = true;
+  }
+  if (why && !ours) {
+    r.v = verdict::fail;
+    r.detail += " is in use by another program (" + *why + "); change workers." + w.name + ".port";
+  } else {
+    r.detail += ours ? " is held by this openclawd's worker" : " is free";
+  }
+  if (w.host != "127.0.0.1" && w.host != "localhost") {
+    r.v = r.v == verdict::fail ? r.v : verdict::warn;
+    r.detail += "; bound to " + w.host + " (allow_network): the RPC protocol has no authentication";
+  }
+  // A local worker's CPU device offers this machine's memory.
+  f.free_bytes = supervisor::os::available_memory_bytes();
+  return f;
+}
+
+// A worker on another machine: it answers the handshake and says what its devices offer.
+worker_facts check_remote_worker(const core::worker_config& w) {
+  worker_facts f{{w.name + " worker", verdict::ok, ""}, std::nullopt};
+  std::optional<net::rpc_worker_info> info;
+  std::string problem;
+  asio::io_context io;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    const auto colon = w.remote.rfind(':');
+    std::string host = w.remote.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+    const auto port = static_cast<std::uint16_t>(std::stoi(w.remote.substr(colon + 1)));
+    const auto ep = co_await net::resolve_endpoint(host, port, 5s);
+    if (!ep) {
+      problem = ep.error().message();
+      co_return;
+    }
+    auto q = co_await net::rpc_worker_query(*ep, 5s);
+    if (!q) problem = q.error() == make_error_code(errc::upstream_http_error) ? "not an RPC worker's answer" : q.error().message();
+    else info = *q;
+  }, asio::detached);
+  io.run_for(15s);
+  if (!info) {
+    f.r.v = verdict::warn;
+    f.r.detail = w.remote + " does not answer the RPC handshake (" + (problem.empty() ? "no answer" : problem) +
+                 "); `start` waits up to its startup_timeout. A worker a node already uses answers nobody else";
+    return f;
+  }
+  std::uint64_t free = 0, total = 0;
+  for (const auto& dev : info->devices) {
+    free += dev.free;
+    total += dev.total;
+  }
+  f.free_bytes = free;
+  f.r.detail = w.remote + " answers (RPC " + info->version.text() + "), " + std::to_string(info->devices.size()) +
+               " device(s): " + supervisor::format_bytes(free) + " free of " + supervisor::format_bytes(total) +
+               "; unauthenticated: keep it on a trusted, firewalled network";
+  return f;
+}
+
+// What each worker of `n` would hold: llama.cpp splits the offloaded layers by the devices'
+// free memory (its default --tensor-split), so the worker's share of the weights.
+row check_worker_share(const core::node_config& n, const std::map<std::string, std::optional<std::uint64_t>>& free) {
+  row r{n.name + " on workers", verdict::ok, ""};
+  std::error_code ec;
+  const auto weights = fs::file_size(n.model, ec);
+  std::uint64_t sum = 0;
+  bool known = !ec;
+  for (const auto& name : n.rpc) {
+    const auto it = free.find(name);
+    if (it == free.end() || !it->second) known = false;
+    else sum += *it->second;
+  }
+  if (!known || sum == 0) {
+    r.v = verdict::warn;
+    r.detail = "cannot estimate what each worker would hold (a worker did not say its memory)";
+    return r;
+  }
+  for (const auto& name : n.rpc) {
+    const double share = static_cast<double>(*free.at(name)) / static_cast<double>(sum);
+    const auto bytes = static_cast<std::uint64_t>(share * static_cast<double>(weights));
+    r.detail += (r.detail.empty() ? "" : "; ") + name + " about " + supervisor::format_bytes(bytes) + " of the " +
+                supervisor::format_bytes(weights) + " of weights";
+    if (bytes > *free.at(name) * 9 / 10) r.v = verdict::warn;
+  }
+  r.detail += " (split by free memory, plus its share of the KV cache; local GPUs, not seen here, take their part)";
+  return r;
+}
+
 // Asks a node that answers now; else reports what the daemon recorded when the node was last
 // ready (state.json keeps it with the model it describes).
 row check_template(const core::node_config& n, const running_daemon& d) {
@@ -695,6 +838,21 @@ int cmd_doctor(const command_args& a) {
   for (const auto& n : cfg->nodes)
     if (!n.remote()) rows.push_back(check_port(n, daemon));
   for (const auto& n : cfg->nodes) rows.push_back(check_template(n, daemon));
+  if (!cfg->workers.empty()) {
+    // The strict load found each worker's program (beside llama-server, or on PATH).
+    const auto& workers = strict ? strict->workers : cfg->workers;
+    std::map<std::string, std::optional<std::uint64_t>> free;
+    for (const auto& w : workers) {
+      auto f = w.is_remote() ? check_remote_worker(w) : check_local_worker(w, daemon);
+      free[w.name] = f.free_bytes;
+      rows.push_back(std::move(f.r));
+    }
+    for (const auto& n : cfg->nodes) {
+      if (n.rpc.empty() || n.remote()) continue;
+      rows.push_back(check_rpc_client(n));
+      rows.push_back(check_worker_share(n, free));
+    }
+  }
   if (cfg->admin.port != 0) rows.push_back(check_admin_port(cfg->admin.port, daemon));
   rows.push_back(check_memory(*cfg, daemon.running));
   rows.push_back(check_slot_files(*cfg));

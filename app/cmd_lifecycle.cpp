@@ -312,6 +312,13 @@ int cmd_start(const command_args& a) {
       std::cout << ev.value("node", "?") << " ready at " << ev.value("url", "?")
                 << (node_pid != 0 ? " (pid " + std::to_string(node_pid) + ", loaded in " : std::string(" (remote, answered in "))
                 << ms << ", model " << ev.value("model", "?") << ")\n";
+    } else if (kind == "worker_ready") {
+      char ms[32];
+      std::snprintf(ms, sizeof ms, "%.2f s", ev.value("ready_ms", 0.0) / 1000.0);
+      const int worker_pid = ev.value("pid", 0);
+      std::cout << "RPC worker " << ev.value("worker", "?") << " ready at " << ev.value("endpoint", "?")
+                << (worker_pid != 0 ? " (pid " + std::to_string(worker_pid) + ", answered in " : std::string(" (remote, answered in "))
+                << ms << ", protocol " << ev.value("rpc_version", "?") << ")\n";
     } else if (kind == "ready") {
       ready = true;
       break;
@@ -459,6 +466,37 @@ int cmd_status(const command_args& a) {
       std::cout << "  " << n.name << ": next attempt at " << n.retry_at << "\n";
     if (running && n.state == supervisor::process_state::failed && !n.error.empty())
       std::cout << "  " << n.name << ": failed: " << n.error << "\n";
+  }
+  // Workers the daemon never announced (first run, or a daemon from before workers): from the config.
+  for (const auto& w : cfg->workers) {
+    if (std::any_of(st.workers.begin(), st.workers.end(), [&](auto& s) { return s.name == w.name; })) continue;
+    supervisor::node_status s;
+    s.name = w.name;
+    s.endpoint = w.endpoint();
+    if (w.is_remote()) s.remote_url = s.endpoint;
+    for (const auto& n : cfg->nodes)
+      if (std::find(n.rpc.begin(), n.rpc.end(), w.name) != n.rpc.end()) s.used_by.push_back(n.name);
+    st.workers.push_back(s);
+  }
+  if (!st.workers.empty()) {
+    std::cout << "\n";
+    std::printf("%-13s %-9s %-8s %-22s %-9s %s\n", "RPC WORKER", "STATE", "PID", "ENDPOINT", "RESTARTS", "USED BY");
+    for (const auto& w : st.workers) {
+      const std::string state = running ? std::string(supervisor::to_string(w.state)) : "stopped";
+      const std::string pid = w.remote() ? "remote" : running && w.pid ? std::to_string(*w.pid) : "-";
+      std::string used;
+      for (const auto& u : w.used_by) used += (used.empty() ? "" : ", ") + u;
+      std::printf("%-13s %-9s %-8s %-22s %-9d %s\n", w.name.c_str(), state.c_str(), pid.c_str(), w.endpoint.c_str(),
+                  w.restarts, used.c_str());
+    }
+    for (const auto& w : st.workers) {
+      if (w.last_exit)
+        std::cout << "  " << w.name << ": last exit " << w.last_exit->at << ": " << w.last_exit->description << " ("
+                  << w.last_exit->reason << ")\n";
+      if (running && (w.state == supervisor::process_state::failed || w.state == supervisor::process_state::backoff) &&
+          !w.error.empty())
+        std::cout << "  " << w.name << ": " << supervisor::to_string(w.state) << ": " << w.error << "\n";
+    }
   }
   if (st.last_reload)
     std::cout << "last reload " << (st.last_reload->finished_at.empty() ? st.last_reload->requested_at : st.last_reload->finished_at)

@@ -10,6 +10,7 @@
 #include "gateway/pipeline.hpp"
 #include "gateway/search_adapter.hpp"
 #include "gateway/template_probe.hpp"
+#include "gateway/work_probe.hpp"
 #include "gateway/telegram/channel.hpp"
 #include "tools/web_search.hpp"
 #include "net/asio.hpp"
@@ -140,6 +141,33 @@ int run_daemon(const core::config& cfg, const state_paths& paths, const daemon_o
     core::log_info("daemon", node + ": chat template: " + t->summary());
     co_return std::string();
   };
+  // /health answers 200 even when a node's backend hangs (a lost RPC worker, a wedged GPU):
+  // idle nodes are asked for a 1-token test completion now and then (gateway/work_probe.hpp).
+  auto probe_settings_of = [](const core::config& c) {
+    gateway::work_probe_settings s;
+    s.idle_after = c.health.work_probe_idle;
+    s.timeout = c.health.work_probe_timeout;
+    s.retry_after = c.health.interval;
+    s.failures = c.health.failures;
+    return s;
+  };
+  auto ready_process = [&sup](std::string node) {
+    return [&sup, node] {
+      for (const auto& n : sup.snapshot().nodes)
+        if (n.name == node) return n.state == supervisor::process_state::ready && n.pid.has_value();
+      return false;
+    };
+  };
+  auto wedged = [&sup](std::string node) {
+    return [&sup, node](std::string why) {
+      core::log_error("health", node + ": " + why + "; restarting it");
+      sup.declare_wedged(node, std::move(why));
+    };
+  };
+  gateway::work_probe orch_probe(io.get_executor(), "orchestrator", orch_client, &orch_kv, probe_settings_of(cfg),
+                                 ready_process("orchestrator"), wedged("orchestrator"));
+  gateway::work_probe sub_probe(io.get_executor(), "subagent", sub_client, nullptr, probe_settings_of(cfg),
+                                ready_process("subagent"), wedged("subagent"));
   chat_server chat(io.get_executor(), paths.dir / "chat.sock", pipe);
   reloader reload(io.get_executor(), cfg, sup, {&orch_client, &sub_client, &pipe});  // SIGHUP
   bool started = false;  // the start probes both nodes itself; later readies are probed here
@@ -147,6 +175,8 @@ int run_daemon(const core::config& cfg, const state_paths& paths, const daemon_o
     if (st.state != supervisor::process_state::ready) return;
     notify(notify_fd, {{"event", "node_ready"}, {"node", st.name}, {"url", st.url()}, {"pid", st.pid.value_or(0)},
                        {"ready_ms", st.ready_ms.value_or(0.0)}, {"model", st.model.string()}});
+    orch_probe.reconfigure(probe_settings_of(reload.running()));
+    sub_probe.reconfigure(probe_settings_of(reload.running()));
     if (st.name == "orchestrator") {
       // A new process (a restart, a fallback, a reload): its slots hold nothing, and files are
       // valid for the model it runs now.
@@ -166,11 +196,25 @@ int run_daemon(const core::config& cfg, const state_paths& paths, const daemon_o
         }
       });
   });
+  sup.set_worker_observer([&](const supervisor::node_status& st) {
+    if (st.state != supervisor::process_state::ready) return;
+    const auto snap = sup.snapshot();
+    for (const auto& w : snap.workers) {
+      if (w.name != st.name) continue;
+      notify(notify_fd, {{"event", "worker_ready"}, {"worker", w.name}, {"endpoint", w.endpoint},
+                         {"pid", w.pid.value_or(0)}, {"ready_ms", w.ready_ms.value_or(0.0)},
+                         {"rpc_version", w.rpc_version}});
+    }
+  });
   if (auto problem = chat.start(); !problem.empty()) core::log_warn("daemon", "local chat is off: " + problem);
   // The loopback admin endpoint (/status, /metrics, the page) when admin.port is set; null when
   // off or its port is taken (logged). A channel adds its numbers: if (admin) admin->add_collector(...).
   auto admin = start_admin_endpoint(io.get_executor(), cfg, admin_sources{sup, &pipe, search.get(), 0, cfg.state_dir});
   if (admin) admin->add_collector([&orch_kv](core::prometheus_writer& w) { write_kv_metrics(w, orch_kv); });
+  if (admin)
+    admin->add_collector([&orch_probe, &sub_probe](core::prometheus_writer& w) {
+      write_work_probe_metrics(w, {&orch_probe, &sub_probe});
+    });
 
   // Telegram starts polling at once, before the nodes are ready: messages are stored and
   // queue until the models can answer them.
@@ -250,6 +294,9 @@ int run_daemon(const core::config& cfg, const state_paths& paths, const daemon_o
     }
   };
   asio::co_spawn(io, trim_when_idle(), asio::detached);
+  // Member coroutines, not lambdas (GCC 12, see above).
+  asio::co_spawn(io, orch_probe.run(), asio::detached);
+  asio::co_spawn(io, sub_probe.run(), asio::detached);
 
   auto main_task = [&]() -> asio::awaitable<void> {
     // The first getUpdates goes out before the model servers are spawned (bounded by 1 s when
@@ -285,6 +332,8 @@ int run_daemon(const core::config& cfg, const state_paths& paths, const daemon_o
     chat.stop();
     reload.stop();
     trim_timer.cancel();
+    orch_probe.stop();
+    sub_probe.stop();
     if (telegram) co_await telegram->stop();
     co_await sup.shutdown();
     close_notify();

@@ -98,9 +98,12 @@ std::vector<supervisor::node_status> live_recorded_children(const state_paths& p
   std::vector<supervisor::node_status> live;
   auto st = supervisor::read_state_file(p.state);
   if (!st) return live;
-  for (const auto& n : st->nodes) {
-    // Without a recorded start time we cannot tell our child from a recycled pid: leave it.
-    if (n.pid && n.pid_start_time && supervisor::os::same_process_alive(*n.pid, n.pid_start_time)) live.push_back(n);
+  // Workers too: a daemon SIGKILLed on macOS (no parent-death signal) leaves them running.
+  for (const auto* list : {&st->nodes, &st->workers}) {
+    for (const auto& n : *list) {
+      // Without a recorded start time we cannot tell our child from a recycled pid: leave it.
+      if (n.pid && n.pid_start_time && supervisor::os::same_process_alive(*n.pid, n.pid_start_time)) live.push_back(n);
+    }
   }
   return live;
 }

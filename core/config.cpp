@@ -77,6 +77,11 @@ const node_config* config::find_node(std::string_view name) const {
   return it == nodes.end() ? nullptr : &*it;
 }
 
+const worker_config* config::find_worker(std::string_view name) const {
+  auto it = std::find_if(workers.begin(), workers.end(), [&](const worker_config& w) { return w.name == name; });
+  return it == workers.end() ? nullptr : &*it;
+}
+
 namespace {
 
 // ---------------------------------------------------------------------------
@@ -330,6 +335,15 @@ struct node_draft {
   std::vector<located_path> fallbacks;
   YAML::Mark port_mark;
   YAML::Mark url_mark;
+  std::vector<std::pair<std::string, YAML::Mark>> rpc;  // worker names as written, for errors
+  std::string rpc_key;                                   // "nodes.orchestrator.rpc"
+};
+
+struct worker_draft {
+  worker_config cfg;
+  std::optional<located_path> rpc_server;
+  YAML::Mark named_at, port_mark, host_mark;
+  bool has_port = false;
 };
 
 struct restart_draft {
@@ -366,6 +380,8 @@ struct hub_draft {
 struct draft {
   hub_draft hub;
   std::optional<located_path> llama_server;
+  std::optional<located_path> rpc_server;
+  std::vector<worker_draft> workers;
   std::optional<fs::path> state_dir;
   std::array<node_draft, 2> nodes;  // orchestrator, subagent
   std::uint64_t slot_files_max = 8ull << 30;
@@ -678,7 +694,7 @@ struct managed_flag {
   std::string_view flag;
   std::string_view key;  // the config key that sets it; empty: not settable
 };
-constexpr std::array<managed_flag, 17> managed_flags{{
+constexpr std::array<managed_flag, 18> managed_flags{{
     {"-m", "model"},
     {"--model", "model"},
     {"-c", "ctx"},
@@ -694,6 +710,7 @@ constexpr std::array<managed_flag, 17> managed_flags{{
     {"--cache-ram", "cache_ram"},
     {"-cram", "cache_ram"},
     {"--slot-save-path", "slot_files"},
+    {"--rpc", "rpc"},
     {"--host", ""},
 }};
 
@@ -923,6 +940,12 @@ const key_spec<health_config> health_keys[] = {
        return r.read_duration(f, std::chrono::milliseconds(50), h.timeout);
      }},
     {"failures", optional_key, "", [](R r, F f, health_config& h) { return r.read_int(f, positive_int, h.failures); }},
+    {"work_probe_idle", optional_key, "idle_probe", [](R r, F f, health_config& h) {
+       return r.read_duration(f, duration::zero(), h.work_probe_idle);
+     }},
+    {"work_probe_timeout", optional_key, "", [](R r, F f, health_config& h) {
+       return r.read_duration(f, std::chrono::milliseconds(100), h.work_probe_timeout);
+     }},
 };
 const key_table<health_config> health_table{"health", health_keys};
 
@@ -1233,6 +1256,23 @@ const key_spec<node_draft> node_keys[] = {
        n.llama_server = std::move(p);
        return maybe_error{};
      }},
+    {"rpc", optional_key, "rpc_workers workers", [](R r, F f, node_draft& n) -> maybe_error {
+       n.rpc_key = f.path;
+       if (!f.value.IsSequence()) return r.expected(f, "a list of worker names (keys under workers:), such as [box-a]");
+       for (std::size_t i = 0; i < f.value.size(); ++i) {
+         field item{f.path + "[" + std::to_string(i) + "]", f.key, f.value[i]};
+         if (!item.value.IsScalar() || trim(item.value.Scalar()).empty()) return r.expected(item, "a worker name");
+         const std::string name(trim(item.value.Scalar()));
+         for (const auto& [seen, at] : n.rpc) {
+           if (seen == name)
+             return r.error_at(reader::value_mark(item), item.path,
+                               "worker " + quote(name) + " is listed twice (first at line " + std::to_string(at.line + 1) + ")");
+         }
+         n.rpc.emplace_back(name, reader::value_mark(item));
+         n.cfg.rpc.push_back(name);
+       }
+       return maybe_error{};
+     }},
     {"url", optional_key, "remote endpoint base_url", [](R r, F f, node_draft& n) {
        n.url_mark = reader::value_mark(f);
        if (auto e = r.read_string(f, n.cfg.url, check_node_url)) return e;
@@ -1244,9 +1284,10 @@ const key_table<node_draft> node_table{"nodes.orchestrator or nodes.subagent", n
 
 // Keys that build llama-server's command line, or stop it: meaningless for a url: node,
 // whose server openclawd never starts.
-constexpr std::array<std::string_view, 10> spawn_only_keys{"model",        "fallbacks",    "port",      "gpu_layers",
+constexpr std::array<std::string_view, 11> spawn_only_keys{"model",        "fallbacks",    "port",      "gpu_layers",
                                                            "threads",      "extra_args",   "llama_server",
-                                                           "stop_timeout", "cache_ram",    "slot_files"};
+                                                           "stop_timeout", "cache_ram",    "slot_files",
+                                                           "rpc"};
 
 // A url: node (someone else runs its server) takes none of the keys that build a command line;
 // without url:, read_mapping already required model: and port:.
@@ -1273,6 +1314,117 @@ maybe_error check_node_kind(R r, F f, const node_draft& n) {
 maybe_error read_node(R r, F f, node_draft& n) {
   if (auto e = r.read_mapping(f.value, f.key.Mark(), f.path, node_table, n)) return e;
   return check_node_kind(r, f, n);
+}
+
+// A remote worker: "host:port" (an IPv6 address in brackets), the port always written.
+std::string check_worker_remote(std::string_view v) {
+  constexpr std::string_view form = "expected host:port, such as 192.168.1.20:50052";
+  if (v.find("://") != std::string_view::npos) return "expected host:port without a scheme, such as 192.168.1.20:50052";
+  const auto colon = v.rfind(':');
+  if (colon == std::string_view::npos || (v.starts_with('[') && colon < v.find(']'))) return std::string(form);
+  std::string problem;
+  const std::string as_url = "http://" + std::string(v);
+  if (!split_node_url(as_url, &problem)) return std::string(form);
+  return {};
+}
+
+std::string check_worker_host(std::string_view v) {
+  if (v.empty() || v.find_first_of(" /:@") != std::string_view::npos)
+    return "expected a host name or IPv4 address to bind, such as 127.0.0.1";
+  return {};
+}
+
+bool loopback_host(std::string_view h) { return h == "127.0.0.1" || h == "localhost" || h.starts_with("127."); }
+
+const key_spec<worker_draft> worker_keys[] = {
+    {"remote", optional_key, "address endpoint url", [](R r, F f, worker_draft& w) {
+       if (auto e = r.read_string(f, w.cfg.remote, check_worker_remote)) return e;
+       w.cfg.remote = lowercase(w.cfg.remote);
+       return maybe_error{};
+     }},
+    {"port", optional_key, "p", [](R r, F f, worker_draft& w) {
+       w.port_mark = reader::value_mark(f);
+       w.has_port = true;
+       return r.read_int(f, port_number, w.cfg.port);
+     }},
+    {"host", optional_key, "H bind", [](R r, F f, worker_draft& w) {
+       w.host_mark = reader::value_mark(f);
+       return r.read_string(f, w.cfg.host, check_worker_host);
+     }},
+    {"threads", optional_key, "t", [](R r, F f, worker_draft& w) {
+       return r.read_optional_int(f, positive_int, w.cfg.threads);
+     }},
+    {"device", optional_key, "d devices", [](R r, F f, worker_draft& w) { return r.read_string(f, w.cfg.device); }},
+    {"cache", optional_key, "c", [](R r, F f, worker_draft& w) { return r.read_bool(f, w.cfg.cache); }},
+    {"allow_network", optional_key, "", [](R r, F f, worker_draft& w) { return r.read_bool(f, w.cfg.allow_network); }},
+    {"rpc_server", optional_key, "", [](R r, F f, worker_draft& w) {
+       located_path p;
+       if (auto e = r.read_path(f, p, true)) return e;
+       w.rpc_server = std::move(p);
+       return maybe_error{};
+     }},
+    {"startup_timeout", optional_key, "", [](R r, F f, worker_draft& w) {
+       return r.read_duration(f, std::chrono::milliseconds(100), w.cfg.startup_timeout);
+     }},
+    {"stop_timeout", optional_key, "", [](R r, F f, worker_draft& w) {
+       return r.read_duration(f, duration::zero(), w.cfg.stop_timeout);
+     }},
+};
+const key_table<worker_draft> worker_table{"workers.<name>", worker_keys};
+
+// Keys that only a worker openclawd spawns takes.
+constexpr std::array<std::string_view, 8> local_worker_keys{"port", "host", "threads", "device", "cache",
+                                                            "allow_network", "rpc_server", "stop_timeout"};
+
+maybe_error read_worker(R r, F f, worker_draft& w) {
+  w.named_at = f.key.Mark();
+  if (auto e = r.read_mapping(f.value, f.key.Mark(), f.path, worker_table, w)) return e;
+  if (w.cfg.is_remote()) {
+    if (f.value.IsMap()) {
+      for (const auto& kv : f.value) {
+        const std::string key = kv.first.Scalar();
+        if (std::find(local_worker_keys.begin(), local_worker_keys.end(), key) != local_worker_keys.end())
+          return r.error_at(kv.first.Mark(), f.path + "." + key,
+                            quote(key) + " makes no sense with remote: (openclawd does not start that worker; "
+                                         "configure it where it runs)");
+      }
+    }
+    return std::nullopt;
+  }
+  if (!w.has_port) return r.error_at(f.key.Mark(), f.path, "missing required key \"port\" (or remote: host:port)");
+  if (!loopback_host(w.cfg.host) && !w.cfg.allow_network)
+    return r.error_at(w.host_mark, f.path + ".host",
+                      "binding " + w.cfg.host + " exposes the worker to the network, and the RPC protocol has no "
+                      "authentication: anyone who reaches the port can use it. Keep 127.0.0.1, or set "
+                      "allow_network: true on a network you trust");
+  return std::nullopt;
+}
+
+maybe_error read_workers(R r, F f, draft& d) {
+  if (f.value.IsNull()) return std::nullopt;
+  if (!f.value.IsMap()) return r.expected(f, "a mapping of worker names to their settings");
+  for (const auto& kv : f.value) {
+    if (!kv.first.IsScalar()) return r.error_at(kv.first.Mark(), f.path, "expected a worker name, found " + describe(kv.first));
+    const std::string& name = kv.first.Scalar();
+    const std::string path = f.path + "." + name;
+    const bool name_ok = !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_';
+    });
+    if (!name_ok)
+      return r.error_at(kv.first.Mark(), path, "a worker name is letters, digits, - and _ (at most 64), found " + quote(name));
+    if (name == "orchestrator" || name == "subagent" || name == "daemon" || name == "all")
+      return r.error_at(kv.first.Mark(), path, quote(name) + " is taken (a node's name, or a logs target); choose another");
+    for (const auto& w : d.workers) {
+      if (w.cfg.name == name)
+        return r.error_at(kv.first.Mark(), path, "duplicate worker " + quote(name) + " (first at line " +
+                                                      std::to_string(w.named_at.line + 1) + ")");
+    }
+    worker_draft w;
+    w.cfg.name = name;
+    if (auto e = read_worker(r, field{path, kv.first, kv.second}, w)) return e;
+    d.workers.push_back(std::move(w));
+  }
+  return std::nullopt;
 }
 
 // openclawd runs exactly these two nodes; their order here is the order in config::nodes.
@@ -1314,6 +1466,13 @@ const key_spec<draft> top_level_keys[] = {
        d.llama_server = std::move(p);
        return maybe_error{};
      }},
+    {"rpc_server", optional_key, "", [](R r, F f, draft& d) {
+       located_path p;
+       if (auto e = r.read_path(f, p, true)) return e;
+       d.rpc_server = std::move(p);
+       return maybe_error{};
+     }},
+    {"workers", optional_key, "rpc_workers", read_workers},
     {"state_dir", optional_key, "", [](R r, F f, draft& d) {
        located_path p;
        if (auto e = r.read_path(f, p)) return e;
@@ -1373,6 +1532,7 @@ std::string section_of_key(std::string_view name, std::string_view current_label
     add_section(all, top_level_table);
     add_section(all, nodes_table);
     add_section(all, node_table);
+    add_section(all, worker_table);
     add_section(all, restart_table);
     add_section(all, health_table);
     add_section(all, logs_table);
@@ -1416,9 +1576,12 @@ std::optional<fs::path> find_on_path(const fs::path& name, const std::string& pa
 // config_error is an aggregate, so C++20 can build one from a path too: say which.
 config_result<fs::path> found_path(fs::path p) { return {boost::system::in_place_value, std::move(p)}; }
 
-config_result<fs::path> resolve_program(const reader& r, const located_path* p) {
-  static const located_path default_program{"llama-server", true, YAML::Mark::null_mark(), "llama_server", ""};
+const located_path default_llama_server{"llama-server", true, YAML::Mark::null_mark(), "llama_server", ""};
+
+config_result<fs::path> resolve_program(const reader& r, const located_path* p,
+                                        const located_path& default_program = default_llama_server) {
   const located_path& prog = p != nullptr ? *p : default_program;
+  const std::string what = default_program.path.string();  // "llama-server", "ggml-rpc-server"
   auto fail = [&](std::string message) -> config_error {
     return p != nullptr ? r.error_at(prog.mark, prog.key, std::move(message))
                         : r.file_error(prog.key, std::move(message));
@@ -1430,16 +1593,17 @@ config_result<fs::path> resolve_program(const reader& r, const located_path* p) 
     if (path_env) {
       if (auto found = find_on_path(prog.path, *path_env)) return found_path(*found);
     }
-    return fail(prog.path.string() + " not found on PATH (" + searched + "); set llama_server: to its full path");
+    return fail(prog.path.string() + " not found on PATH (" + searched + "); set " + default_program.key +
+                ": to its full path");
   }
   std::error_code ec;
   const auto st = fs::status(prog.path, ec);
-  if (!fs::exists(st)) return fail("llama-server not found: " + prog.path.string());
+  if (!fs::exists(st)) return fail(what + " not found: " + prog.path.string());
   if (fs::is_directory(st)) {
-    return fail("llama-server path is a folder, not a program: " + prog.path.string());
+    return fail(what + " path is a folder, not a program: " + prog.path.string());
   }
   if (::access(prog.path.c_str(), X_OK) != 0) {
-    return fail("llama-server is not executable: " + prog.path.string() + " (check its permissions)");
+    return fail(what + " is not executable: " + prog.path.string() + " (check its permissions)");
   }
   return found_path(prog.path);
 }
@@ -1518,6 +1682,86 @@ config_result<std::string> read_token(const reader& r, const telegram_draft& d) 
                       "the first line of " + p.path.string() +
                           " does not look like a bot token (digits:letters, as @BotFather gives it)");
   return result_of(token);
+}
+
+// The worker program when neither the worker nor the top level names one: beside the
+// llama-server the nodes run (setup.sh's .deps/bin, a llama.cpp build's bin/), as Debian's
+// `ggml-rpc-server` or llama.cpp's own `rpc-server`, then the same names on PATH.
+config_result<fs::path> default_rpc_server(const reader& r, const draft& d) {
+  const located_path fallback{"ggml-rpc-server", true, YAML::Mark::null_mark(), "rpc_server", ""};
+  if (!r.options().check_files) return found_path(fallback.path);
+  for (const node_draft& n : d.nodes) {
+    if (n.cfg.remote() || n.cfg.llama_server.empty() || !n.cfg.llama_server.is_absolute()) continue;
+    for (const char* name : {"ggml-rpc-server", "rpc-server"}) {
+      const fs::path candidate = n.cfg.llama_server.parent_path() / name;
+      if (::access(candidate.c_str(), X_OK) == 0) return found_path(candidate);
+    }
+  }
+  if (const auto path_env = env_value("PATH")) {
+    for (const char* name : {"ggml-rpc-server", "rpc-server"})
+      if (auto found = find_on_path(name, *path_env)) return found_path(*found);
+  }
+  return r.file_error("rpc_server", "no RPC worker program found (ggml-rpc-server or rpc-server, beside " +
+                                        std::string("llama-server or on PATH); set rpc_server: to its full path"));
+}
+
+// Workers: each one some node uses, the names the nodes list resolved to endpoints, ports
+// distinct from each other, from the nodes' and from the admin port, programs found.
+maybe_error finish_workers(const reader& r, draft& d) {
+  for (node_draft& n : d.nodes) {
+    for (const auto& [name, at] : n.rpc) {
+      const auto w = std::find_if(d.workers.begin(), d.workers.end(), [&](const worker_draft& x) { return x.cfg.name == name; });
+      if (w == d.workers.end()) {
+        std::string known;
+        for (const auto& x : d.workers) known += (known.empty() ? "" : ", ") + x.cfg.name;
+        return r.error_at(at, n.rpc_key, "no worker named " + quote(name) + " under workers:" +
+                                              (known.empty() ? std::string(" (there is no workers: section)") : " (known: " + known + ")"));
+      }
+      n.cfg.rpc_endpoints.push_back(w->cfg.endpoint());
+    }
+  }
+  for (const worker_draft& w : d.workers) {
+    const bool used = std::any_of(d.nodes.begin(), d.nodes.end(), [&](const node_draft& n) {
+      return std::find(n.cfg.rpc.begin(), n.cfg.rpc.end(), w.cfg.name) != n.cfg.rpc.end();
+    });
+    if (!used)
+      return r.error_at(w.named_at, "workers." + w.cfg.name,
+                        "worker " + quote(w.cfg.name) + " is not used by any node: list it in nodes.orchestrator.rpc "
+                        "(or nodes.subagent.rpc), or remove it");
+  }
+  for (std::size_t i = 0; i < d.workers.size(); ++i) {
+    const worker_draft& w = d.workers[i];
+    if (w.cfg.is_remote()) continue;
+    const std::string key = "workers." + w.cfg.name + ".port";
+    for (std::size_t j = 0; j < i; ++j) {
+      const worker_draft& o = d.workers[j];
+      if (!o.cfg.is_remote() && o.cfg.port == w.cfg.port)
+        return r.error_at(w.port_mark, key, "port " + std::to_string(w.cfg.port) + " is already used by workers." +
+                                                o.cfg.name + ".port (line " + std::to_string(o.port_mark.line + 1) + ")");
+    }
+    for (const node_draft& n : d.nodes) {
+      if (!n.cfg.remote() && n.cfg.port == w.cfg.port)
+        return r.error_at(w.port_mark, key, "port " + std::to_string(w.cfg.port) + " is already used by nodes." +
+                                                n.cfg.name + ".port (line " + std::to_string(n.port_mark.line + 1) + ")");
+    }
+    if (d.admin.cfg.port == w.cfg.port)
+      return r.error_at(w.port_mark, key, "port " + std::to_string(w.cfg.port) + " is already used by admin.port");
+  }
+  std::optional<config_result<fs::path>> shared;
+  const located_path top_default{"ggml-rpc-server", true, YAML::Mark::null_mark(), "rpc_server", ""};
+  for (worker_draft& w : d.workers) {
+    if (w.cfg.is_remote()) continue;
+    if (w.rpc_server) {
+      auto program = resolve_program(r, &*w.rpc_server, top_default);
+      if (!program) return program.error();
+      w.cfg.rpc_server = *program;
+      continue;
+    }
+    if (!shared) shared = d.rpc_server ? resolve_program(r, &*d.rpc_server, top_default) : default_rpc_server(r, d);
+    if (!*shared) return shared->error();
+    w.cfg.rpc_server = **shared;
+  }
+  return std::nullopt;
 }
 
 config_result<config> finish(const reader& r, draft& d) {
@@ -1609,6 +1853,7 @@ config_result<config> finish(const reader& r, draft& d) {
     }
   }
 
+  if (auto e = finish_workers(r, d)) return *e;
   if (r.options().check_files) {
     for (const node_draft& n : d.nodes) {
       if (n.cfg.remote()) continue;  // its model is on the machine that runs it
@@ -1636,6 +1881,7 @@ config_result<config> finish(const reader& r, draft& d) {
     out.telegram.token = std::move(*token);
   }
   for (node_draft& n : d.nodes) out.nodes.push_back(std::move(n.cfg));
+  for (worker_draft& w : d.workers) out.workers.push_back(std::move(w.cfg));
   return out;
 }
 

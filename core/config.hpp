@@ -70,12 +70,39 @@ struct node_config {
   // (model, fallbacks, port, gpu_layers, threads, extra_args, llama_server, stop_timeout)
   // are refused, so they stay at their defaults here.
   std::string url;
+  // llama.cpp RPC workers that hold part of this node's layers (`rpc: [name, ...]`, entries of
+  // config::workers), and their "host:port" in the same order, passed as `--rpc a,b`. The node
+  // starts only once they all answer (docs/operations.md, "RPC workers").
+  std::vector<std::string> rpc;
+  std::vector<std::string> rpc_endpoints;
 
   bool remote() const { return !url.empty(); }
   // The full model list in the order the supervisor tries it: model, then fallbacks.
   std::vector<std::filesystem::path> models() const;
   // Field by field: a reload compares the old and new config of each node.
   bool operator==(const node_config&) const = default;
+};
+
+// One llama.cpp RPC worker (ggml-rpc-server): a process that lends its RAM, CPU or GPU to a
+// node's layers. `remote:` names one that runs on another machine, which openclawd only checks;
+// otherwise openclawd spawns and supervises it like a node. The RPC protocol has no
+// authentication: a worker on anything but loopback serves whoever reaches its port.
+struct worker_config {
+  std::string name;
+  std::string remote;                   // "host:port" of a worker someone else runs; empty: ours
+  std::filesystem::path rpc_server;     // absolute; the worker's program (ours only)
+  std::string host = "127.0.0.1";      // -H; anything else needs allow_network
+  int port = 0;                         // -p, required for ours
+  std::optional<int> threads;           // -t
+  std::string device;                   // -d: comma-separated ggml devices; empty: all
+  bool cache = false;                   // -c: ggml's local tensor cache
+  bool allow_network = false;           // the opt-in for a host other than loopback
+  duration startup_timeout{std::chrono::seconds(60)};  // spawn → first answered handshake
+  duration stop_timeout{std::chrono::seconds(5)};      // SIGTERM → SIGKILL
+
+  bool is_remote() const { return !remote.empty(); }
+  std::string endpoint() const { return is_remote() ? remote : host + ":" + std::to_string(port); }
+  bool operator==(const worker_config&) const = default;
 };
 
 // How a crashed or wedged node is brought back (s6/supervisord style).
@@ -93,6 +120,12 @@ struct health_config {
   duration interval{std::chrono::seconds(5)};  // time between probes
   duration timeout{std::chrono::seconds(5)};   // deadline of one probe (connect + answer)
   int failures = 3;                            // failed probes in a row that mean "wedged": restart
+  // GET /health says 200 while a node's backend hangs (a wedged GPU driver, a lost RPC worker):
+  // a node idle this long is asked for a 1-token test completion, never while a request of its
+  // own is in flight; `failures` of them in a row (the next ones `interval` apart) restart it.
+  // 0: off.
+  duration work_probe_idle{std::chrono::minutes(5)};
+  duration work_probe_timeout{std::chrono::seconds(60)};  // the test completion's deadline
 
   bool operator==(const health_config&) const = default;
 };
@@ -211,6 +244,7 @@ struct config {
   std::filesystem::path source;        // absolute path of the file this was loaded from
   std::filesystem::path state_dir;     // absolute; pidfile, lock, state.json, logs/
   std::vector<node_config> nodes;      // orchestrator first, then subagent
+  std::vector<worker_config> workers;  // in file order; every one is listed by some node
   restart_config restart;
   health_config health;
   logs_config logs;
@@ -222,6 +256,7 @@ struct config {
   std::uint64_t slot_files_max = 8ull << 30;  // the slot files' disk use, all nodes together (LRU)
 
   const node_config* find_node(std::string_view name) const;
+  const worker_config* find_worker(std::string_view name) const;
 };
 
 struct load_options {

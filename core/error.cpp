@@ -28,6 +28,7 @@ class category final : public boost::system::error_category {
       case errc::gguf_invalid: return "not a valid GGUF file";
       case errc::store_failed: return "conversation store failed";
       case errc::tokenizer_invalid: return "unusable tokenizer files";
+      case errc::store_uncertain: return "conversation store failed; the write may have been kept";
     }
     return "unknown openclawd error";
   }

@@ -26,6 +26,9 @@ enum class errc {
   gguf_invalid,             // a file is not a readable GGUF model
   store_failed,             // the conversation database failed or refused a write (see last_error())
   tokenizer_invalid,        // a tokenizer.json / tokenizer_config.json is unreadable or of an unsupported kind
+  // The conversation database reported an I/O error while committing a write and could not
+  // then look at what the file holds: the write may or may not have been kept (see last_error()).
+  store_uncertain,
 };
 
 const boost::system::error_category& openclawd_category() noexcept;

@@ -17,7 +17,7 @@ constexpr std::string_view log_tag = "store";
 
 // Schema migrations, in order: migrations[i] takes the file from version i to version i + 1.
 // Never edit a released entry; append a new one (and bump conversation_store::schema_version).
-constexpr std::array<std::string_view, 2> migrations = {
+constexpr std::array<std::string_view, 3> migrations = {
     // v1: chats, turns, token counts.
     R"sql(
 CREATE TABLE chats (
@@ -64,6 +64,16 @@ CREATE TABLE inbox (
   PRIMARY KEY (channel, id)
 ) WITHOUT ROWID;
 CREATE INDEX inbox_open ON inbox (channel, state) WHERE state <> 'done';
+)sql",
+    // v3: the day each stranger (a user not on a channel's allowlist) was last refused, so that
+    // the refusal comes once a day even across restarts.
+    R"sql(
+CREATE TABLE strangers_refused (
+  channel TEXT NOT NULL CHECK (length(channel) > 0),
+  user_id INTEGER NOT NULL,
+  day INTEGER NOT NULL,
+  PRIMARY KEY (channel, user_id)
+) WITHOUT ROWID;
 )sql",
 };
 static_assert(migrations.size() == conversation_store::schema_version);
@@ -118,8 +128,11 @@ std::optional<turn_role> parse_turn_role(std::string_view text) noexcept {
 }
 
 struct conversation_store::impl {
-  db_ptr db;
+  std::filesystem::path path;
+  store_options options;
+  db_ptr db;  // null after a reopen failed: the next call tries again (usable())
   std::string last_error;
+  int last_rc = SQLITE_OK;  // the extended result code behind the last fail()
 
   // Prepared once at open, reused for the store's lifetime.
   stmt_ptr begin, commit, rollback;
@@ -130,13 +143,25 @@ struct conversation_store::impl {
   stmt_ptr upsert_count, select_count, delete_counts_for_model;
   stmt_ptr select_origin, select_by_origin;
   stmt_ptr inbox_insert, inbox_select_open, inbox_reply, inbox_part, inbox_uncertain, inbox_finish, inbox_max,
-      inbox_prune;
+      inbox_prune, inbox_has;
+  stmt_ptr stranger_refuse, stranger_forget;
+
+  // Every statement above: all must be finalized before the connection can really close.
+  std::vector<stmt_ptr*> statements() {
+    return {&begin, &commit, &rollback, &sync_normal, &sync_full, &ensure_chat, &bump_seq, &insert_turn,
+            &select_turns_from, &select_recent, &select_chat, &count_turns, &chat_last_seq, &update_summary,
+            &delete_turns, &clear_summary, &upsert_count, &select_count, &delete_counts_for_model, &select_origin,
+            &select_by_origin, &inbox_insert, &inbox_select_open, &inbox_reply, &inbox_part, &inbox_uncertain,
+            &inbox_finish, &inbox_max, &inbox_prune, &inbox_has, &stranger_refuse, &stranger_forget};
+  }
 
   boost::system::error_code fail(std::string_view what) {
     last_error = std::string(what);
+    last_rc = SQLITE_ERROR;
     if (db) {
       last_error += ": ";
       last_error += sqlite3_errmsg(db.get());
+      last_rc = sqlite3_extended_errcode(db.get());
     }
     return make_error_code(errc::store_failed);
   }
@@ -148,6 +173,7 @@ struct conversation_store::impl {
   result<void> exec(const char* sql) {
     char* msg = nullptr;
     if (sqlite3_exec(db.get(), sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+      last_rc = sqlite3_extended_errcode(db.get());
       last_error = std::string("exec failed: ") + (msg ? msg : sqlite3_errmsg(db.get()));
       sqlite3_free(msg);
       return make_error_code(errc::store_failed);
@@ -211,8 +237,9 @@ struct conversation_store::impl {
    public:
     explicit transaction(impl& d) : d_(d) {}
     ~transaction() {
-      // Some errors (SQLITE_FULL, SQLITE_IOERR) roll the transaction back on their own.
-      if (active_ && !sqlite3_get_autocommit(d_.db.get())) {
+      // Some errors (SQLITE_FULL, SQLITE_IOERR) roll the transaction back on their own, and
+      // after one the connection may have been replaced (reopen_after_io_error) or be gone.
+      if (active_ && d_.db && !sqlite3_get_autocommit(d_.db.get())) {
         statement_use use(d_.rollback.get());
         sqlite3_step(d_.rollback.get());
       }
@@ -249,6 +276,7 @@ struct conversation_store::impl {
       (void)d_.run(d_.sync_normal.get(), "synchronous = NORMAL");
     }
     ~relaxed_sync() {
+      if (!d_.db) return;  // closed after an I/O error; a new connection starts at FULL
       statement_use use(d_.sync_full.get());
       if (!d_.run(d_.sync_full.get(), "synchronous = FULL")) {
         core::log_error(log_tag, std::string("cannot restore synchronous=FULL: ") + sqlite3_errmsg(d_.db.get()));
@@ -321,6 +349,12 @@ struct conversation_store::impl {
         {&inbox_max, "SELECT COALESCE(MAX(id), 0), count(*) FROM inbox WHERE channel = ?1"},
         {&inbox_prune, "DELETE FROM inbox WHERE channel = ?1 AND state = 'done' AND finished_at < ?2"
                        " AND id < (SELECT MAX(id) FROM inbox WHERE channel = ?1)"},
+        {&inbox_has, "SELECT count(*) FROM inbox WHERE channel = ?1 AND id = ?2"},
+        // One row changed: not refused on that day yet (a new stranger, or one from an earlier day).
+        {&stranger_refuse, "INSERT INTO strangers_refused (channel, user_id, day) VALUES (?1, ?2, ?3)"
+                           " ON CONFLICT (channel, user_id) DO UPDATE SET day = excluded.day"
+                           " WHERE strangers_refused.day <> excluded.day"},
+        {&stranger_forget, "DELETE FROM strangers_refused WHERE channel = ?1 AND day < ?2"},
         {&select_turns_from,
          "SELECT t.seq, t.role, t.content, t.created_at, t.seq <= c.summary_covers_up_to_seq, tc.count, tc2.count"
          " FROM turns t JOIN chats c ON c.id = t.chat_id"
@@ -356,6 +390,76 @@ struct conversation_store::impl {
       if (auto r = prepare(*slot, sql); !r) return r;
     }
     return {};
+  }
+
+  // Opens the file and readies the connection: WAL, durability, schema, statements.
+  result<void> connect();
+
+  void disconnect() {
+    for (auto* st : statements()) st->reset();
+    db.reset();  // sqlite3_close_v2: with every statement finalized, the file is really closed
+  }
+
+  // Before each call: the connection, opened again if a reopen after an I/O error failed.
+  result<void> usable() {
+    if (db) return {};
+    if (auto r = connect(); !r) {
+      disconnect();
+      last_error = "the database is not open (" + last_error + ")";
+      return r.error();
+    }
+    core::log_info(log_tag, "opened " + path.string() + " again");
+    return {};
+  }
+
+  // After a failed commit (explicit, or a statement's own in autocommit mode). Not an I/O
+  // error: SQLite rolled the write back and the connection is sound; false. An I/O error
+  // (SQLITE_IOERR_*, SQLITE_FULL): the write may be in the file though this connection does not
+  // show it, so the connection is closed and the file opened again (see the header), and the
+  // caller reads back what it wrote; true, with `db` null when the file could not be opened.
+  // The caller must hold no statement_use: every statement is finalized here.
+  bool reopen_after_io_error() {
+    const int primary = last_rc & 0xff;
+    if (primary != SQLITE_IOERR && primary != SQLITE_FULL) return false;
+    const std::string failure = last_error;
+    core::log_warn(log_tag, failure + "; opening " + path.string() + " again to see what it holds");
+    disconnect();
+    if (auto r = connect(); !r) {
+      const std::string why = last_error;
+      disconnect();
+      last_error = failure + "; cannot open the database again (" + why + "): the write may have been kept";
+      core::log_error(log_tag, last_error);
+      return true;
+    }
+    last_error = failure;
+    return true;
+  }
+
+  // For a write that is not read back: store_uncertain after an I/O error, else `ec`.
+  boost::system::error_code commit_failed(boost::system::error_code ec) {
+    if (!reopen_after_io_error()) return ec;
+    if (db) last_error += "; the database was opened again, and the write may or may not be in it";
+    return make_error_code(errc::store_uncertain);
+  }
+
+  // The seq of the turn append_turn() tried to store (see there), if the file holds it.
+  result<std::optional<std::int64_t>> find_turn(std::string_view chat_id, std::int64_t seq, turn_role role,
+                                                std::string_view content, std::string_view origin) {
+    if (!origin.empty()) {
+      statement_use use(select_origin.get());
+      if (!bind_all(select_origin.get(), chat_id, origin)) return fail("bind");
+      const int rc = sqlite3_step(select_origin.get());
+      if (rc == SQLITE_ROW) return std::optional<std::int64_t>(sqlite3_column_int64(select_origin.get(), 0));
+      if (rc != SQLITE_DONE) return fail("find origin");
+      return std::optional<std::int64_t>();
+    }
+    statement_use use(select_turns_from.get());
+    if (!bind_all(select_turns_from.get(), chat_id, seq, std::string_view(), std::string_view())) return fail("bind");
+    auto from = read_turns(select_turns_from.get());
+    if (!from) return from.error();
+    if (!from->empty() && from->front().seq == seq && from->front().role == role && from->front().content == content)
+      return std::optional<std::int64_t>(seq);
+    return std::optional<std::int64_t>();
   }
 
   result<std::vector<turn>> read_turns(sqlite3_stmt* s) {
@@ -399,19 +503,13 @@ conversation_store::~conversation_store() = default;
 
 const std::string& conversation_store::last_error() const noexcept { return p_->last_error; }
 
-result<conversation_store> conversation_store::open(const std::filesystem::path& path, store_options options) {
-  auto p = std::make_unique<impl>();
-  auto fail_open = [&](boost::system::error_code ec) -> result<conversation_store> {
-    core::log_error(log_tag, "cannot open " + path.string() + ": " + p->last_error);
-    return ec;
-  };
-
+result<void> conversation_store::impl::connect() {
   sqlite3* raw = nullptr;
   // NOMUTEX: the connection is only ever used from the daemon's one thread.
   const int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
-  p->db.reset(raw);  // sqlite3_open_v2 returns a handle even on failure; it must be closed
-  if (rc != SQLITE_OK) return fail_open(p->fail("sqlite3_open_v2"));
+                                 options.vfs.empty() ? nullptr : options.vfs.c_str());
+  db.reset(raw);  // sqlite3_open_v2 returns a handle even on failure; it must be closed
+  if (rc != SQLITE_OK) return fail("sqlite3_open_v2");
   sqlite3_extended_result_codes(raw, 1);
   sqlite3_busy_timeout(raw, static_cast<int>(std::clamp<std::chrono::milliseconds::rep>(options.busy_timeout.count(), 0,
                                                                                          INT_MAX)));
@@ -422,11 +520,11 @@ result<conversation_store> conversation_store::open(const std::filesystem::path&
   std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
                                std::filesystem::perm_options::replace, ignored);
 
-  auto mode = p->query_text("PRAGMA journal_mode = WAL");
-  if (!mode) return fail_open(mode.error());
+  auto mode = query_text("PRAGMA journal_mode = WAL");
+  if (!mode) return mode.error();
   if (*mode != "wal") {
     // e.g. a file system without shared memory support: refuse rather than run without WAL.
-    return fail_open(p->invalid("journal_mode is \"" + *mode + "\", not \"wal\""));
+    return invalid("journal_mode is \"" + *mode + "\", not \"wal\"");
   }
   // Durability. In WAL mode synchronous=NORMAL already survives a crash of the *process* (a
   // commit is in the OS's page cache once written) and never corrupts the file; but a power cut
@@ -436,27 +534,39 @@ result<conversation_store> conversation_store::open(const std::filesystem::path&
   // build VM's virtual disk (NORMAL: ~50 us); not measured on macOS, where F_FULLFSYNC costs
   // more. A few per chat message, next to seconds of model time. Cache-only writes opt out
   // (relaxed_sync).
-  if (auto r = p->exec("PRAGMA synchronous = FULL"); !r) return fail_open(r.error());
+  if (auto r = exec("PRAGMA synchronous = FULL"); !r) return r.error();
 #ifdef __APPLE__
   // On macOS fsync() does not flush the drive's cache; F_FULLFSYNC does.
-  if (auto r = p->exec("PRAGMA fullfsync = ON; PRAGMA checkpoint_fullfsync = ON"); !r) return fail_open(r.error());
+  if (auto r = exec("PRAGMA fullfsync = ON; PRAGMA checkpoint_fullfsync = ON"); !r) return r.error();
 #endif
-  if (auto r = p->exec("PRAGMA foreign_keys = ON"); !r) return fail_open(r.error());
+  if (auto r = exec("PRAGMA foreign_keys = ON"); !r) return r.error();
   // SQLite's own page cache (default 2 MiB) on top of the OS's: the hot pages are a chat's
   // recent turns and the inbox's newest rows, a few hundred KiB. A smaller cache keeps the
   // daemon's memory flat as the file grows; misses are reads from the OS page cache.
-  if (auto r = p->exec("PRAGMA cache_size = -512"); !r) return fail_open(r.error());
+  if (auto r = exec("PRAGMA cache_size = -512"); !r) return r.error();
   // Schema-defined functions and views from a tampered file cannot run with our privileges.
-  if (auto r = p->exec("PRAGMA trusted_schema = OFF"); !r) return fail_open(r.error());
-  if (auto r = p->prepare_transactions(); !r) return fail_open(r.error());
-  if (auto r = p->migrate(); !r) return fail_open(r.error());
-  if (auto r = p->prepare_all(); !r) return fail_open(r.error());
+  if (auto r = exec("PRAGMA trusted_schema = OFF"); !r) return r.error();
+  if (auto r = prepare_transactions(); !r) return r.error();
+  if (auto r = migrate(); !r) return r.error();
+  if (auto r = prepare_all(); !r) return r.error();
+  return {};
+}
+
+result<conversation_store> conversation_store::open(const std::filesystem::path& path, store_options options) {
+  auto p = std::make_unique<impl>();
+  p->path = path;
+  p->options = std::move(options);
+  if (auto r = p->connect(); !r) {
+    core::log_error(log_tag, "cannot open " + path.string() + ": " + p->last_error);
+    return r.error();
+  }
   return conversation_store(std::move(p));
 }
 
 result<std::int64_t> conversation_store::append_turn(std::string_view chat_id, turn_role role,
                                                      std::string_view content, std::string_view origin,
                                                      durability when) {
+  if (auto live = p_->usable(); !live) return live.error();
   auto& d = *p_;
   if (chat_id.empty()) return d.invalid("empty chat id");
   std::optional<impl::relaxed_sync> relaxed;
@@ -489,12 +599,32 @@ result<std::int64_t> conversation_store::append_turn(std::string_view chat_id, t
     if (!d.bind_all(d.insert_turn.get(), chat_id, seq, to_string(role), content, now, origin)) return d.fail("bind");
     if (auto r = d.run(d.insert_turn.get(), "insert turn"); !r) return r.error();
   }
-  if (auto r = tx.commit(); !r) return r.error();
+  if (auto r = tx.commit(); !r) {
+    if (!d.reopen_after_io_error()) return r.error();
+    if (!d.db) return make_error_code(errc::store_uncertain);
+    // The reopened file shows what it holds, and will hold: the turn is in it, or it is not.
+    // By origin when there is one; else by its seq (never given twice, so a turn stored at it
+    // with this role and content is this one).
+    const std::string failure = d.last_error;
+    auto kept = d.find_turn(chat_id, seq, role, content, origin);
+    if (!kept) {
+      d.last_error = failure + "; cannot read the database again (" + d.last_error + "): the turn may have been kept";
+      return make_error_code(errc::store_uncertain);
+    }
+    if (*kept) {
+      core::log_warn(log_tag, "the turn whose commit failed (" + failure + ") is in the database after all: kept");
+      return **kept;
+    }
+    d.last_error = failure + "; the turn is not in the database (not saved)";
+    core::log_warn(log_tag, d.last_error);
+    return make_error_code(errc::store_failed);
+  }
   return seq;
 }
 
 result<std::vector<turn>> conversation_store::turns(std::string_view chat_id, std::int64_t from_seq,
                                                     std::string_view model_key, std::string_view also_model_key) {
+  if (auto live = p_->usable(); !live) return live.error();
   auto& d = *p_;
   statement_use use(d.select_turns_from.get());
   if (!d.bind_all(d.select_turns_from.get(), chat_id, from_seq, model_key, also_model_key)) return d.fail("bind");
@@ -503,6 +633,7 @@ result<std::vector<turn>> conversation_store::turns(std::string_view chat_id, st
 
 result<std::vector<turn>> conversation_store::recent_turns(std::string_view chat_id, std::size_t limit,
                                                            std::string_view model_key) {
+  if (auto live = p_->usable(); !live) return live.error();
   auto& d = *p_;
   const auto n = static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX));
   statement_use use(d.select_recent.get());
@@ -513,6 +644,7 @@ result<std::vector<turn>> conversation_store::recent_turns(std::string_view chat
 }
 
 result<chat_info> conversation_store::chat(std::string_view chat_id) {
+  if (auto live = p_->usable(); !live) return live.error();
   auto& d = *p_;
   chat_info info;
   info.id = std::string(chat_id);
@@ -532,6 +664,7 @@ result<chat_info> conversation_store::chat(std::string_view chat_id) {
 }
 
 result<std::int64_t> conversation_store::turn_count(std::string_view chat_id) {
+  if (auto live = p_->usable(); !live) return live.error();
   auto& d = *p_;
   statement_use use(d.count_turns.get());
   if (!d.bind_all(d.count_turns.get(), chat_id)) return d.fail("bind");
@@ -541,6 +674,7 @@ result<std::int64_t> conversation_store::turn_count(std::string_view chat_id) {
 
 result<void> conversation_store::set_summary(std::string_view chat_id, std::string_view text, std::int64_t tokens,
                                              std::int64_t covers_up_to_seq) {
+  if (auto live = p_->usable(); !live) return live.error();
   auto& d = *p_;
   if (tokens < 0) return d.invalid("negative summary token count");
   impl::transaction tx(d);
@@ -563,10 +697,12 @@ result<void> conversation_store::set_summary(std::string_view chat_id, std::stri
     if (!d.bind_all(d.update_summary.get(), chat_id, text, tokens, covers_up_to_seq)) return d.fail("bind");
     if (auto r = d.run(d.update_summary.get(), "update summary"); !r) return r;
   }
-  return tx.commit();
+  if (auto r = tx.commit(); !r) return d.commit_failed(r.error());
+  return {};
 }
 
 result<void> conversation_store::reset(std::string_view chat_id) {
+  if (auto live = p_->usable(); !live) return live.error();
   auto& d = *p_;
   impl::transaction tx(d);
   if (auto r = tx.begin(); !r) return r;
@@ -580,7 +716,8 @@ result<void> conversation_store::reset(std::string_view chat_id) {
     if (!d.bind_all(d.clear_summary.get(), chat_id)) return d.fail("bind");
     if (auto r = d.run(d.clear_summary.get(), "clear summary"); !r) return r;
   }
-  return tx.commit();
+  if (auto r = tx.commit(); !r) return d.commit_failed(r.error());
+  return {};
 }
 
 result<void> conversation_store::cache_token_count(std::string_view chat_id, std::int64_t seq,
@@ -591,6 +728,7 @@ result<void> conversation_store::cache_token_count(std::string_view chat_id, std
 
 result<void> conversation_store::cache_token_counts(std::string_view chat_id, std::string_view model_key,
                                                     std::span<const std::pair<std::int64_t, std::int64_t>> seq_counts) {
+  if (auto live = p_->usable(); !live) return live.error();
   auto& d = *p_;
   impl::relaxed_sync relaxed(d);  // a cache
   impl::transaction tx(d);
@@ -598,11 +736,13 @@ result<void> conversation_store::cache_token_counts(std::string_view chat_id, st
   for (const auto& [seq, count] : seq_counts) {
     if (auto r = d.upsert_one(chat_id, seq, model_key, count); !r) return r;
   }
-  return tx.commit();
+  if (auto r = tx.commit(); !r) return d.commit_failed(r.error());
+  return {};
 }
 
 result<std::optional<std::int64_t>> conversation_store::token_count(std::string_view chat_id, std::int64_t seq,
                                                                     std::string_view model_key) {
+  if (auto live = p_->usable(); !live) return live.error();
   auto& d = *p_;
   statement_use use(d.select_count.get());
   if (!d.bind_all(d.select_count.get(), chat_id, seq, model_key)) return d.fail("bind");
@@ -613,6 +753,7 @@ result<std::optional<std::int64_t>> conversation_store::token_count(std::string_
 }
 
 result<void> conversation_store::drop_token_counts(std::string_view model_key) {
+  if (auto live = p_->usable(); !live) return live.error();
   auto& d = *p_;
   impl::relaxed_sync relaxed(d);  // a cache
   impl::transaction tx(d);
@@ -622,10 +763,12 @@ result<void> conversation_store::drop_token_counts(std::string_view model_key) {
     if (!d.bind_all(d.delete_counts_for_model.get(), model_key)) return d.fail("bind");
     if (auto r = d.run(d.delete_counts_for_model.get(), "drop token counts"); !r) return r;
   }
-  return tx.commit();
+  if (auto r = tx.commit(); !r) return d.commit_failed(r.error());
+  return {};
 }
 
 result<std::optional<turn>> conversation_store::turn_by_origin(std::string_view chat_id, std::string_view origin) {
+  if (auto live = p_->usable(); !live) return live.error();
   auto& d = *p_;
   statement_use use(d.select_by_origin.get());
   if (!d.bind_all(d.select_by_origin.get(), chat_id, origin)) return d.fail("bind");
@@ -647,6 +790,7 @@ std::string_view to_string(inbox_state s) noexcept {
 result<std::vector<std::int64_t>> conversation_store::inbox_add(std::string_view channel,
                                                                  std::span<const inbox_entry> entries,
                                                                  durability when) {
+  if (auto live = p_->usable(); !live) return live.error();
   auto& d = *p_;
   if (channel.empty()) return d.invalid("empty channel");
   std::optional<impl::relaxed_sync> relaxed;  // the caller syncs the log itself (log_syncer)
@@ -661,17 +805,35 @@ result<std::vector<std::int64_t>> conversation_store::inbox_add(std::string_view
     if (auto r = d.run(d.inbox_insert.get(), "inbox insert"); !r) return r.error();
     if (sqlite3_changes(d.db.get()) == 1) added.push_back(e.id);
   }
-  if (auto r = tx.commit(); !r) return r.error();
+  if (auto r = tx.commit(); !r) {
+    if (!d.reopen_after_io_error() || added.empty()) return r.error();  // nothing new: nothing to look for
+    if (!d.db) return make_error_code(errc::store_uncertain);
+    // One transaction: all of `added` is in the reopened file, or none of it.
+    const std::string failure = d.last_error;
+    statement_use use(d.inbox_has.get());
+    if (!d.bind_all(d.inbox_has.get(), channel, added.front()) || sqlite3_step(d.inbox_has.get()) != SQLITE_ROW) {
+      d.last_error = failure + "; cannot read the database again: the updates may have been kept";
+      return make_error_code(errc::store_uncertain);
+    }
+    if (sqlite3_column_int64(d.inbox_has.get(), 0) == 1) {
+      core::log_warn(log_tag, "the inbox entries whose commit failed (" + failure + ") are in the database after all: kept");
+      return added;
+    }
+    d.last_error = failure + "; the entries are not in the database (not saved)";
+    return make_error_code(errc::store_failed);
+  }
   return added;
 }
 
 std::filesystem::path conversation_store::log_path() const {
+  if (!p_->db) return p_->path.string() + "-wal";  // closed after an I/O error: the same file
   const char* db = sqlite3_db_filename(p_->db.get(), "main");
   if (db == nullptr || *db == '\0') return {};  // a temporary database has no files
   return sqlite3_filename_wal(db);
 }
 
 result<std::vector<inbox_item>> conversation_store::inbox_open(std::string_view channel) {
+  if (auto live = p_->usable(); !live) return live.error();
   auto& d = *p_;
   statement_use use(d.inbox_select_open.get());
   if (!d.bind_all(d.inbox_select_open.get(), channel)) return d.fail("bind");
@@ -695,37 +857,49 @@ result<std::vector<inbox_item>> conversation_store::inbox_open(std::string_view 
 }
 
 namespace {
+// One UPDATE in autocommit mode: the statement's step is its commit. `which` names the
+// statement, looked up only once the connection is usable (it may be a new one).
 template <class... Args>
-result<void> inbox_update(conversation_store::impl& d, durability when, sqlite3_stmt* s, std::string_view what,
-                          const Args&... args) {
+result<void> inbox_update(conversation_store::impl& d, durability when, stmt_ptr conversation_store::impl::*which,
+                          std::string_view what, const Args&... args) {
+  if (auto live = d.usable(); !live) return live.error();
   std::optional<conversation_store::impl::relaxed_sync> relaxed;  // progress marks: see the header
   if (when == durability::deferred) relaxed.emplace(d);
-  statement_use use(s);
-  if (!d.bind_all(s, args...)) return d.fail("bind");
-  if (auto r = d.run(s, what); !r) return r;
-  if (sqlite3_changes(d.db.get()) != 1) return d.invalid(std::string(what) + ": no such open inbox entry");
+  int changes = -1;  // -1: the step (its commit) failed
+  {
+    sqlite3_stmt* s = (d.*which).get();
+    statement_use use(s);
+    if (!d.bind_all(s, args...)) return d.fail("bind");
+    if (d.run(s, what)) changes = sqlite3_changes(d.db.get());
+  }
+  // Outside `use`: after an I/O error commit_failed() finalizes every statement and reopens.
+  if (changes < 0) return d.commit_failed(make_error_code(errc::store_failed));
+  if (changes != 1) return d.invalid(std::string(what) + ": no such open inbox entry");
   return {};
 }
 }  // namespace
 
 result<void> conversation_store::inbox_set_reply(std::string_view channel, std::int64_t id, std::string_view reply) {
-  return inbox_update(*p_, durability::now, p_->inbox_reply.get(), "inbox reply", channel, id, reply);
+  return inbox_update(*p_, durability::now, &impl::inbox_reply, "inbox reply", channel, id, reply);
 }
 
 result<void> conversation_store::inbox_parts_sent(std::string_view channel, std::int64_t id, int parts) {
-  return inbox_update(*p_, durability::deferred, p_->inbox_part.get(), "inbox part", channel, id, static_cast<std::int64_t>(parts));
+  return inbox_update(*p_, durability::deferred, &impl::inbox_part, "inbox part", channel, id,
+                      static_cast<std::int64_t>(parts));
 }
 
 result<void> conversation_store::inbox_part_uncertain(std::string_view channel, std::int64_t id, int part) {
-  return inbox_update(*p_, durability::now, p_->inbox_uncertain.get(), "inbox uncertain", channel, id, static_cast<std::int64_t>(part));
+  return inbox_update(*p_, durability::now, &impl::inbox_uncertain, "inbox uncertain", channel, id,
+                      static_cast<std::int64_t>(part));
 }
 
 result<void> conversation_store::inbox_done(std::string_view channel, std::int64_t id, int parts_sent) {
-  return inbox_update(*p_, durability::deferred, p_->inbox_finish.get(), "inbox done", channel, id, now_ms(),
+  return inbox_update(*p_, durability::deferred, &impl::inbox_finish, "inbox done", channel, id, now_ms(),
                       static_cast<std::int64_t>(parts_sent));
 }
 
 result<inbox_summary> conversation_store::inbox_summary_of(std::string_view channel) {
+  if (auto live = p_->usable(); !live) return live.error();
   auto& d = *p_;
   statement_use use(d.inbox_max.get());
   if (!d.bind_all(d.inbox_max.get(), channel)) return d.fail("bind");
@@ -734,13 +908,19 @@ result<inbox_summary> conversation_store::inbox_summary_of(std::string_view chan
 }
 
 result<void> conversation_store::inbox_prune(std::string_view channel, std::chrono::milliseconds keep) {
+  if (auto live = p_->usable(); !live) return live.error();
   auto& d = *p_;
-  statement_use use(d.inbox_prune.get());
-  if (!d.bind_all(d.inbox_prune.get(), channel, now_ms() - keep.count())) return d.fail("bind");
-  return d.run(d.inbox_prune.get(), "inbox prune");
+  {
+    statement_use use(d.inbox_prune.get());
+    if (!d.bind_all(d.inbox_prune.get(), channel, now_ms() - keep.count())) return d.fail("bind");
+    auto r = d.run(d.inbox_prune.get(), "inbox prune");
+    if (r) return r;
+  }
+  return d.commit_failed(make_error_code(errc::store_failed));  // outside `use`: it may reopen
 }
 
 result<store_diagnostics> conversation_store::diagnostics() {
+  if (auto live = p_->usable(); !live) return live.error();
   auto& d = *p_;
   store_diagnostics out;
   auto mode = d.query_text("PRAGMA journal_mode");
@@ -757,6 +937,37 @@ result<store_diagnostics> conversation_store::diagnostics() {
   out.schema_version = std::stoi(*version);
   out.sqlite_version = sqlite3_libversion();
   return out;
+}
+
+result<bool> conversation_store::stranger_refusal_due(std::string_view channel, std::int64_t user_id,
+                                                      std::int64_t day) {
+  // (result<bool> from an error_code must be spelled out: an error_code converts to bool too.)
+  const auto error = [](boost::system::error_code ec) { return result<bool>(boost::system::in_place_error, ec); };
+  if (auto live = p_->usable(); !live) return error(live.error());
+  auto& d = *p_;
+  if (channel.empty()) return error(d.invalid("empty channel"));
+  // Losing this row to a power cut costs one more refusal: no fsync of its own.
+  impl::relaxed_sync relaxed(d);
+  int changes = -1;  // -1: the step (its commit) failed
+  {
+    statement_use use(d.stranger_refuse.get());
+    if (!d.bind_all(d.stranger_refuse.get(), channel, user_id, day)) return error(d.fail("bind"));
+    if (d.run(d.stranger_refuse.get(), "record refusal")) changes = sqlite3_changes(d.db.get());
+  }
+  if (changes < 0) return error(d.commit_failed(make_error_code(errc::store_failed)));  // outside `use`
+  return result<bool>(changes == 1);
+}
+
+result<void> conversation_store::forget_strangers_before(std::string_view channel, std::int64_t day) {
+  if (auto live = p_->usable(); !live) return live.error();
+  auto& d = *p_;
+  impl::relaxed_sync relaxed(d);
+  {
+    statement_use use(d.stranger_forget.get());
+    if (!d.bind_all(d.stranger_forget.get(), channel, day)) return d.fail("bind");
+    if (d.run(d.stranger_forget.get(), "forget refusals")) return {};
+  }
+  return d.commit_failed(make_error_code(errc::store_failed));
 }
 
 }  // namespace openclawd::gateway

@@ -92,6 +92,9 @@ struct store_options {
   // How long a write waits for another connection's lock before failing. Only another process
   // (or a second store on the same file) can hold it; the daemon's own calls never overlap.
   std::chrono::milliseconds busy_timeout{2000};
+  // The SQLite VFS to open the file through ("": the default one). Tests pass one that fails
+  // fsync or writes on demand (tests/support/faulty_vfs.hpp).
+  std::string vfs;
 };
 
 // What the connection is actually running with (for `status` and tests).
@@ -103,10 +106,20 @@ struct store_diagnostics {
   std::string sqlite_version;
 };
 
+// After an I/O error. A write whose commit fails with an I/O error (a failed fsync of the
+// write-ahead log, EIO, a full disk) may still be in the file: SQLite wrote the commit's frames
+// before the sync failed, and the next connection to open the file recovers them. The failed
+// connection's own view leaves them out, so its answer ("not saved") and a restart's ("saved")
+// can differ. So the store then closes its connection and opens the file again: the new view
+// is what the file holds, and what a restart of the daemon will hold (a crash of the machine
+// can still lose what a failed fsync did not write). append_turn() and inbox_add() then read
+// back what they wrote (by origin or seq; by update id) and answer saved or not saved, whichever
+// is true. Every other write answers store_uncertain, as does any write when the file cannot be
+// opened again (each later call tries again to open it).
 class conversation_store {
  public:
   // The newest schema version this code knows (and migrates older files to).
-  static constexpr int schema_version = 2;
+  static constexpr int schema_version = 3;
 
   // Opens (creating if needed) the database file, switches it to WAL and migrates its schema.
   // A file written by a newer openclawd (a higher schema version) is refused. Failures return
@@ -124,6 +137,9 @@ class conversation_store {
   // machine too.
   // With an `origin` (the channel's id of the message, e.g. "telegram:815"), a turn already
   // stored with that origin is not stored again: its seq is returned.
+  // After an I/O error at commit (see "After an I/O error" above): the seq when the reopened
+  // file holds the turn after all, store_failed when it does not (sending it again stores it
+  // once), store_uncertain when the file cannot be read again.
   result<std::int64_t> append_turn(std::string_view chat_id, turn_role role, std::string_view content,
                                    std::string_view origin = {}, durability when = durability::now);
   // The turn stored with this origin, if any.
@@ -174,6 +190,8 @@ class conversation_store {
   // gone out is never sent again, and everything written before (the turns, the reply) is on
   // disk before the user sees any of it. The other progress marks are durability::deferred
   // (a power cut can only make the channel redo a step).
+  // After an I/O error at commit the entries are read back: the new ids when the reopened file
+  // holds them after all, else store_failed (or store_uncertain: the file cannot be read).
   result<std::vector<std::int64_t>> inbox_add(std::string_view channel, std::span<const inbox_entry> entries,
                                               durability when = durability::now);
   // Entries not done yet, oldest id first.
@@ -188,6 +206,14 @@ class conversation_store {
   // Forgets done entries finished more than `keep` ago (the newest entry always stays: it
   // remembers the channel's last id across restarts).
   result<void> inbox_prune(std::string_view channel, std::chrono::milliseconds keep);
+
+  // A channel's strangers (users not on its allowlist) are refused at most once a day, and the
+  // memory of it outlives restarts. True when `user_id` was not refused on `day` (days since the
+  // Unix epoch, UTC) yet: the refusal is due, and now recorded. Without an fsync of its own (a
+  // power cut can cost one more refusal).
+  result<bool> stranger_refusal_due(std::string_view channel, std::int64_t user_id, std::int64_t day);
+  // Forgets the refusals of days before `day` (a stranger refused then is due again anyway).
+  result<void> forget_strangers_before(std::string_view channel, std::int64_t day);
 
   result<store_diagnostics> diagnostics();
   // The write-ahead log ("<database>-wal"): syncing it makes every commit so far durable.

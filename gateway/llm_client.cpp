@@ -457,6 +457,9 @@ asio::awaitable<llm_result<slot_file_result>> llm_client::save_slot(int, std::st
 asio::awaitable<llm_result<slot_file_result>> llm_client::restore_slot(int, std::string) {
   co_return make_error(llm_error_kind::bad_request, "slot files are not supported", 501);
 }
+asio::awaitable<llm_result<llm_timings>> llm_client::test_completion(std::optional<int>, std::chrono::milliseconds) {
+  co_return make_error(llm_error_kind::bad_request, "test completions are not supported", 501);
+}
 
 asio::awaitable<llm_result<llm_timings>> openai_client::prefill(std::string prompt, std::optional<int> slot) {
   // Streamed with progress events, so that the idle deadline holds while a CPU model reads a
@@ -488,6 +491,25 @@ asio::awaitable<llm_result<llm_timings>> openai_client::prefill(std::string prom
   if (failure) co_return *failure;
   if (!timings) co_return make_error(llm_error_kind::protocol, "no timings in the /completion answer");
   co_return *timings;
+}
+
+asio::awaitable<llm_result<llm_timings>> openai_client::test_completion(std::optional<int> slot,
+                                                                       std::chrono::milliseconds deadline) {
+  // Not streamed: one token comes in one answer, and the deadline is on its headers (a
+  // wedged backend sends nothing at all). No prompt cache: the point is to compute.
+  json body{{"prompt", "Hi"}, {"n_predict", 1}, {"cache_prompt", false}, {"temperature", 0}};
+  if (slot) body["id_slot"] = *slot;
+  net::http_deadlines d;
+  d.connect = std::min(deadline, options_.deadlines.connect);
+  d.first_byte = deadline;
+  d.idle = deadline;
+  auto r = co_await http_.request(post("/completion", body.dump()), d);
+  if (!r) co_return from_transport(r.error());
+  if (r->status != 200) co_return decode_error(r->status, r->body);
+  const json j = json::parse(r->body, nullptr, false);
+  const auto t = j.is_object() && j.contains("timings") ? decode_timings(j["timings"]) : std::nullopt;
+  if (!t) co_return make_error(llm_error_kind::protocol, "no timings in the /completion answer");
+  co_return *t;
 }
 
 asio::awaitable<llm_result<slot_file_result>> openai_client::slot_action(int slot, const char* action,

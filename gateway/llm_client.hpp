@@ -132,6 +132,13 @@ class llm_client {
   // A slot's KV cache to and from a file under the node's --slot-save-path.
   virtual asio::awaitable<llm_result<slot_file_result>> save_slot(int slot, std::string filename);
   virtual asio::awaitable<llm_result<slot_file_result>> restore_slot(int slot, std::string filename);
+  // One generated token for a two-token prompt in `slot` (or any), within `deadline`: proof
+  // that the node still computes (its /health says 200 even when its backend or an RPC worker
+  // hangs). The slot's cache is overwritten.
+  virtual asio::awaitable<llm_result<llm_timings>> test_completion(std::optional<int> slot,
+                                                                   std::chrono::milliseconds deadline);
+  // Requests under way, and when the last one ended (nullopt: this client cannot tell).
+  virtual std::optional<std::pair<int, std::chrono::steady_clock::time_point>> activity() const { return std::nullopt; }
 };
 
 struct openai_client_options {
@@ -156,6 +163,11 @@ class openai_client final : public llm_client {
   asio::awaitable<llm_result<llm_timings>> prefill(std::string prompt, std::optional<int> slot) override;
   asio::awaitable<llm_result<slot_file_result>> save_slot(int slot, std::string filename) override;
   asio::awaitable<llm_result<slot_file_result>> restore_slot(int slot, std::string filename) override;
+  asio::awaitable<llm_result<llm_timings>> test_completion(std::optional<int> slot,
+                                                           std::chrono::milliseconds deadline) override;
+  std::optional<std::pair<int, std::chrono::steady_clock::time_point>> activity() const override {
+    return std::pair{http_.stats().in_flight, http_.stats().last_done};
+  }
 
   const net::http_client_stats& http_stats() const noexcept { return http_.stats(); }
   void close_idle() { http_.close_idle(); }

@@ -635,7 +635,14 @@ asio::awaitable<reply> pipeline::handle_once(std::string chat_id, std::string te
   // Durable first: whatever happens next, the message is not lost.
   const durability when = options.deferred_sync ? durability::deferred : durability::now;
   if (auto seq = store_.append_turn(chat_id, turn_role::user, text, options.origin, when); !seq) {
-    out.text = "I could not save your message (" + store_.last_error() + "); please send it again.";
+    // The store looked again after an I/O error (conversation_store.hpp): "send it again" only
+    // when the message is surely not kept, else the user stores it twice.
+    if (seq.error() == errc::store_uncertain) {
+      out.text = "Your message may or may not have been saved: the disk failed while saving it, and I could not "
+                 "check (" + store_.last_error() + "). It was not answered.";
+    } else {
+      out.text = "I could not save your message (" + store_.last_error() + "); please send it again.";
+    }
     co_return out;
   }
   std::optional<history> seen;  // what decide() read, reused by answer()

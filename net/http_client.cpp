@@ -118,6 +118,17 @@ asio::awaitable<result<http_response>> http_client::stream(http_request req, htt
 asio::awaitable<result<http_response>> http_client::exchange(const http_request& req, const http_deadlines& d,
                                                              std::size_t body_limit, const data_handler* on_data,
                                                              stream_stop* stop) {
+  // Counted from here to whichever co_return: a guard, since there are many.
+  struct in_flight_guard {
+    http_client_stats& s;
+    explicit in_flight_guard(http_client_stats& st) : s(st) { ++s.in_flight; }
+    ~in_flight_guard() {
+      --s.in_flight;
+      s.last_done = std::chrono::steady_clock::now();
+    }
+    in_flight_guard(const in_flight_guard&) = delete;
+    in_flight_guard& operator=(const in_flight_guard&) = delete;
+  } counted(stats_);
   http::request<http::string_body> msg{req.method, req.target, 11};
   msg.set(http::field::host, peer_.authority());
   msg.set(http::field::user_agent, "openclawd/" OPENCLAWD_VERSION);

@@ -69,6 +69,10 @@ struct http_client_stats {
   std::uint64_t connects = 0;  // new TCP connections made
   std::uint64_t requests = 0;  // requests sent (including retries)
   std::uint64_t retries = 0;   // requests resent after a kept-alive connection turned out dead
+  // Exchanges under way, and when the last one ended: how a liveness probe that costs the
+  // server work (a test completion) knows that nobody else is asking it anything.
+  int in_flight = 0;
+  std::chrono::steady_clock::time_point last_done{};
 };
 
 // Lets other code end a stream while it waits for data (a watchdog that learned the answer is

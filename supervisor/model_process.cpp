@@ -2,6 +2,7 @@
 
 #include "core/log.hpp"
 #include "net/http_client.hpp"
+#include "net/rpc_hello.hpp"
 #include "net/url.hpp"
 #include "supervisor/os.hpp"
 
@@ -51,13 +52,16 @@ std::string seconds_text(std::chrono::steady_clock::duration d) {
 struct child_setup {
   pid_t parent;
   bool parent_death_signal;
+  bool ignore_sigpipe = false;
 
   bp::error_code on_exec_setup(bp::posix::default_launcher&, const bp::filesystem::path&, const char* const*) {
     // Its own process group: we signal the whole group, and a Ctrl-C on the daemon's
     // terminal reaches only the daemon, which then runs the stop ladder.
     if (::setpgid(0, 0) != 0) return bp::error_code(errno, bp::system_category());
-    // The daemon ignores SIGPIPE; llama-server should start with the default.
-    ::signal(SIGPIPE, SIG_DFL);
+    // The daemon ignores SIGPIPE; llama-server should start with the default. An RPC worker
+    // should not: when its node dies mid-exchange, its next send would kill it (measured:
+    // ggml-rpc-server exits on SIGPIPE then) instead of failing and serving the next client.
+    ::signal(SIGPIPE, ignore_sigpipe ? SIG_IGN : SIG_DFL);
 #if defined(__linux__)
     if (parent_death_signal) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -103,7 +107,29 @@ std::vector<std::string> llama_server_args(const core::node_config& node, const 
     a.emplace_back("--slot-save-path");
     a.push_back(node.slot_dir.string());
   }
+  if (!node.rpc_endpoints.empty()) {
+    // Layers go to these workers (with -ngl) besides the local devices; the workers answered
+    // a handshake before this command runs (supervisor: nodes wait for their workers).
+    std::string list;
+    for (const auto& e : node.rpc_endpoints) list += (list.empty() ? "" : ",") + e;
+    a.emplace_back("--rpc");
+    a.push_back(list);
+  }
   a.insert(a.end(), node.extra_args.begin(), node.extra_args.end());
+  return a;
+}
+
+std::vector<std::string> rpc_worker_args(const core::worker_config& w) {
+  std::vector<std::string> a{"-H", w.host, "-p", std::to_string(w.port)};
+  if (w.threads) {
+    a.emplace_back("-t");
+    a.push_back(std::to_string(*w.threads));
+  }
+  if (!w.device.empty()) {
+    a.emplace_back("-d");
+    a.push_back(w.device);
+  }
+  if (w.cache) a.emplace_back("-c");
   return a;
 }
 
@@ -131,6 +157,14 @@ std::string command_change(const core::node_config& from, const core::node_confi
   if (from.port != to.port) parts.push_back("port: " + number(from.port, to.port));
   if (from.threads != to.threads) parts.push_back("threads: " + optional(from.threads, to.threads));
   if (from.parallel != to.parallel) parts.push_back("parallel: " + optional(from.parallel, to.parallel));
+  if (from.rpc_endpoints != to.rpc_endpoints) {
+    auto list = [](const std::vector<std::string>& v) {
+      std::string out;
+      for (const auto& e : v) out += (out.empty() ? "" : ",") + e;
+      return out.empty() ? std::string("none") : out;
+    };
+    parts.push_back("rpc: " + arrow(list(from.rpc_endpoints), list(to.rpc_endpoints)));
+  }
   if (from.extra_args != to.extra_args) parts.push_back("extra_args");  // may hold an --api-key: not shown
   std::string out;
   for (const auto& p : parts) out += (out.empty() ? "" : ", ") + p;
@@ -231,9 +265,26 @@ void model_process::adopt(settings s, int model_index) {
   ready_with_model_ = false;
 }
 
+// What a worker must restart for: its command line or, for a remote one, its address.
+std::string worker_change(const core::worker_config& from, const core::worker_config& to) {
+  if (from.remote != to.remote) return "remote: " + (from.remote.empty() ? std::string("none") : from.remote) + " → " +
+                                       (to.remote.empty() ? std::string("none") : to.remote);
+  if (to.is_remote()) return {};
+  std::string a, b;
+  for (const auto& x : rpc_worker_args(from)) a += (a.empty() ? "" : " ") + x;
+  for (const auto& x : rpc_worker_args(to)) b += (b.empty() ? "" : " ") + x;
+  if (from.rpc_server != to.rpc_server) return "rpc_server: " + from.rpc_server.string() + " → " + to.rpc_server.string();
+  return a == b ? std::string() : a + " → " + b;
+}
+
+std::string model_process::change_to(const settings& next) const {
+  if (is_worker() && next.worker) return worker_change(*settings_.worker, *next.worker);
+  return command_change(settings_.node, next.node, status_.model);
+}
+
 bool model_process::restart_pending() {
   if (!requested_settings_) return false;
-  if (!command_change(settings_.node, requested_settings_->second.node, status_.model).empty()) return true;
+  if (!change_to(requested_settings_->second).empty()) return true;
   auto [id, s] = std::move(*requested_settings_);
   requested_settings_.reset();
   apply_in_place(std::move(s));
@@ -245,7 +296,7 @@ bool model_process::restart_pending() {
 void model_process::take_settings() {
   auto [id, s] = std::move(*requested_settings_);
   requested_settings_.reset();
-  const std::string change = command_change(settings_.node, s.node, status_.model);
+  const std::string change = change_to(s);
   if (change.empty()) {
     apply_in_place(std::move(s));
     reconfig_ = reconfigure_status{id, reconfigure_result::unchanged, {}, {}};
@@ -310,6 +361,25 @@ void model_process::move_to_next_model(const std::string& reason) {
                                    status_.model.string() + ": " + reason);
 }
 
+void model_process::restart_for(std::string reason) {
+  if (!want_up_ || !child_running()) return;  // nothing runs that could hold the lost layers
+  restart_requested_ = std::move(reason);
+  wake_.notify();
+}
+
+void model_process::declare_wedged(std::string reason) {
+  if (!want_up_ || !child_running() || status_.state != process_state::ready) return;
+  wedged_reason_ = std::move(reason);
+  wake_.notify();
+}
+
+void model_process::recheck() {
+  if (!is_worker() || !settings_.node.remote() || status_.state != process_state::ready) return;
+  // Synchronously: the node that asked reads the gate right after this.
+  set_state(process_state::starting);
+  wake_.notify();
+}
+
 void model_process::kill_now() {
   if (child_running()) os::signal_group(child_->id(), SIGKILL);
 }
@@ -355,8 +425,14 @@ bool model_process::spawn(std::string* error) {
   const auto models = settings_.node.models();
   const auto& model = models.at(static_cast<std::size_t>(status_.model_index));
   const auto& exe = settings_.node.llama_server;
-  const auto args = llama_server_args(settings_.node, model);
-  status_.model = model;
+  const auto args = is_worker() ? rpc_worker_args(*settings_.worker) : llama_server_args(settings_.node, model);
+  status_.model = is_worker() ? std::filesystem::path() : model;
+  if (is_worker() && settings_.worker->host != "127.0.0.1" && settings_.worker->host != "localhost") {
+    // allow_network said yes; still say it at every start, where the log is read.
+    core::log_warn("supervisor", name() + ": RPC worker listens on " + settings_.worker->endpoint() +
+                                     ": the RPC protocol has no authentication, anyone who reaches this port can "
+                                     "use the worker (allow_network: true)");
+  }
   if (settings_.node.slot_files) {
     // llama-server writes its slot files there but does not create the folder; private: they
     // hold what the chats said, in the model's own encoding.
@@ -382,7 +458,7 @@ bool model_process::spawn(std::string* error) {
   try {
     child_ = std::make_shared<bp::process>(ex_, bp::filesystem::path(exe.string()), args,
                                            bp::process_stdio{nullptr, fds[1], fds[1]},
-                                           child_setup{::getpid(), settings_.parent_death_signal});
+                                           child_setup{::getpid(), settings_.parent_death_signal, is_worker()});
   } catch (const boost::system::system_error& e) {
     ::close(fds[1]);
     child_.reset();
@@ -404,8 +480,9 @@ bool model_process::spawn(std::string* error) {
   ++drains_active_;
   asio::co_spawn(ex_, drain_output(std::move(pipe)), log_exceptions(name() + " log drain"));
   asio::co_spawn(ex_, watch_exit(child_), log_exceptions(name() + " exit watch"));
-  core::log_info("supervisor", name() + ": started pid " + std::to_string(child_->id()) + " with model " +
-                                   model.string());
+  core::log_info("supervisor", name() + ": started pid " + std::to_string(child_->id()) +
+                                   (is_worker() ? " (RPC worker on " + settings_.worker->endpoint() + ")"
+                                                : " with model " + model.string()));
   return true;
 }
 
@@ -460,7 +537,36 @@ asio::awaitable<result<asio::ip::tcp::endpoint>> model_process::server_endpoint(
                                            std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
 }
 
+asio::awaitable<bool> model_process::probe_worker(clock::duration timeout) {
+  const auto begun = clock::now();
+  const auto& w = *settings_.worker;
+  std::string host = w.is_remote() ? w.remote.substr(0, w.remote.rfind(':')) : w.host;
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  if (host == "0.0.0.0") host = "127.0.0.1";  // bound everywhere: loopback reaches it too
+  const int port = w.is_remote() ? std::stoi(w.remote.substr(w.remote.rfind(':') + 1)) : w.port;
+  const auto ms = [](clock::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d); };
+  const auto ep = co_await net::resolve_endpoint(host, static_cast<std::uint16_t>(port), ms(timeout));
+  if (!ep) {
+    last_probe_error_ = ep.error().message();
+    co_return false;
+  }
+  const auto sent = clock::now();
+  const auto v = co_await net::rpc_hello(*ep, std::max(ms(timeout - (sent - begun)), std::chrono::milliseconds(1)));
+  status_.health_ms = std::chrono::duration<double, std::milli>(clock::now() - sent).count();
+  if (!v) {
+    last_probe_error_ = v.error() == make_error_code(errc::upstream_http_error) ? "not an RPC worker's answer"
+                                                                               : v.error().message();
+    co_return false;
+  }
+  status_.rpc_version = v->text();
+  co_return true;
+}
+
 asio::awaitable<bool> model_process::probe_health(clock::duration timeout, unsigned* status_out) {
+  if (is_worker()) {
+    if (status_out) *status_out = 0;
+    co_return co_await probe_worker(timeout);
+  }
   const auto begun = clock::now();
   const auto ep = co_await server_endpoint(timeout);
   if (!ep) {
@@ -517,9 +623,15 @@ asio::awaitable<model_process::attempt_end> model_process::watch_remote() {
   for (;;) {
     if (!want_up_) co_return attempt_end::stop_requested;
     if (restart_pending()) co_return attempt_end::reconfigure_requested;
+    if (is_worker() && status_.state == process_state::ready) {
+      // Checked once: after that a node holds it, and a handshake would queue behind the node.
+      co_await wake_.wait_for(forever);
+      continue;
+    }
     const auto& h = settings_.health;
     const auto& url = settings_.node.url;
-    const auto deadline = started + settings_.node.startup_timeout;
+    if (status_.state == process_state::starting && !episode_started_) episode_started_ = clock::now();
+    const auto deadline = episode_started_.value_or(started) + settings_.node.startup_timeout;
     const bool starting = status_.state == process_state::starting;
     const auto timeout = starting ? std::max<clock::duration>(std::min<clock::duration>(h.timeout, deadline - clock::now()), 1ms)
                                   : clock::duration(h.timeout);
@@ -527,9 +639,10 @@ asio::awaitable<model_process::attempt_end> model_process::watch_remote() {
     if (!want_up_) co_return attempt_end::stop_requested;
     if (ok) {
       failures = 0;
+      episode_started_.reset();
       if (status_.state != process_state::ready) {
         if (starting) status_.ready_ms = std::chrono::duration<double, std::milli>(clock::now() - started).count();
-        co_await read_remote_model(h.timeout);
+        if (!is_worker()) co_await read_remote_model(h.timeout);
         ready_with_model_ = true;
         status_.error.clear();
         if (trial_) trial_succeeded();
@@ -598,6 +711,7 @@ asio::awaitable<model_process::attempt_end> model_process::start_child() {
     if (child_exited_) co_return attempt_end::exited;
     if (!want_up_) co_return attempt_end::stop_requested;
     if (restart_pending()) co_return attempt_end::reconfigure_requested;
+    if (!restart_requested_.empty()) co_return attempt_end::restart_requested;
     const auto now = clock::now();
     if (now >= deadline) co_return attempt_end::startup_timeout;
 
@@ -610,7 +724,7 @@ asio::awaitable<model_process::attempt_end> model_process::start_child() {
       status_.error.clear();
       if (trial_) trial_succeeded();
       set_state(process_state::ready);
-      core::log_info("supervisor", name() + ": ready at " + status_.url() + " after " +
+      core::log_info("supervisor", name() + ": ready at " + (is_worker() ? settings_.worker->endpoint() + " (RPC " + status_.rpc_version + ")" : status_.url()) + " after " +
                                        seconds_text(ready_at_ - spawned_at_));
       co_return attempt_end::ready;
     }
@@ -628,13 +742,23 @@ asio::awaitable<model_process::attempt_end> model_process::watch_ready_child() {
     if (!want_up_) co_return attempt_end::stop_requested;
     if (!switch_requested_.empty()) co_return attempt_end::switch_requested;
     if (restart_pending()) co_return attempt_end::reconfigure_requested;
+    if (!restart_requested_.empty()) co_return attempt_end::restart_requested;
+    if (!wedged_reason_.empty()) co_return attempt_end::wedged;
     const auto now = clock::now();
     if (now < next_probe) {
       co_await wake_.wait_for(next_probe - now);
       continue;
     }
     unsigned code = 0;
-    const bool ok = co_await probe_health(h.timeout, &code);
+    bool ok = false;
+    if (is_worker()) {
+      // A node holds the worker's only connection: a handshake would wait behind it. A stopped
+      // worker is what "alive but answering nothing" looks like from here.
+      ok = !os::process_stopped(child_->id());
+      if (!ok) last_probe_error_ = "the process is stopped (SIGSTOP)";
+    } else {
+      ok = co_await probe_health(h.timeout, &code);
+    }
     next_probe = clock::now() + h.interval;
     if (child_exited_) co_return attempt_end::exited;
     if (ok) {
@@ -644,7 +768,8 @@ asio::awaitable<model_process::attempt_end> model_process::watch_ready_child() {
     ++failures;
     core::log_warn("supervisor", name() + ": liveness probe failed (" + std::to_string(failures) + "/" +
                                      std::to_string(h.failures) + "): " +
-                                     (code != 0 ? "HTTP " + std::to_string(code) : std::string("no answer")));
+                                     (code != 0 ? "HTTP " + std::to_string(code)
+                                                : is_worker() ? last_probe_error_ : std::string("no answer")));
     if (failures >= h.failures) co_return attempt_end::wedged;
   }
 }
@@ -664,12 +789,50 @@ asio::awaitable<void> model_process::stop_child(clock::duration grace) {
                                      seconds_text(grace) + " after SIGTERM; sending SIGKILL");
     os::signal_group(pid, SIGKILL);
   }
+  auto complain_at = clock::now() + 5s;  // other wake-ups (a poke) come sooner: only say it after 5 s
   while (!child_exited_) {
     co_await wake_.wait_for(5s);
-    if (!child_exited_) core::log_error("supervisor", name() + ": pid " + std::to_string(pid) + " survives SIGKILL");
+    if (!child_exited_ && clock::now() >= complain_at) {
+      core::log_error("supervisor", name() + ": pid " + std::to_string(pid) + " survives SIGKILL");
+      complain_at = clock::now() + 5s;
+    }
   }
   // Anything the server forked dies with the group.
   os::signal_group(pid, SIGKILL);
+}
+
+asio::awaitable<bool> model_process::pass_gate() {
+  if (settings_.before_gate) settings_.before_gate();
+  bool waited = false;
+  for (;;) {
+    if (!want_up_ || restart_pending()) co_return false;
+    const std::string why = settings_.gate();
+    if (why.empty()) {
+      if (waited) core::log_info("supervisor", name() + ": its RPC workers answer; starting");
+      co_return true;
+    }
+    if (why.starts_with("failed: ")) {
+      if (trial_ && rollback_) {
+        // Reloaded settings whose workers cannot come: back to the ones that ran.
+        trial_failed(name() + ": " + why.substr(8));
+        co_return false;
+      }
+      if (trial_) trial_failed(name() + ": " + why.substr(8));
+      status_.error = name() + ": " + why.substr(8);
+      core::log_error("supervisor", status_.error + "\n" + name() + ": giving up (state failed); `openclawd start` tries again");
+      retry_requested_ = false;
+      set_state(process_state::failed);
+      co_return false;
+    }
+    if (!waited || status_.error != why) {
+      status_.error = why;
+      core::log_info("supervisor", name() + ": " + why);
+      set_state(process_state::starting);
+      waited = true;
+    }
+    // Poked at every worker transition; the timeout is only a backstop.
+    co_await wake_.wait_for(5s);
+  }
 }
 
 asio::awaitable<void> model_process::run() {
@@ -697,8 +860,12 @@ asio::awaitable<void> model_process::run() {
 
     if (settings_.node.remote()) {
       if (co_await watch_remote() != attempt_end::startup_timeout) continue;  // stop, or new settings: see above
-      std::string why = name() + ": " + settings_.node.url + " did not answer GET /health with 200 within startup_timeout (" +
-                        seconds_text(settings_.node.startup_timeout) + ")";
+      std::string why = is_worker() ? name() + ": the RPC worker at " + settings_.worker->remote +
+                                          " did not answer the RPC handshake within startup_timeout (" +
+                                          seconds_text(settings_.node.startup_timeout) + ")"
+                                    : name() + ": " + settings_.node.url +
+                                          " did not answer GET /health with 200 within startup_timeout (" +
+                                          seconds_text(settings_.node.startup_timeout) + ")";
       if (!last_probe_error_.empty()) why += ": " + last_probe_error_;
       if (trial_) {
         trial_failed(why);
@@ -711,6 +878,8 @@ asio::awaitable<void> model_process::run() {
       continue;
     }
 
+    if (settings_.gate && !co_await pass_gate()) continue;
+    restart_requested_.clear();  // asked of a child that is gone: the next one waited at the gate
     attempt_end end = co_await start_child();
     const bool reached_ready = end == attempt_end::ready;
     if (reached_ready) end = co_await watch_ready_child();
@@ -723,16 +892,30 @@ asio::awaitable<void> model_process::run() {
         reason = "not ready within startup_timeout (" + seconds_text(settings_.node.startup_timeout) + ")";
         break;
       case attempt_end::wedged:
-        reason = "liveness probe failed " + std::to_string(settings_.health.failures) + " times in a row";
+        reason = !wedged_reason_.empty()
+                     ? std::exchange(wedged_reason_, {})
+                     : "liveness probe failed " + std::to_string(settings_.health.failures) + " times in a row";
         break;
       case attempt_end::stop_requested: reason = "stopped on request"; break;
       case attempt_end::switch_requested: reason = "switching model: " + switch_requested_; break;
       case attempt_end::spawn_failed: reason = "could not be started"; break;
       case attempt_end::reconfigure_requested: reason = "stopped for a reload: its command line changed"; break;
+      case attempt_end::restart_requested: reason = "restarting: " + restart_requested_; break;
       case attempt_end::ready: reason = "ended"; break;
     }
     if (end != attempt_end::spawn_failed && status_.pid) record_exit(reason);
     if (end == attempt_end::stop_requested || end == attempt_end::reconfigure_requested || !want_up_) continue;
+    // A node that ended while one of its workers is down lost its layers with the worker (it
+    // aborts by itself when it notices): the worker's failure, not the model's. Start again
+    // once the worker is back, without counting it against the model or its fallbacks.
+    const bool worker_down = settings_.gate && !settings_.gate().empty();
+    if (end == attempt_end::restart_requested || (worker_down && end == attempt_end::exited)) {
+      if (worker_down && end == attempt_end::exited)
+        core::log_warn("supervisor", name() + " " + reason + " while an RPC worker is down: " + settings_.gate());
+      restart_requested_.clear();
+      ++status_.restarts;
+      continue;
+    }
     if (end == attempt_end::switch_requested) {
       // Not a failure of the node: a model that runs but answers garbage. Next model, now.
       move_to_next_model(std::exchange(switch_requested_, {}));
@@ -749,7 +932,7 @@ asio::awaitable<void> model_process::run() {
     std::string why = name() + " " + reason;
     if (status_.last_exit && end != attempt_end::spawn_failed) why += " (" + status_.last_exit->description + ")";
     if (end == attempt_end::spawn_failed) why = name() + ": " + status_.error;
-    why += "; model " + status_.model.string();
+    if (!is_worker()) why += "; model " + status_.model.string();
     if (start_failure) {
       const auto tail = log_tail();
       if (!tail.empty()) why += "\nlast lines of " + log_path().string() + ":\n" + tail;

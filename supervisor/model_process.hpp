@@ -28,6 +28,9 @@ namespace openclawd::supervisor {
 // The argv after the program name: `-m MODEL -c CTX -ngl N --host 127.0.0.1 --port PORT [-t T] [-np P] [extra…]`.
 std::vector<std::string> llama_server_args(const core::node_config& node, const std::filesystem::path& model);
 
+// An RPC worker's argv after the program name: `-H HOST -p PORT [-t T] [-d DEV] [-c]`.
+std::vector<std::string> rpc_worker_args(const core::worker_config& w);
+
 // What a node running `running_model` under `from` must restart for to run under `to`:
 // "model: a.gguf → b.gguf, ctx: 512 → 1024", "url: http://a:1 → http://b:2", "extra_args".
 // Empty when its process can stay: the command line `to` builds is the one it runs (a node
@@ -65,6 +68,17 @@ class model_process {
     // Linux: the child gets SIGKILL when the daemon dies, whatever killed it. Tests turn
     // this off to exercise the orphan clean-up that macOS (which has no such thing) relies on.
     bool parent_death_signal = true;
+    // Set for an RPC worker (ggml-rpc-server): `node` then carries its name, port, program and
+    // timeouts, its readiness is an RPC handshake (net/rpc_hello.hpp) instead of GET /health,
+    // and its liveness while a node holds it is "not stopped" (it answers one client at a time).
+    std::optional<core::worker_config> worker;
+    // A node with RPC workers: empty when every one of them is ready, else why the node must
+    // wait ("waiting for RPC worker box-a (starting)"); "failed: …" when a worker gave up,
+    // which fails the node too. Asked before every spawn; poke() asks again.
+    std::function<std::string()> gate;
+    // Called once before the gate is asked, at every start of the node: the supervisor has
+    // its remote workers answer a handshake again (one may have hung with the last process).
+    std::function<void()> before_gate;
   };
   using observer = std::function<void(const node_status&)>;
 
@@ -92,6 +106,18 @@ class model_process {
   void stop();      // want down: stop ladder, then `stopped`
   void shutdown();  // want down, and run() returns once stopped
   void kill_now();  // SIGKILL the child's group at once (a second Ctrl-C)
+  // Something this node depends on changed (a worker's state): look at the gate again.
+  void poke() { wake_.notify(); }
+  // Stop the running child and start it again, not as a failure: an RPC worker it used is
+  // gone, and its layers with it. The new child waits at the gate for the worker.
+  void restart_for(std::string reason);
+  bool is_worker() const noexcept { return settings_.worker.has_value(); }
+  // The running child answers /health but does no work (the gateway's test completions
+  // failed): restart it as a failure, like a failed liveness probe, for `reason`.
+  void declare_wedged(std::string reason);
+  // A remote worker that is ready: ask it for a handshake again before a node connects (it is
+  // `starting` until it answers). A no-op for anything else.
+  void recheck();
   // The running model misbehaves (e.g. endless <unused50>): stop it and start the next
   // fallback model. Returns false (and changes nothing) when there is no next model.
   bool switch_to_next_model(std::string reason);
@@ -116,7 +142,8 @@ class model_process {
  private:
   using clock = std::chrono::steady_clock;
   enum class attempt_end {
-    ready, exited, startup_timeout, spawn_failed, wedged, stop_requested, switch_requested, reconfigure_requested
+    ready, exited, startup_timeout, spawn_failed, wedged, stop_requested, switch_requested, reconfigure_requested,
+    restart_requested
   };
   // What a reload's new settings replaced, to go back to when they do not become ready.
   struct previous_settings {
@@ -134,12 +161,17 @@ class model_process {
   asio::awaitable<void> watch_exit(std::shared_ptr<boost::process::v2::process> child);
   asio::awaitable<void> drain_output(std::shared_ptr<asio::readable_pipe> pipe);
   asio::awaitable<bool> probe_health(clock::duration timeout, unsigned* status_out);
+  asio::awaitable<bool> probe_worker(clock::duration timeout);
+  // Waits at settings_.gate: true to spawn now; false when run() must look again (a stop, new
+  // settings, or the node failed because a worker did).
+  asio::awaitable<bool> pass_gate();
 
   bool spawn(std::string* error);
   // Reconfiguration, in run() only. restart_pending(): a request is waiting that needs a new
   // child (one that does not is taken at once, in place). take_settings(): at the top of run()'s
   // loop, where no child runs.
   bool restart_pending();
+  std::string change_to(const settings& next) const;  // empty: `next` needs no new process
   void take_settings();
   void apply_in_place(settings s);
   void adopt(settings s, int model_index);
@@ -161,6 +193,9 @@ class model_process {
   bool exit_when_stopped_ = false;
   bool retry_requested_ = false;  // start() was asked: leave `failed`
   std::string switch_requested_;  // non-empty: switch_to_next_model() was asked, with this reason
+  std::string restart_requested_;  // non-empty: restart_for() was asked, with this reason
+  std::string wedged_reason_;      // non-empty: declare_wedged() was asked, with this reason
+  std::optional<clock::time_point> episode_started_;  // a url:/remote peer: when this wait for it began
   std::optional<std::pair<std::uint64_t, settings>> requested_settings_;  // reconfigure(), not taken yet
   std::uint64_t next_request_id_ = 1;
   reconfigure_status reconfig_;

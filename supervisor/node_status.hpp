@@ -55,6 +55,12 @@ struct node_status {
   // port and pid stay unset, and model is what the server reports (GET /v1/models), if anything.
   std::string remote_url;
 
+  // An RPC worker (daemon_status::workers): where nodes reach it ("127.0.0.1:50052"), which
+  // nodes use it, and the protocol version its last handshake reported ("8.0.0").
+  std::string endpoint;
+  std::vector<std::string> used_by;
+  std::string rpc_version;
+
   bool remote() const { return !remote_url.empty(); }
   std::string url() const { return remote() ? remote_url : "http://127.0.0.1:" + std::to_string(port); }
 };
@@ -83,6 +89,7 @@ struct daemon_status {
   std::string started_at;  // UTC timestamp
   std::string config;      // the YAML file it runs
   std::vector<node_status> nodes;
+  std::vector<node_status> workers;  // RPC workers, in config order (docs/operations.md)
   std::optional<reload_record> last_reload;
 };
 

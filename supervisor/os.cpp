@@ -107,6 +107,25 @@ std::optional<std::uint64_t> process_start_time(pid_t pid) {
 #endif
 }
 
+bool process_stopped(pid_t pid) {
+  if (pid <= 0) return false;
+#if defined(__linux__)
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!in || !std::getline(in, line)) return false;
+  const auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && (line[close + 2] == 'T' || line[close + 2] == 't');
+#elif defined(__APPLE__)
+  int mib[4] = {CTL_KERN, KERN_PROC, KERN_PROC_PID, pid};
+  struct kinfo_proc info {};
+  size_t size = sizeof info;
+  if (sysctl(mib, 4, &info, &size, nullptr, 0) != 0 || size == 0) return false;
+  return info.kp_proc.p_stat == SSTOP;
+#else
+  return false;
+#endif
+}
+
 bool same_process_alive(pid_t pid, std::optional<std::uint64_t> start_time) {
   const auto now = process_start_time(pid);
   if (!now) return false;

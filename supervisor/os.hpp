@@ -29,6 +29,11 @@ std::string signal_name(int sig);  // "SIGKILL"; "signal 42" for unknown numbers
 // could still hold its files (a zombie main thread whose other threads are exiting counts as alive).
 std::optional<std::uint64_t> process_start_time(pid_t pid);
 
+// True when `pid` is stopped by a signal (SIGSTOP, SIGTSTP): alive, holding its port, answering
+// nothing. A worker in use cannot be asked a question (it serves one client at a time), so this
+// is how its liveness is seen.
+bool process_stopped(pid_t pid);
+
 // True when `pid` runs and, if `start_time` is given, is the same process we recorded.
 bool same_process_alive(pid_t pid, std::optional<std::uint64_t> start_time);
 

@@ -108,6 +108,44 @@ json node_to_json(const node_status& n, bool running) {
   return j;
 }
 
+json worker_to_json(const node_status& w, bool running) {
+  json j{{"state", running ? std::string(to_string(w.state)) : std::string("stopped")},
+         {"pid", running ? opt(w.pid) : json(nullptr)},
+         {"endpoint", w.endpoint},
+         {"remote", w.remote()},
+         {"used_by", w.used_by},
+         {"rpc_version", w.rpc_version.empty() ? json(nullptr) : json(w.rpc_version)},
+         {"restarts", w.restarts},
+         {"last_exit", exit_to_json(w.last_exit)},
+         {"since", w.since},
+         {"error", w.error.empty() ? json(nullptr) : json(w.error)}};
+  if (running && w.state == process_state::backoff && !w.retry_at.empty()) j["retry_at"] = w.retry_at;
+  if (running && w.ready_ms) j["ready_ms"] = *w.ready_ms;
+  return j;
+}
+
+node_status worker_from_json(const std::string& name, const json& j) {
+  node_status w;
+  w.name = name;
+  w.state = process_state_from_string(j.value("state", "stopped")).value_or(process_state::stopped);
+  if (j.contains("pid") && j["pid"].is_number_integer()) w.pid = j["pid"].get<int>();
+  if (j.contains("pid_start_time") && j["pid_start_time"].is_number_unsigned())
+    w.pid_start_time = j["pid_start_time"].get<std::uint64_t>();
+  w.endpoint = j.value("endpoint", "");
+  if (j.value("remote", false)) w.remote_url = w.endpoint;
+  if (j.contains("used_by") && j["used_by"].is_array())
+    for (const auto& u : j["used_by"])
+      if (u.is_string()) w.used_by.push_back(u.get<std::string>());
+  if (j.contains("rpc_version") && j["rpc_version"].is_string()) w.rpc_version = j["rpc_version"].get<std::string>();
+  w.restarts = j.value("restarts", 0);
+  if (j.contains("last_exit")) w.last_exit = exit_from_json(j["last_exit"]);
+  if (j.contains("error") && j["error"].is_string()) w.error = j["error"].get<std::string>();
+  w.since = j.value("since", "");
+  w.retry_at = j.value("retry_at", "");
+  if (j.contains("ready_ms") && j["ready_ms"].is_number()) w.ready_ms = j["ready_ms"].get<double>();
+  return w;
+}
+
 }  // namespace
 
 result<void> write_state_file(const std::filesystem::path& file, const daemon_status& status) {
@@ -119,6 +157,15 @@ result<void> write_state_file(const std::filesystem::path& file, const daemon_st
     j["retry_at"] = n.retry_at;
     nodes[n.name] = std::move(j);
   }
+  // An array, in config order: the order `status` shows them in.
+  json workers = json::array();
+  for (const auto& w : status.workers) {
+    json j = worker_to_json(w, true);
+    j["name"] = w.name;
+    j["pid_start_time"] = opt(w.pid_start_time);
+    j["retry_at"] = w.retry_at;
+    workers.push_back(std::move(j));
+  }
   const json doc{{"version", 1},
                  {"daemon",
                   {{"pid", status.pid},
@@ -126,6 +173,7 @@ result<void> write_state_file(const std::filesystem::path& file, const daemon_st
                    {"started_at", status.started_at},
                    {"config", status.config}}},
                  {"nodes", std::move(nodes)},
+                 {"workers", std::move(workers)},
                  {"last_reload", reload_to_json(status.last_reload)}};
   const std::string text = doc.dump(2) + "\n";
 
@@ -197,6 +245,9 @@ result<daemon_status> read_state_file(const std::filesystem::path& file) {
       }
       st.nodes.push_back(std::move(n));
     }
+    if (doc.contains("workers") && doc["workers"].is_array())
+      for (const auto& j : doc["workers"])
+        if (j.is_object()) st.workers.push_back(worker_from_json(j.value("name", ""), j));
     if (doc.contains("last_reload")) st.last_reload = reload_from_json(doc["last_reload"]);
   } catch (const json::exception&) {
     return make_error_code(errc::state_dir_unusable);
@@ -221,7 +272,9 @@ std::string status_json(const daemon_status& status, bool running, std::int64_t 
   daemon["config"] = status.config;
   json nodes = json::object();
   for (const auto& n : status.nodes) nodes[n.name] = node_to_json(n, running);
-  return json{{"daemon", std::move(daemon)}, {"nodes", std::move(nodes)},
+  json workers = json::object();
+  for (const auto& w : status.workers) workers[w.name] = worker_to_json(w, running);
+  return json{{"daemon", std::move(daemon)}, {"nodes", std::move(nodes)}, {"workers", std::move(workers)},
               {"last_reload", reload_to_json(status.last_reload)}}.dump();
 }
 

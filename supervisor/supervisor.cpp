@@ -3,6 +3,8 @@
 #include "core/log.hpp"
 #include "supervisor/state_file.hpp"
 
+#include <algorithm>
+
 namespace openclawd::supervisor {
 using namespace std::chrono_literals;
 
@@ -14,6 +16,10 @@ supervisor::supervisor(asio::any_io_executor ex, const core::config& cfg, daemon
       log_dir_(cfg.state_dir / "logs"),
       options_(opts),
       changed_(ex) {
+  for (const auto& w : cfg.workers) {
+    workers_.push_back(std::make_unique<model_process>(
+        ex, settings_for_worker(cfg, w), [this](const node_status& st) { on_worker_transition(st); }));
+  }
   for (const auto& node : cfg.nodes) {
     nodes_.push_back(std::make_unique<model_process>(
         ex, settings_for(cfg, node), [this](const node_status& st) { on_transition(st); }));
@@ -21,7 +27,61 @@ supervisor::supervisor(asio::any_io_executor ex, const core::config& cfg, daemon
 }
 
 model_process::settings supervisor::settings_for(const core::config& cfg, const core::node_config& node) const {
-  return model_process::settings{node, cfg.restart, cfg.health, cfg.logs, log_dir_, options_.parent_death_signal};
+  model_process::settings s{node, cfg.restart, cfg.health, cfg.logs, log_dir_, options_.parent_death_signal, {}, {}, {}};
+  if (!node.rpc.empty()) {
+    s.gate = [this, names = node.rpc] { return worker_gate(names); };
+    s.before_gate = [this, names = node.rpc] {
+      for (auto& w : workers_)
+        if (std::find(names.begin(), names.end(), w->name()) != names.end()) w->recheck();
+    };
+  }
+  return s;
+}
+
+model_process::settings supervisor::settings_for_worker(const core::config& cfg, const core::worker_config& w) const {
+  core::node_config n;  // what model_process reads of a node: name, program, port, timeouts
+  n.name = w.name;
+  n.llama_server = w.rpc_server;
+  n.port = w.port;
+  n.startup_timeout = w.startup_timeout;
+  n.stop_timeout = w.stop_timeout;
+  if (w.is_remote()) n.url = "rpc://" + w.remote;  // someone else runs it: only checked
+  return model_process::settings{n, cfg.restart, cfg.health, cfg.logs, log_dir_, options_.parent_death_signal, w, {}, {}};
+}
+
+std::string supervisor::worker_gate(const std::vector<std::string>& names) const {
+  for (const auto& name : names) {
+    const model_process* w = nullptr;
+    for (const auto& x : workers_)
+      if (x->name() == name) w = x.get();
+    if (w == nullptr)
+      return "failed: RPC worker " + name + " does not run: workers added by a reload start with the next "
+             "`openclawd start`";
+    const auto& st = w->status();
+    if (st.state == process_state::failed) return "failed: RPC worker " + name + " failed: " + st.error;
+    if (st.state != process_state::ready)
+      return "waiting for RPC worker " + name + " at " + w->current_settings().worker->endpoint() + " (" +
+             std::string(to_string(st.state)) + ")";
+  }
+  return {};
+}
+
+void supervisor::on_worker_transition(const node_status& s) {
+  const auto before = worker_states_.count(s.name) ? worker_states_[s.name] : process_state::stopped;
+  worker_states_[s.name] = s.state;
+  if (before == process_state::ready && s.state != process_state::ready && !stop_requested_) {
+    // The node's layers on that worker are gone with it (a restarted worker holds nothing).
+    for (auto& n : nodes_) {
+      const auto& rpc = n->current_settings().node.rpc;
+      if (std::find(rpc.begin(), rpc.end(), s.name) != rpc.end())
+        n->restart_for("RPC worker " + s.name + " is " + std::string(to_string(s.state)) +
+                       (s.last_exit ? " (" + s.last_exit->description + ")" : std::string()));
+    }
+  }
+  for (auto& n : nodes_) n->poke();
+  announce();
+  if (worker_observer_) worker_observer_(s);
+  changed_.notify();
 }
 
 supervisor::~supervisor() = default;
@@ -56,27 +116,41 @@ daemon_status supervisor::snapshot() const {
       st.chat_template_problem = it->second.problem;
     }
   }
+  for (const auto& w : workers_) {
+    d.workers.push_back(w->status());
+    auto& st = d.workers.back();
+    st.endpoint = w->current_settings().worker->endpoint();
+    if (w->current_settings().worker->is_remote()) st.remote_url = st.endpoint;
+    for (const auto& n : nodes_) {
+      const auto& rpc = n->current_settings().node.rpc;
+      if (std::find(rpc.begin(), rpc.end(), w->name()) != rpc.end()) st.used_by.push_back(n->name());
+    }
+  }
   d.last_reload = last_reload_;
   return d;
 }
 
+void supervisor::run_owner(model_process& p) {
+  ++running_;
+  asio::co_spawn(ex_, p.run(), [this, name = p.name()](std::exception_ptr e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        core::log_error("supervisor", name + ": owner coroutine failed: " + ex.what());
+      }
+    }
+    --running_;
+    changed_.notify();
+  });
+  p.start();
+}
+
 void supervisor::start_all() {
   announce();
-  for (auto& n : nodes_) {
-    ++running_;
-    asio::co_spawn(ex_, n->run(), [this, name = n->name()](std::exception_ptr e) {
-      if (e) {
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-          core::log_error("supervisor", name + ": owner coroutine failed: " + ex.what());
-        }
-      }
-      --running_;
-      changed_.notify();
-    });
-    n->start();
-  }
+  // Workers first: the nodes wait for them at their gate anyway, but they load meanwhile.
+  for (auto* list : {&workers_, &nodes_})
+    for (auto& n : *list) run_owner(*n);
 }
 
 asio::awaitable<startup_outcome> supervisor::wait_until_started() {
@@ -100,6 +174,14 @@ void supervisor::request_stop() {
 
 asio::awaitable<void> supervisor::shutdown() {
   for (auto& n : nodes_) n->shutdown();
+  // Workers after the nodes: a node whose worker vanishes under it aborts instead of exiting.
+  auto nodes_stopped = [&] {
+    return std::all_of(nodes_.begin(), nodes_.end(),
+                       [](const auto& n) { return n->status().state == process_state::stopped; });
+  };
+  while (!nodes_stopped() && running_ > static_cast<int>(workers_.size() + retired_workers_.size()))
+    co_await changed_.wait_for(1s);
+  for (auto& w : workers_) w->shutdown();
   while (running_ > 0) co_await changed_.wait_for(24h);
   announce();
 }
@@ -128,9 +210,14 @@ asio::awaitable<bool> supervisor::switch_model(std::string node, std::string rea
   }
 }
 
+void supervisor::declare_wedged(const std::string& node, std::string reason) {
+  for (auto& n : nodes_)
+    if (n->name() == node) n->declare_wedged(std::move(reason));
+}
+
 std::vector<std::string> supervisor::retry_failed() {
   std::vector<std::string> names;
-  for (auto& n : nodes_) {
+  for (auto* list : {&workers_, &nodes_}) for (auto& n : *list) {
     if (n->status().state != process_state::failed) continue;
     names.push_back(n->name());
     n->start();
@@ -156,6 +243,24 @@ asio::awaitable<reload_record> supervisor::reload(const core::config& next, relo
   // Long enough for the old child's stop ladder, the new one's start and, if that fails, its
   // stop and the old settings' start again.
   std::chrono::milliseconds budget{0};
+  // Workers before the nodes: a new one starts now (the nodes that list it wait at their gate),
+  // a changed one restarts (and the nodes on it with it), a removed one stops once no node
+  // uses it any more (below).
+  for (const auto& w : next.workers) {
+    auto it = std::find_if(workers_.begin(), workers_.end(), [&](const auto& x) { return x->name() == w.name; });
+    if (it == workers_.end()) {
+      workers_.push_back(std::make_unique<model_process>(
+          ex_, settings_for_worker(next, w), [this](const node_status& st) { on_worker_transition(st); }));
+      run_owner(*workers_.back());
+      record.applied.push_back("workers." + w.name + " (started)");
+      continue;
+    }
+    budget = std::max(budget, (*it)->current_settings().node.stop_timeout + w.startup_timeout);
+    requests.push_back({it->get(), (*it)->reconfigure(settings_for_worker(next, w)), std::nullopt});
+  }
+  std::vector<std::string> removed;
+  for (const auto& w : workers_)
+    if (next.find_worker(w->name()) == nullptr) removed.push_back(w->name());
   for (auto& n : nodes_) {
     const core::node_config* cfg = next.find_node(n->name());
     if (cfg == nullptr) continue;
@@ -251,6 +356,16 @@ asio::awaitable<reload_record> supervisor::reload(const core::config& next, relo
       reasons += (reasons.empty() ? "" : "\n") + line.reason;  // it names its node
   }
   if (!interrupted.empty()) reasons = interrupted + (reasons.empty() ? "" : "\n" + reasons);
+  // Workers no node lists any more: stopped now, after the nodes took their new settings.
+  for (const auto& name : removed) {
+    auto it = std::find_if(workers_.begin(), workers_.end(), [&](const auto& x) { return x->name() == name; });
+    if (it == workers_.end()) continue;
+    (*it)->shutdown();
+    retired_workers_.push_back(std::move(*it));
+    workers_.erase(it);
+    worker_states_.erase(name);
+    record.applied.push_back("workers." + name + " (stopped)");
+  }
   record.outcome = failed ? "failed" : rolled_back ? "rolled_back" : "ok";
   record.reason = reasons;
   record.finished_at = core::utc_timestamp();
@@ -261,6 +376,8 @@ asio::awaitable<reload_record> supervisor::reload(const core::config& next, relo
 
 void supervisor::kill_now() {
   for (auto& n : nodes_) n->kill_now();
+  for (auto& w : workers_) w->kill_now();
+  for (auto& w : retired_workers_) w->kill_now();
 }
 
 }  // namespace openclawd::supervisor

@@ -1,4 +1,4 @@
-// Owns the two model_process objects (orchestrator, subagent) for the daemon's life,
+// Owns the two model_process objects (orchestrator, subagent) and the RPC workers they use for the daemon's life,
 // runs their owner coroutines, and announces every transition by rewriting
 // state.json atomically. Lives on the daemon's single io_context thread.
 #pragma once
@@ -46,6 +46,8 @@ class supervisor {
   // ready on that model (true), or when that failed, there was no next model, or `timeout`
   // passed (false). The pipeline calls this on a degeneration strike.
   asio::awaitable<bool> switch_model(std::string node, std::string reason, std::chrono::milliseconds timeout);
+  // `node` answers /health but does no work: restart it as a failure (model_process::declare_wedged).
+  void declare_wedged(const std::string& node, std::string reason);
   // Asks every node in `failed` to start over from its first model; returns their names.
   std::vector<std::string> retry_failed();
   // A reloaded configuration: each node's owner is asked to take its new settings
@@ -66,11 +68,17 @@ class supervisor {
 
   daemon_status snapshot() const;
   void set_observer(transition_observer o) { observer_ = std::move(o); }
+  // Transitions of RPC workers (not of nodes: a worker has no chat template, no KV).
+  void set_worker_observer(transition_observer o) { worker_observer_ = std::move(o); }
 
  private:
   void on_transition(const node_status& s);
   void announce();
   model_process::settings settings_for(const core::config& cfg, const core::node_config& node) const;
+  model_process::settings settings_for_worker(const core::config& cfg, const core::worker_config& w) const;
+  // The gate of a node that uses `workers` (model_process::settings::gate).
+  std::string worker_gate(const std::vector<std::string>& workers) const;
+  void on_worker_transition(const node_status& s);
 
   asio::any_io_executor ex_;
   daemon_status identity_;
@@ -78,6 +86,13 @@ class supervisor {
   std::filesystem::path log_dir_;  // from the first config: a reload does not move state_dir
   options options_;
   std::vector<std::unique_ptr<model_process>> nodes_;
+  // RPC workers, started before and stopped after the nodes; a reload adds, restarts (with
+  // the nodes that use them) and removes them.
+  std::vector<std::unique_ptr<model_process>> workers_;
+  std::map<std::string, process_state> worker_states_;  // the last state seen, to notice a loss
+  // Workers a reload removed: stopping, kept alive until their owner coroutine has returned.
+  std::vector<std::unique_ptr<model_process>> retired_workers_;
+  void run_owner(model_process& p);
   wake_event changed_;
   int running_ = 0;
   bool stop_requested_ = false;
@@ -88,6 +103,7 @@ class supervisor {
   };
   std::map<std::string, template_note> templates_;  // by node name
   transition_observer observer_;
+  transition_observer worker_observer_;
 };
 
 }  // namespace openclawd::supervisor

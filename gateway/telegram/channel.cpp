@@ -188,6 +188,7 @@ asio::awaitable<void> channel::run() {
   // to Telegram and exist only in the inbox.
   if (auto old = store_.inbox_summary_of(inbox_channel); old && old->max_id > 0) offset_ = old->max_id + 1;
   (void)store_.inbox_prune(inbox_channel, std::chrono::hours(24 * 7));
+  (void)store_.forget_strangers_before(inbox_channel, day_number());  // refused on an earlier day: due again
   if (auto open = store_.inbox_open(inbox_channel)) {
     if (!open->empty())
       core::log_info(tag, "resuming " + std::to_string(open->size()) + " unfinished update(s) from before the restart");
@@ -361,6 +362,10 @@ asio::awaitable<void> channel::poll_loop() {
     // a synced write of its own, which carries the batch to disk too).
     auto added = store_.inbox_add(inbox_channel, entries, syncer_ ? durability::deferred : durability::now);
     if (!added) {
+      // Not confirmed either way. After an I/O error the store looked again and answered kept
+      // (success) or not kept (this); store_uncertain: it could not look, see unsettled_.
+      if (added.error() == errc::store_uncertain)
+        for (const auto& e : entries) unsettled_.insert(e.id);
       core::log_error(tag, "cannot store updates (" + store_.last_error() +
                                "); not confirming them, Telegram will deliver them again");
       co_await pause(delay);
@@ -369,7 +374,12 @@ asio::awaitable<void> channel::poll_loop() {
     }
     stats_.updates_received += added->size();
     for (auto& e : entries) {
-      if (std::find(added->begin(), added->end(), e.id) == added->end()) continue;  // seen before
+      const bool is_new = std::find(added->begin(), added->end(), e.id) != added->end();
+      // Not new, but stored by a write whose outcome was unknown, and not taken since: its one answer is now.
+      const bool unsettled = unsettled_.erase(e.id) > 0 && !taken_.contains(e.id);
+      if (!is_new && !unsettled) continue;  // seen before
+      if (unsettled && !is_new) core::log_info(tag, "update " + std::to_string(e.id) + " was stored after all; answering it");
+      taken_.insert(e.id);
       inbox_item item;
       static_cast<inbox_entry&>(item) = std::move(e);
       enqueue(std::move(item));
@@ -385,6 +395,9 @@ asio::awaitable<void> channel::poll_loop() {
       }
     }
     offset_ = std::max(offset_, batch->max_update_id + 1);
+    // Confirmed: Telegram never sends these again.
+    taken_.erase(taken_.begin(), taken_.lower_bound(offset_));
+    unsettled_.erase(unsettled_.begin(), unsettled_.lower_bound(offset_));
   }
 }
 
@@ -536,8 +549,18 @@ asio::awaitable<void> channel::refuse_stranger(const message& m) {
   core::log_info(tag, "message from user " + std::to_string(from) + " refused: not in telegram.allowed_users");
   if (settings_.strangers != core::stranger_policy::refuse_daily) co_return;
   const auto today = day_number();
-  if (auto it = refused_on_day_.find(from); it != refused_on_day_.end() && it->second == today) co_return;
+  // Remembered in the store, so that a restart (or a crash loop) does not refuse again the same
+  // day. If the store fails, this run's memory decides: at most one refusal a day per run.
+  bool due = false;
+  if (auto r = store_.stranger_refusal_due(inbox_channel, from, today)) {
+    due = *r;
+  } else {
+    core::log_warn(tag, "cannot record the refusal of user " + std::to_string(from) + ": " + store_.last_error());
+    const auto it = refused_on_day_.find(from);
+    due = it == refused_on_day_.end() || it->second != today;
+  }
   refused_on_day_[from] = today;
+  if (!due) co_return;
   ++stats_.strangers_refused;
   std::string refusal = "This is a private assistant; it answers only the people its owner has listed. "
                         "(Your Telegram user id is " + std::to_string(from) + ".)";

@@ -147,7 +147,14 @@ class channel {
   bool stopping_ = false;
   bool drafts_ok_ = true;  // cleared when sendMessageDraft is refused (an older Bot API server)
   std::map<std::int64_t, lane> lanes_;
-  std::map<std::int64_t, std::int64_t> refused_on_day_;  // stranger id → day of the last refusal
+  // After an inbox write that the store could not settle (errc::store_uncertain): the batch's
+  // ids. The write may have been kept, and then the same updates, delivered again, are no longer
+  // new to the store: they are answered from here unless this run took them already.
+  std::set<std::int64_t> unsettled_;
+  std::set<std::int64_t> taken_;  // ids taken from polls and not confirmed yet (offset_ moves past)
+  // Stranger id → day of the last refusal: the fallback when the store cannot say (it keeps
+  // this across restarts: conversation_store::stranger_refusal_due).
+  std::map<std::int64_t, std::int64_t> refused_on_day_;
   std::shared_ptr<asio::steady_timer> poll_wait_;        // wakes poll_loop: a poll ended, or stop()
 };
 

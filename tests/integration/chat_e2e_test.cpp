@@ -4,8 +4,23 @@
 #include "tests/support/harness.hpp"
 
 #include <catch2/catch.hpp>
+#include <sqlite3.h>
 
+#include <cerrno>
+#include <csignal>
 #include <fstream>
+#include <functional>
+#include <string_view>
+
+#include <poll.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#if defined(__APPLE__)
+#include <util.h>
+#else
+#include <pty.h>
+#endif
 
 using namespace openclawd::test;
 
@@ -15,6 +30,121 @@ void hello_nodes(daemon_setup& d) {
   d.orchestrator_model = make_model(d.dir / "orchestrator-hello.gguf", "hello").string();
   d.subagent_model = make_model(d.dir / "subagent-hello.gguf", "hello").string();
   d.top_extra = "search:\n  enabled: false\n";
+}
+
+// The user turns stored for a chat, oldest first, read from the daemon's database (a second
+// connection is fine in WAL mode).
+std::vector<std::string> user_turns(const std::filesystem::path& db, const std::string& chat) {
+  sqlite3* h = nullptr;
+  std::vector<std::string> out;
+  if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(h, "SELECT content FROM turns WHERE chat_id = ?1 AND role = 'user' ORDER BY seq", -1, &s,
+                           nullptr) == SQLITE_OK) {
+      sqlite3_bind_text(s, 1, chat.c_str(), -1, SQLITE_TRANSIENT);
+      while (sqlite3_step(s) == SQLITE_ROW) out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(s, 0)));
+    }
+    sqlite3_finalize(s);
+  }
+  sqlite3_close(h);
+  return out;
+}
+
+std::size_t occurrences(std::string_view text, std::string_view needle) {
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string_view::npos; at = text.find(needle, at + needle.size())) ++n;
+  return n;
+}
+
+// `openclawd ARGS...` on a pseudo-terminal, as a person at a terminal runs it: keys are typed
+// into it, and what the terminal would show is collected. Killed and reaped when destroyed.
+class terminal_run {
+ public:
+  terminal_run(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
+    std::vector<std::string> argv_s{openclawd_bin().string()};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    winsize size{};
+    size.ws_row = 24;
+    size.ws_col = 100;
+    pid_ = ::forkpty(&master_, nullptr, nullptr, &size);
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+      ::unsetenv("EDITRC");
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+  }
+  ~terminal_run() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    if (master_ >= 0) ::close(master_);
+  }
+  terminal_run(const terminal_run&) = delete;
+  terminal_run& operator=(const terminal_run&) = delete;
+
+  void type(std::string_view keys) {
+    while (!keys.empty()) {
+      const auto n = ::write(master_, keys.data(), keys.size());
+      if (n < 0 && errno == EINTR) continue;
+      REQUIRE(n > 0);
+      keys.remove_prefix(static_cast<std::size_t>(n));
+    }
+  }
+  // Reads the screen's output until `pred` holds for all of it, or the deadline passes.
+  bool wait_for(const std::function<bool(const std::string&)>& pred,
+                std::chrono::steady_clock::duration deadline = deadline_long) {
+    const auto end = std::chrono::steady_clock::now() + deadline;
+    while (!pred(shown_)) {
+      if (std::chrono::steady_clock::now() >= end || !pull(100)) return pred(shown_);
+    }
+    return true;
+  }
+  // Waits for the program to leave; its exit code (-1 past the deadline).
+  int wait_exit(std::chrono::steady_clock::duration deadline = deadline_short) {
+    int status = 0;
+    const bool done = wait_until(
+        [&] {
+          pull(0);  // a program writing its last words into a full terminal must not block
+          return ::waitpid(pid_, &status, WNOHANG) == pid_;
+        },
+        deadline);
+    if (!done) return -1;
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  const std::string& shown() const { return shown_; }
+
+ private:
+  // One read of what is there within `ms`; false when the terminal is closed (the program left).
+  bool pull(int ms) {
+    pollfd p{master_, POLLIN, 0};
+    const int r = ::poll(&p, 1, ms);
+    if (r <= 0) return r == 0 || errno == EINTR;
+    char buf[4096];
+    const auto n = ::read(master_, buf, sizeof buf);
+    if (n > 0) shown_.append(buf, static_cast<std::size_t>(n));
+    return n > 0 || (n < 0 && errno == EINTR);  // Linux says EIO once the last writer is gone
+  }
+
+  pid_t pid_ = -1;
+  int master_ = -1;
+  std::string shown_;
+};
+
+// True when `text` shows a prompt after the `n`-th occurrence of `marker`.
+bool prompt_after(const std::string& text, std::string_view marker, std::size_t n, std::string_view prompt = "> ") {
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    at = text.find(marker, i == 0 ? 0 : at + marker.size());
+    if (at == std::string::npos) return false;
+  }
+  return text.find(prompt, at + marker.size()) != std::string::npos;
 }
 
 }  // namespace
@@ -141,4 +271,113 @@ TEST_CASE("chat: a model whose chat template refuses a plain exchange fails the 
   CHECK_THAT(said, Catch::Contains("this export takes one message only"));
   // Nothing is left running.
   for (const auto pid : d.recorded_pids()) CHECK_FALSE(process_alive(pid));
+}
+
+TEST_CASE("chat: the interactive chat (stdin a pipe) explains itself and answers its commands locally",
+          "[chat][e2e][interactive]") {
+  daemon_setup d;
+  hello_nodes(d);
+  d.write_config();
+  REQUIRE(d.start().exit_code == 0);
+  const auto db = d.state_dir() / "conversations.db";
+  const auto r = run_openclawd_input({"chat", "--config", d.config.string()},
+                                     "/help\n"
+                                     "Hi there\n"
+                                     "   \n"
+                                     "/chat work\n"
+                                     "Hello from work\n"
+                                     "/chat not a name\n"
+                                     "/chat bad!name\n"
+                                     "/chat\n"
+                                     "/frobnicate now\n"
+                                     "/\n"
+                                     "/ spaced\n"
+                                     "//etc/hosts is a file\n"
+                                     "/reset everything\n"
+                                     "/QUIT\n"
+                                     "never sent\n");
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.empty());
+  // One line first: which chat, how to get help, how to leave.
+  CHECK(r.out.rfind("Chat local:default with openclawd: /help for commands, /quit or Ctrl-D to leave.\n", 0) == 0);
+  // /help is answered here; the model saw only the three messages.
+  CHECK_THAT(r.out, Catch::Contains("/chat NAME   switch to the local chat NAME"));
+  CHECK(occurrences(r.out, "Hello, world!") == 3);
+  CHECK(user_turns(db, "local:default") == std::vector<std::string>{"Hi there"});
+  // After /chat work the messages land there, "//" sending a line that starts with "/".
+  CHECK_THAT(r.out, Catch::Contains("Now in local:work."));
+  CHECK_THAT(r.out, Catch::Contains("work> "));
+  CHECK(user_turns(db, "local:work") == std::vector<std::string>{"Hello from work", "/etc/hosts is a file"});
+  CHECK(occurrences(r.out, "/chat NAME: not a chat name: use 1 to 64 letters (a-z, A-Z), digits, '.', '_' or '-'") == 2);
+  CHECK_THAT(r.out, Catch::Contains("This is local:work; /chat NAME switches to another."));
+  CHECK_THAT(r.out, Catch::Contains("unknown command /frobnicate: /help lists the commands"));
+  CHECK(occurrences(r.out, "a line that starts with / is a command: /help lists them") == 2);
+  CHECK_THAT(r.out, Catch::Contains("/reset takes no argument"));
+  // Nothing here keeps a history: there is no terminal.
+  CHECK_FALSE(std::filesystem::exists(d.state_dir() / "chat_history"));
+
+  // /reset clears the chat it is in, and only that one.
+  const auto reset = run_openclawd_input({"chat", "--config", d.config.string()}, "/chat work\n/reset\n");
+  INFO(reset.out << reset.err);
+  CHECK(reset.exit_code == 0);
+  CHECK_THAT(reset.out, Catch::Contains("conversation cleared"));
+  CHECK(user_turns(db, "local:work").empty());
+  CHECK(user_turns(db, "local:default") == std::vector<std::string>{"Hi there"});
+}
+
+TEST_CASE("chat: --chat takes only a valid name (exit 2)", "[chat][e2e]") {
+  daemon_setup d;
+  hello_nodes(d);
+  d.write_config();
+  REQUIRE(d.start().exit_code == 0);
+  const auto r = run_openclawd({"chat", "--config", d.config.string(), "--chat", "two words", "--message", "Hi"});
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Catch::Contains("--chat not a chat name: use 1 to 64 letters"));
+  CHECK(user_turns(d.state_dir() / "conversations.db", "local:two words").empty());
+}
+
+TEST_CASE("chat: on a terminal, lines can be edited and recalled, and the history is kept private (0600)",
+          "[chat][e2e][interactive]") {
+  daemon_setup d;
+  hello_nodes(d);
+  d.write_config();
+  REQUIRE(d.start().exit_code == 0);
+  const auto db = d.state_dir() / "conversations.db";
+  const auto history = d.state_dir() / "chat_history";
+  // No ~/.editrc of the person running the tests; a terminal type every system knows.
+  const std::map<std::string, std::string> env{{"HOME", d.dir.path().string()}, {"TERM", "xterm"}};
+  const std::string banner = "/quit or Ctrl-D to leave.";
+  {
+    terminal_run t({"chat", "--config", d.config.string()}, env);
+    REQUIRE(t.wait_for([&](const std::string& s) { return prompt_after(s, banner, 1); }));
+    // "ello", Ctrl-A (to the start of the line), "H": the line sent is "Hello".
+    t.type("ello\x01H\r");
+    REQUIRE(t.wait_for([](const std::string& s) { return prompt_after(s, "Hello, world!", 1); }));
+    // Ctrl-P recalls it.
+    t.type("\x10\r");
+    REQUIRE(t.wait_for([](const std::string& s) { return prompt_after(s, "Hello, world!", 2); }));
+    // Tab completes a command.
+    t.type("/he\t\r");
+    REQUIRE(t.wait_for([](const std::string& s) { return prompt_after(s, "switch to the local chat NAME", 1); }));
+    t.type("\x04");  // Ctrl-D leaves
+    CHECK(t.wait_exit() == 0);
+    INFO(t.shown());
+    CHECK(user_turns(db, "local:default") == std::vector<std::string>{"Hello", "Hello"});
+  }
+  REQUIRE(std::filesystem::exists(history));
+  struct stat st {};
+  REQUIRE(::stat(history.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  {
+    // A new session has the old one's lines: two steps back is "Hello" (then "/help ").
+    terminal_run t({"chat", "--config", d.config.string()}, env);
+    REQUIRE(t.wait_for([&](const std::string& s) { return prompt_after(s, banner, 1); }));
+    t.type("\x10\x10\r");
+    REQUIRE(t.wait_for([](const std::string& s) { return prompt_after(s, "Hello, world!", 1); }));
+    t.type("/quit\r");
+    CHECK(t.wait_exit() == 0);
+    INFO(t.shown());
+    CHECK(user_turns(db, "local:default") == std::vector<std::string>{"Hello", "Hello", "Hello"});
+  }
 }

@@ -3,6 +3,7 @@
 #include "gateway/pipeline.hpp"
 #include "gateway/search_adapter.hpp"
 #include "tools/web_search.hpp"
+#include "tests/support/faulty_vfs.hpp"
 #include "tests/support/gateway_rig.hpp"
 #include "tests/support/harness.hpp"
 #include "tests/support/run_coro.hpp"
@@ -639,4 +640,63 @@ TEST_CASE("pipeline: web results that try to give orders change no action", "[pi
   CHECK(prompt.find("[INST]") == std::string::npos);
   // The history holds the user's words and the answers, not the web page.
   for (const auto& t : f.store.turns("local:x").value()) CHECK(t.content.find("evil.example") == std::string::npos);
+}
+
+// Issue 20: a message refused ("please send it again") yet kept. With an fsync that fails at
+// the commit of the user's turn, the reply says what the store found when it looked again.
+TEST_CASE("pipeline: a message whose save hit a failed fsync is answered as the store found it", "[pipeline][faults]") {
+  struct faults_cleared {
+    ~faults_cleared() { test::faults().clear(); }
+  } cleared;
+  auto& faults = test::faults();
+  faults.clear();
+  test::temp_dir dir;
+  const auto db = dir / "conversations.db";
+  asio::io_context io;
+  fake_orchestrator oc(R"({"action":"answer","query":"","brief":"Greet."})");
+  fake_orchestrator sc("An answer.");
+  store_options o;
+  o.vfs = test::faulty_vfs();
+  auto user_turns = [&](conversation_store& s) {
+    std::vector<std::string> out;
+    for (const auto& t : s.turns("local:f").value())
+      if (t.role == turn_role::user) out.push_back(t.content);
+    return out;
+  };
+  {
+    auto store = conversation_store::open(db, o).value();
+    pipeline p(store, {"orchestrator", &oc, 4096, 1, "o"}, {"subagent", &sc, 4096, 1, "s"}, nullptr, nullptr,
+               pipeline_config::defaults());
+    auto send = [&](const std::string& text) {
+      std::string shown;
+      int restarts = 0;
+      return test::run_one(io, p.handle("local:f", text, collect(shown, restarts)), test::deadline_short);
+    };
+    REQUIRE(send("first").ok);
+
+    // Once: the message is not in the file. Saying so is the truth, and sending it again is right.
+    faults.syncs_to_fail = 1;
+    auto r = send("lost once");
+    CHECK_FALSE(r.ok);
+    CHECK_THAT(r.text, Catch::StartsWith("I could not save your message") && Catch::Contains("please send it again"));
+    CHECK(user_turns(store) == std::vector<std::string>{"first"});
+    REQUIRE(send("lost once").ok);  // sent again: stored once
+
+    // A failing disk (every fsync): the message is in the file after all, so it is answered.
+    faults.syncs_fail = true;
+    r = send("kept anyway");
+    CHECK(r.ok);
+    CHECK(r.text == "An answer.");
+
+    // The file cannot be opened again to look: "maybe", and no "send it again".
+    faults.opens_fail = true;
+    r = send("unknown");
+    CHECK_FALSE(r.ok);
+    CHECK_THAT(r.text, Catch::StartsWith("Your message may or may not have been saved"));
+    CHECK_THAT(r.text, !Catch::Contains("send it again"));
+    faults.clear();
+  }
+  // After a restart: nothing stored twice, and the "maybe" one was in fact kept.
+  auto store = test::open_store(db);
+  CHECK(user_turns(store) == std::vector<std::string>{"first", "lost once", "kept anyway", "unknown"});
 }

@@ -33,6 +33,15 @@ std::filesystem::path llama_server_bin() {
   return p;
 }
 
+std::filesystem::path rpc_server_bin() {
+  const auto p = std::filesystem::path(OPENCLAWD_TEST_LLAMA_SERVER).parent_path() / "ggml-rpc-server";
+  if (::access(p.c_str(), X_OK) != 0) {
+    FAIL("llama.cpp's RPC worker is missing at " << p.string()
+                                                 << ": run `make test` (or scripts/setup.sh) to install it");
+  }
+  return p;
+}
+
 temp_dir::temp_dir() {
   std::random_device rd;
   const auto base = std::filesystem::temp_directory_path();
@@ -110,10 +119,10 @@ std::string slurp(const std::filesystem::path& p) {
   return ss.str();
 }
 
-}  // namespace
-
-pid_t spawn_openclawd(const std::vector<std::string>& args, const std::filesystem::path& out_path,
-                      const std::filesystem::path& err_path, const std::map<std::string, std::string>& extra_env) {
+// `openclawd ARGS...` with stdin from `in_fd` (closed in the child after the dup; -1: /dev/null).
+pid_t spawn_with_stdin(const std::vector<std::string>& args, const std::filesystem::path& out_path,
+                       const std::filesystem::path& err_path, const std::map<std::string, std::string>& extra_env,
+                       int in_fd, int parent_fd) {
   std::vector<std::string> argv_s{openclawd_bin().string()};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -124,8 +133,10 @@ pid_t spawn_openclawd(const std::vector<std::string>& args, const std::filesyste
   if (pid == 0) {
     const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    const int in = ::open("/dev/null", O_RDONLY);
+    const int in = in_fd >= 0 ? in_fd : ::open("/dev/null", O_RDONLY);
+    if (parent_fd >= 0) ::close(parent_fd);  // else the pipe never reports the end of input
     ::dup2(in, 0);
+    if (in != 0) ::close(in);
     ::dup2(out, 1);
     ::dup2(err, 2);
     for (const auto& [k, v] : extra_env) ::setenv(k.c_str(), v.c_str(), 1);
@@ -135,12 +146,8 @@ pid_t spawn_openclawd(const std::vector<std::string>& args, const std::filesyste
   return pid;
 }
 
-run_result run_openclawd(const std::vector<std::string>& args, std::chrono::steady_clock::duration deadline,
-                         const std::map<std::string, std::string>& extra_env) {
-  temp_dir io;
-  const auto out_path = io / "stdout";
-  const auto err_path = io / "stderr";
-  const pid_t pid = spawn_openclawd(args, out_path, err_path, extra_env);
+run_result wait_for_run(pid_t pid, const std::filesystem::path& out_path, const std::filesystem::path& err_path,
+                        std::chrono::steady_clock::duration deadline) {
   run_result r;
   int status = 0;
   const bool done = wait_until(
@@ -159,6 +166,46 @@ run_result run_openclawd(const std::vector<std::string>& args, std::chrono::stea
   r.out = slurp(out_path);
   r.err = slurp(err_path);
   return r;
+}
+
+}  // namespace
+
+pid_t spawn_openclawd(const std::vector<std::string>& args, const std::filesystem::path& out_path,
+                      const std::filesystem::path& err_path, const std::map<std::string, std::string>& extra_env) {
+  return spawn_with_stdin(args, out_path, err_path, extra_env, -1, -1);
+}
+
+run_result run_openclawd(const std::vector<std::string>& args, std::chrono::steady_clock::duration deadline,
+                         const std::map<std::string, std::string>& extra_env) {
+  temp_dir io;
+  const auto out_path = io / "stdout";
+  const auto err_path = io / "stderr";
+  return wait_for_run(spawn_openclawd(args, out_path, err_path, extra_env), out_path, err_path, deadline);
+}
+
+run_result run_openclawd_input(const std::vector<std::string>& args, const std::string& input,
+                               std::chrono::steady_clock::duration deadline) {
+  temp_dir io;
+  const auto out_path = io / "stdout";
+  const auto err_path = io / "stderr";
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  const pid_t pid = spawn_with_stdin(args, out_path, err_path, {}, fds[0], fds[1]);
+  ::close(fds[0]);
+  // All at once: the input is small (a pipe holds 64 KiB), and the chat reads it a line at a time.
+  REQUIRE(input.size() < 16384);
+  // A program that exits before reading everything must fail its test, not kill the test program.
+  const auto old_sigpipe = std::signal(SIGPIPE, SIG_IGN);
+  std::size_t written = 0;
+  while (written < input.size()) {
+    const auto n = ::write(fds[1], input.data() + written, input.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // the program exited early: its output says why
+    written += static_cast<std::size_t>(n);
+  }
+  ::close(fds[1]);
+  std::signal(SIGPIPE, old_sigpipe);
+  return wait_for_run(pid, out_path, err_path, deadline);
 }
 
 bool process_alive(pid_t pid) {
@@ -210,7 +257,7 @@ void daemon_setup::write_config() {
       << "  orchestrator:\n"
       << "    model: " << orchestrator_model << "\n"
       << "    ctx: " << orchestrator_ctx << "\n"
-      << "    gpu_layers: 0\n"
+      << "    gpu_layers: " << orchestrator_gpu_layers << "\n"
       << "    port: " << orchestrator_port << "\n"
       << "    threads: 1\n"
       << timeouts(orchestrator_extra)
@@ -227,6 +274,7 @@ void daemon_setup::write_config() {
       << "  interval: 200ms\n"
       << "  timeout: 500ms\n"
       << "  failures: 2\n"
+      << health_extra
       << "restart:\n"
       << "  backoff_initial: 100ms\n"
       << "  backoff_max: 1s\n"
@@ -254,6 +302,14 @@ std::optional<int> daemon_setup::node_pid(const std::string& node) {
   return p.get<int>();
 }
 
+std::optional<int> daemon_setup::worker_pid(const std::string& worker) {
+  const auto j = status();
+  if (!j.contains("workers") || !j["workers"].contains(worker)) return std::nullopt;
+  const auto& p = j["workers"][worker]["pid"];
+  if (!p.is_number_integer()) return std::nullopt;
+  return p.get<int>();
+}
+
 std::string daemon_setup::node_state(const std::string& node) {
   return status()["nodes"][node]["state"].get<std::string>();
 }
@@ -266,6 +322,9 @@ std::vector<pid_t> daemon_setup::recorded_pids() {
   if (!j.is_object()) return pids;
   for (const auto& [name, n] : j["nodes"].items())
     if (n["pid"].is_number_integer()) pids.push_back(n["pid"].get<int>());
+  if (j.contains("workers") && j["workers"].is_array())
+    for (const auto& w : j["workers"])
+      if (w["pid"].is_number_integer()) pids.push_back(w["pid"].get<int>());
   if (j["daemon"]["pid"].is_number_integer()) pids.push_back(j["daemon"]["pid"].get<int>());
   return pids;
 }

@@ -25,6 +25,7 @@ constexpr auto deadline_long = 60s;
 
 std::filesystem::path openclawd_bin();
 std::filesystem::path llama_server_bin();  // fails the test with a clear message when absent
+std::filesystem::path rpc_server_bin();    // .deps/bin/ggml-rpc-server, likewise
 std::filesystem::path test_child_bin();
 
 class temp_dir {
@@ -79,6 +80,11 @@ run_result run_openclawd(const std::vector<std::string>& args,
                          std::chrono::steady_clock::duration deadline = deadline_long,
                          const std::map<std::string, std::string>& extra_env = {});
 
+// The same with `input` written to its stdin through a pipe (closed after it: end of input),
+// as a script would feed the interactive `openclawd chat`.
+run_result run_openclawd_input(const std::vector<std::string>& args, const std::string& input,
+                               std::chrono::steady_clock::duration deadline = deadline_long);
+
 // True while `pid` exists and is not a zombie (an exited child whose parent has not
 // reaped it yet is gone for our purposes).
 bool process_alive(pid_t pid);
@@ -96,8 +102,10 @@ struct daemon_setup {
   // YAML lines placed under each node (indent 4), and after the `restart:` block at the
   // end of the file (indent 2 to add restart keys, 0 for a new section).
   std::string orchestrator_extra, subagent_extra, top_extra;
+  std::string health_extra;  // YAML lines under `health:` (indent 2)
   std::string orchestrator_model, subagent_model;  // default: fresh tiny models in dir
   int orchestrator_ctx = 1024, subagent_ctx = 512;
+  int orchestrator_gpu_layers = 0;  // 99 puts its layers on its RPC workers (rpc: in orchestrator_extra)
 
   daemon_setup();
   ~daemon_setup();  // `openclawd stop`, then SIGKILL anything recorded that is still alive
@@ -106,6 +114,7 @@ struct daemon_setup {
   run_result stop();
   nlohmann::json status();  // `status --json`
   std::optional<int> node_pid(const std::string& node);
+  std::optional<int> worker_pid(const std::string& worker);  // from `status --json`
   std::string node_state(const std::string& node);
   std::filesystem::path state_dir() const { return dir / "state"; }
   std::vector<pid_t> recorded_pids();

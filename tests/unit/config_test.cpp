@@ -1232,3 +1232,124 @@ TEST_CASE("config: configs compare field by field", "[config][reload]") {
   CHECK(a.nodes[0] == b.nodes[0]);
   CHECK_FALSE(a.health == b.health);
 }
+
+// ---------------------------------------------------------------------------
+// RPC workers (docs/configuration.md, workers:)
+
+namespace {
+
+// The minimal file with two workers the orchestrator uses. Line 1 is "workers:".
+constexpr std::string_view workers_yaml =
+    "workers:\n"                      // 1
+    "  box-a:\n"                      // 2
+    "    port: 50052\n"               // 3
+    "    threads: 4\n"                // 4
+    "  gpu-box:\n"                    // 5
+    "    remote: 192.168.1.20:50052\n"  // 6
+    "nodes:\n"                        // 7
+    "  orchestrator:\n"               // 8
+    "    model: orch.gguf\n"          // 9
+    "    ctx: 32768\n"                // 10
+    "    port: 8081\n"                // 11
+    "    rpc: [box-a, gpu-box]\n"     // 12
+    "  subagent:\n"                   // 13
+    "    model: sub.gguf\n"           // 14
+    "    ctx: 8192\n"                 // 15
+    "    port: 8082\n";               // 16
+
+std::string workers_with(std::string_view from, std::string_view to) {
+  std::string s(workers_yaml);
+  const auto at = s.find(from);
+  REQUIRE(at != std::string::npos);
+  s.replace(at, from.size(), to);
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("config: workers load, and a node's rpc: list becomes endpoints in order", "[config][rpc]") {
+  temp_dir dir;
+  const config c = load_ok(dir, workers_yaml);
+  REQUIRE(c.workers.size() == 2);
+  CHECK(c.workers[0].name == "box-a");
+  CHECK_FALSE(c.workers[0].is_remote());
+  CHECK(c.workers[0].host == "127.0.0.1");
+  CHECK(c.workers[0].port == 50052);
+  CHECK(c.workers[0].threads == 4);
+  CHECK(c.workers[0].endpoint() == "127.0.0.1:50052");
+  CHECK(c.workers[1].is_remote());
+  CHECK(c.workers[1].endpoint() == "192.168.1.20:50052");
+  REQUIRE(c.find_node("orchestrator") != nullptr);
+  CHECK(c.find_node("orchestrator")->rpc == std::vector<std::string>{"box-a", "gpu-box"});
+  CHECK(c.find_node("orchestrator")->rpc_endpoints ==
+        std::vector<std::string>{"127.0.0.1:50052", "192.168.1.20:50052"});
+  CHECK(c.find_node("subagent")->rpc_endpoints.empty());
+}
+
+TEST_CASE("config: the worker program defaults to ggml-rpc-server beside llama-server", "[config][rpc]") {
+  temp_dir dir;
+  const auto server = dir.executable("bin/llama-server");
+  const auto worker = dir.executable("bin/ggml-rpc-server");
+  dir.touch("orch.gguf");
+  dir.touch("sub.gguf");
+  const config c = load_ok(dir, "llama_server: bin/llama-server\n" + std::string(workers_yaml), load_options{true});
+  CHECK(c.workers[0].rpc_server == worker);
+  (void)server;
+}
+
+TEST_CASE("config: worker mistakes name file, line, column and key", "[config][rpc]") {
+  temp_dir dir;
+  SECTION("a node lists a worker that is not declared") {
+    check_error(load_error(dir, workers_with("rpc: [box-a, gpu-box]", "rpc: [box-a, box-b]")), 12, 18,
+                "nodes.orchestrator.rpc", "no worker named \"box-b\" under workers: (known: box-a, gpu-box)");
+  }
+  SECTION("a declared worker nobody uses") {
+    check_error(load_error(dir, workers_with("rpc: [box-a, gpu-box]", "rpc: [box-a]")), 5, 3, "workers.gpu-box",
+                "worker \"gpu-box\" is not used by any node: list it in nodes.orchestrator.rpc (or "
+                "nodes.subagent.rpc), or remove it");
+  }
+  SECTION("binding the network without the opt-in") {
+    const auto e = load_error(dir, workers_with("    port: 50052\n", "    port: 50052\n    host: 0.0.0.0\n"));
+    CHECK(e.line == 4);
+    CHECK(e.key == "workers.box-a.host");
+    CHECK(e.message.find("no authentication") != std::string::npos);
+    CHECK(e.message.find("allow_network: true") != std::string::npos);
+  }
+  SECTION("the opt-in accepts it") {
+    const config c = load_ok(dir, workers_with("    port: 50052\n", "    port: 50052\n    host: 0.0.0.0\n    allow_network: true\n"));
+    CHECK(c.workers[0].endpoint() == "0.0.0.0:50052");
+  }
+  SECTION("a remote worker takes no keys of a spawned one") {
+    check_error(load_error(dir, workers_with("    remote: 192.168.1.20:50052\n", "    remote: 192.168.1.20:50052\n    threads: 2\n")),
+                7, 5, "workers.gpu-box.threads",
+                "\"threads\" makes no sense with remote: (openclawd does not start that worker; configure it where it runs)");
+  }
+  SECTION("a remote address needs its port") {
+    const auto e = load_error(dir, workers_with("192.168.1.20:50052", "192.168.1.20"));
+    CHECK(e.key == "workers.gpu-box.remote");
+    CHECK(e.message.find("expected host:port") != std::string::npos);
+  }
+  SECTION("a spawned worker needs a port") {
+    check_error(load_error(dir, workers_with("    port: 50052\n", "")), 2, 3, "workers.box-a",
+                "missing required key \"port\" (or remote: host:port)");
+  }
+  SECTION("a worker on a node's port") {
+    check_error(load_error(dir, workers_with("    port: 50052\n", "    port: 8082\n")), 3, 11, "workers.box-a.port",
+                "port 8082 is already used by nodes.subagent.port (line 16)");
+  }
+  SECTION("a worker listed twice") {
+    check_error(load_error(dir, workers_with("rpc: [box-a, gpu-box]", "rpc: [box-a, box-a]")), 12, 18,
+                "nodes.orchestrator.rpc[1]", "worker \"box-a\" is listed twice (first at line 12)");
+  }
+  SECTION("--rpc by hand in extra_args") {
+    const auto e = load_error(dir, workers_with("    rpc: [box-a, gpu-box]\n",
+                                                "    rpc: [box-a, gpu-box]\n    extra_args: [\"--rpc\", \"h:1\"]\n"));
+    CHECK(e.key == "nodes.orchestrator.extra_args[0]");
+    CHECK(e.message.find("rpc") != std::string::npos);
+  }
+  SECTION("a worker named like a node") {
+    const auto e = load_error(dir, workers_with("  box-a:\n", "  subagent:\n"));
+    CHECK(e.key == "workers.subagent");
+    CHECK(e.line == 2);
+  }
+}

@@ -1,8 +1,11 @@
 // gateway/conversation_store: round trips, summaries, /reset, the token count cache keyed by
 // model, the SQLite settings actually in force, schema versions, two connections and two
 // processes on one file, and durability: a child process that appends and dies without closing
-// (_exit, SIGKILL) loses nothing append_turn() returned for. Each test uses a fresh folder.
+// (_exit, SIGKILL) loses nothing append_turn() returned for; after an I/O error at commit (a
+// VFS that fails fsync or writes on demand) the store answers what the file really holds.
+// Each test uses a fresh folder.
 #include "gateway/conversation_store.hpp"
+#include "tests/support/faulty_vfs.hpp"
 
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
@@ -514,7 +517,7 @@ TEST_CASE("conversation_store: the inbox keeps updates until done, once each", "
   CHECK(left.rows == 1);
 }
 
-TEST_CASE("conversation_store: a version 1 file migrates to the inbox schema with its turns", "[store]") {
+TEST_CASE("conversation_store: a version 1 file migrates to the newest schema with its turns", "[store]") {
   temp_dir dir;
   {
     raw_db raw(dir.db());
@@ -533,8 +536,181 @@ TEST_CASE("conversation_store: a version 1 file migrates to the inbox schema wit
     raw.exec("INSERT INTO turns (chat_id, seq, role, content, created_at) VALUES ('c', 1, 'user', 'old', 0)");
   }
   auto store = open_store(dir.db());
-  CHECK(store.diagnostics().value().schema_version == 2);
+  CHECK(store.diagnostics().value().schema_version == conversation_store::schema_version);
   CHECK(store.turns("c").value().at(0).content == "old");
   CHECK(store.append_turn("c", turn_role::assistant, "new", "x:1").value() == 2);
   CHECK(store.inbox_add("telegram", std::vector<inbox_entry>{{1, "c", "{}"}}).value().size() == 1);
+  CHECK(store.stranger_refusal_due("telegram", 66, 1).value());  // v3
+}
+
+TEST_CASE("conversation_store: a stranger's refusal is due once a day, remembered across a reopen", "[store]") {
+  temp_dir dir;
+  {
+    auto store = open_store(dir.db());
+    CHECK(store.stranger_refusal_due("telegram", 66, 20000).value());
+    CHECK_FALSE(store.stranger_refusal_due("telegram", 66, 20000).value());
+    CHECK(store.stranger_refusal_due("telegram", 67, 20000).value());  // another stranger
+    CHECK(store.stranger_refusal_due("other", 66, 20000).value());     // another channel
+  }
+  auto store = open_store(dir.db());  // a restart, the same day
+  CHECK_FALSE(store.stranger_refusal_due("telegram", 66, 20000).value());
+  CHECK(store.stranger_refusal_due("telegram", 66, 20001).value());  // the next day
+  CHECK_FALSE(store.stranger_refusal_due("telegram", 66, 20001).value());
+  store.forget_strangers_before("telegram", 20001).value();  // 67's day-20000 refusal goes
+  {
+    raw_db raw(dir.db());
+    CHECK(raw.text("SELECT group_concat(user_id) FROM strangers_refused WHERE channel = 'telegram'") == "66");
+    CHECK(raw.text("SELECT count(*) FROM strangers_refused WHERE channel = 'other'") == "1");
+  }
+  CHECK(store.stranger_refusal_due("telegram", 67, 20001).value());
+  CHECK_FALSE(store.stranger_refusal_due("", 66, 20001).has_value());
+}
+
+namespace {
+
+// The faults of tests/support/faulty_vfs are process-wide: cleared however a test ends.
+struct faults_cleared {
+  faults_cleared() { openclawd::test::faults().clear(); }
+  ~faults_cleared() { openclawd::test::faults().clear(); }
+};
+
+store_options through_faulty_vfs() {
+  store_options o;
+  o.vfs = openclawd::test::faulty_vfs();
+  return o;
+}
+
+std::vector<std::string> contents(conversation_store& s, const std::string& chat) {
+  std::vector<std::string> out;
+  for (const auto& t : s.turns(chat).value()) out.push_back(t.content);
+  return out;
+}
+
+}  // namespace
+
+// Issue 20: "I could not save your message; please send it again", and after a restart the
+// message was there: SQLite wrote the commit's frames before the fsync failed, and the next
+// connection recovered them. The store now looks again before it answers.
+TEST_CASE("conversation_store: a commit whose fsync fails, and fsync keeps failing: the turn is kept, and said so",
+          "[store][faults]") {
+  faults_cleared cleared;
+  auto& faults = openclawd::test::faults();
+  temp_dir dir;
+  {
+    auto store = conversation_store::open(dir.db(), through_faulty_vfs()).value();
+    REQUIRE(store.append_turn("c", turn_role::user, "before", "test:1").value() == 1);
+    faults.syncs_fail = true;  // a failing disk: every fsync from now on, as strace's injection did
+    const int failed_before = faults.failed;
+    const auto seq = store.append_turn("c", turn_role::user, "hello", "test:2");
+    CHECK(faults.failed > failed_before);  // the fault hit this commit
+    INFO(store.last_error());
+    // The reopened file holds it (the log's frames were kept: the checkpoint at close could not
+    // sync either), so it is saved: "please send it again" would store it twice.
+    REQUIRE(seq.has_value());
+    CHECK(*seq == 2);
+    CHECK(contents(store, "c") == std::vector<std::string>{"before", "hello"});
+    // Sent again anyway (same origin): stored once.
+    CHECK(store.append_turn("c", turn_role::user, "hello", "test:2").value() == 2);
+    // Without an origin the turn is found by its seq.
+    CHECK(store.append_turn("c", turn_role::assistant, "an answer").value() == 3);
+    faults.clear();
+  }
+  // What a restart finds: each turn once.
+  auto store = open_store(dir.db());
+  CHECK(contents(store, "c") == std::vector<std::string>{"before", "hello", "an answer"});
+  CHECK(store.append_turn("c", turn_role::user, "after", "test:3").value() == 4);
+}
+
+TEST_CASE("conversation_store: a commit whose fsync fails once: the turn is not kept, and said so", "[store][faults]") {
+  faults_cleared cleared;
+  auto& faults = openclawd::test::faults();
+  temp_dir dir;
+  {
+    auto store = conversation_store::open(dir.db(), through_faulty_vfs()).value();
+    REQUIRE(store.append_turn("c", turn_role::user, "before", "test:1").value() == 1);
+    faults.syncs_to_fail = 1;
+    const auto seq = store.append_turn("c", turn_role::user, "hello", "test:2");
+    REQUIRE_FALSE(seq.has_value());
+    CHECK(seq.error() == errc::store_failed);  // not "maybe": the reopened file does not hold it
+    CHECK_THAT(store.last_error(), Catch::Contains("disk I/O error") && Catch::Contains("not saved"));
+    CHECK(faults.syncs_to_fail == 0);
+    CHECK(contents(store, "c") == std::vector<std::string>{"before"});
+    // Sent again, as the user was told: stored once.
+    CHECK(store.append_turn("c", turn_role::user, "hello", "test:2").value() == 2);
+    faults.syncs_to_fail = 1;
+    const auto plain = store.append_turn("c", turn_role::assistant, "an answer");
+    REQUIRE_FALSE(plain.has_value());
+    CHECK(plain.error() == errc::store_failed);
+  }
+  auto store = open_store(dir.db());
+  CHECK(contents(store, "c") == std::vector<std::string>{"before", "hello"});
+}
+
+TEST_CASE("conversation_store: when the file cannot be opened again after a failed commit, the answer is maybe",
+          "[store][faults]") {
+  faults_cleared cleared;
+  auto& faults = openclawd::test::faults();
+  temp_dir dir;
+  auto store = conversation_store::open(dir.db(), through_faulty_vfs()).value();
+  REQUIRE(store.append_turn("c", turn_role::user, "before", "test:1").value() == 1);
+  faults.syncs_fail = true;
+  faults.opens_fail = true;
+  const auto seq = store.append_turn("c", turn_role::user, "hello", "test:2");
+  REQUIRE_FALSE(seq.has_value());
+  CHECK(seq.error() == errc::store_uncertain);
+  CHECK_THAT(store.last_error(), Catch::Contains("may have been kept"));
+  // Meanwhile every call fails cleanly, and each tries the file again.
+  CHECK_FALSE(store.turns("c").has_value());
+  CHECK_FALSE(store.inbox_done("telegram", 1).has_value());
+  CHECK_FALSE(store.inbox_prune("telegram", std::chrono::hours(1)).has_value());
+  CHECK(store.log_path() == dir.db().string() + "-wal");
+  faults.clear();
+  // The file opens again, and it did keep the turn: "maybe" was the truth.
+  CHECK(contents(store, "c") == std::vector<std::string>{"before", "hello"});
+  CHECK(store.append_turn("c", turn_role::user, "hello", "test:2").value() == 2);
+}
+
+TEST_CASE("conversation_store: inbox entries whose commit failed are read back: new when kept, refused when not",
+          "[store][faults]") {
+  faults_cleared cleared;
+  auto& faults = openclawd::test::faults();
+  temp_dir dir;
+  const std::vector<inbox_entry> batch = {{100, "telegram:1", "{\"update_id\":100}"},
+                                          {101, "telegram:2", "{\"update_id\":101}"}};
+  auto store = conversation_store::open(dir.db(), through_faulty_vfs()).value();
+  REQUIRE(store.inbox_add("telegram", std::span(batch).first(1)).value() == std::vector<std::int64_t>{100});
+
+  // Not kept: refused (the channel does not confirm the updates; Telegram sends them again).
+  faults.syncs_to_fail = 1;
+  auto r = store.inbox_add("telegram", batch);
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error() == errc::store_failed);
+  CHECK(store.inbox_summary_of("telegram").value().max_id == 100);
+  // A write to the log that fails (deferred: the channel's own fsync comes later) is refused too.
+  faults.wal_writes_to_fail = 1;
+  r = store.inbox_add("telegram", batch, durability::deferred);
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error() == errc::store_failed);
+  CHECK(store.inbox_open("telegram").value().size() == 1);
+
+  // Kept after all (fsync keeps failing): the new ids, as if nothing had failed, so that the
+  // channel answers them; delivered again, they are not new. (Closing a connection checkpoints
+  // the log and deletes it when it can, so a first write to a fresh log is lost with it: not
+  // saved, as above. A commit since the last checkpoint keeps the log, orphan frames included.)
+  REQUIRE(store.append_turn("c", turn_role::user, "a turn in the log").has_value());
+  faults.syncs_fail = true;
+  r = store.inbox_add("telegram", batch);
+  INFO(store.last_error());
+  REQUIRE(r.has_value());
+  CHECK(*r == std::vector<std::int64_t>{101});
+  faults.clear();
+  CHECK(store.inbox_add("telegram", batch).value().empty());
+  CHECK(store.inbox_open("telegram").value().size() == 2);
+
+  // Other writes cannot tell: store_uncertain, and the connection shows what the file holds.
+  faults.syncs_to_fail = 1;
+  const auto marked = store.inbox_set_reply("telegram", 100, "[]");
+  REQUIRE_FALSE(marked.has_value());
+  CHECK(marked.error() == errc::store_uncertain);
+  CHECK(store.inbox_open("telegram").value()[0].state == inbox_state::pending);  // it was not kept
 }
