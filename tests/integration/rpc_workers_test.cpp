@@ -25,7 +25,6 @@
 namespace {
 
 using namespace openclawd::test;
-using steady = std::chrono::steady_clock;
 
 std::string slurp(const std::filesystem::path& p) {
   std::ifstream in(p);
@@ -56,6 +55,24 @@ struct rpc_setup {
     d.write_config();
   }
   nlohmann::json worker(const std::string& name) { return d.status()["workers"][name]; }
+  // Sends `sig` to a worker and waits until both it and the orchestrator run again as new
+  // processes; the seconds that took.
+  double recovery_after(const std::string& name, int sig) {
+    const auto worker = d.worker_pid(name);
+    const auto node = d.node_pid("orchestrator");
+    REQUIRE(worker);
+    REQUIRE(node);
+    const auto t0 = std::chrono::steady_clock::now();
+    ::kill(*worker, sig);
+    const bool back = wait_until([&] {
+      const auto j = d.status();
+      return j["workers"][name]["state"] == "ready" && j["workers"][name]["pid"] != *worker &&
+             j["nodes"]["orchestrator"]["state"] == "ready" && j["nodes"]["orchestrator"]["pid"] != *node;
+    }, deadline_long);
+    INFO(d.status().dump(2));
+    REQUIRE(back);
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
   std::filesystem::path log_of(const std::string& name) { return d.state_dir() / "logs" / (name + ".log"); }
   std::string chat(const std::string& text) {
     const auto r = run_openclawd({"chat", "--config", d.config.string(), "--message", text});
@@ -119,21 +136,7 @@ TEST_CASE("rpc: the orchestrator's layers are on two real workers, a chat is ans
   CHECK(count_of(slurp(s.log_of("w2")), "[graph_compute]") > 0);
 
   SECTION("SIGKILL of a worker: the worker and then the node come back, and the next message is answered") {
-    const auto worker = s.d.worker_pid("w1");
-    const auto node = s.d.node_pid("orchestrator");
-    REQUIRE(worker);
-    REQUIRE(node);
-    const auto t0 = steady::now();
-    ::kill(*worker, SIGKILL);
-    const bool back = wait_until([&] {
-      const auto j = s.d.status();
-      return j["workers"]["w1"]["state"] == "ready" && j["workers"]["w1"]["pid"] != *worker &&
-             j["nodes"]["orchestrator"]["state"] == "ready" && j["nodes"]["orchestrator"]["pid"] != *node;
-    }, deadline_long);
-    const double seconds = std::chrono::duration<double>(steady::now() - t0).count();
-    INFO(s.d.status().dump(2));
-    REQUIRE(back);
-    WARN("worker SIGKILL -> orchestrator ready again: " << seconds << " s");
+    WARN("worker SIGKILL -> orchestrator ready again: " << s.recovery_after("w1", SIGKILL) << " s");
     CHECK(s.worker("w1")["restarts"] == 1);
     CHECK(s.worker("w1")["last_exit"]["signal"] == "SIGKILL");
     CHECK(s.chat("Still there?").find("Hello, world!") != std::string::npos);
@@ -141,20 +144,8 @@ TEST_CASE("rpc: the orchestrator's layers are on two real workers, a chat is ans
 
   SECTION("a SIGSTOPped worker is caught, restarted, and the node with it") {
     const auto worker = s.d.worker_pid("w2");
-    const auto node = s.d.node_pid("orchestrator");
     REQUIRE(worker);
-    REQUIRE(node);
-    const auto t0 = steady::now();
-    ::kill(*worker, SIGSTOP);
-    const bool back = wait_until([&] {
-      const auto j = s.d.status();
-      return j["workers"]["w2"]["state"] == "ready" && j["workers"]["w2"]["pid"] != *worker &&
-             j["nodes"]["orchestrator"]["state"] == "ready" && j["nodes"]["orchestrator"]["pid"] != *node;
-    }, deadline_long);
-    const double seconds = std::chrono::duration<double>(steady::now() - t0).count();
-    INFO(s.d.status().dump(2));
-    REQUIRE(back);
-    WARN("worker SIGSTOP -> orchestrator ready again: " << seconds << " s");
+    WARN("worker SIGSTOP -> orchestrator ready again: " << s.recovery_after("w2", SIGSTOP) << " s");
     CHECK_FALSE(process_alive(*worker));
     CHECK(s.worker("w2")["last_exit"]["reason"].get<std::string>().find("liveness") != std::string::npos);
     CHECK(s.chat("And now?").find("Hello, world!") != std::string::npos);

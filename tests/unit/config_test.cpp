@@ -488,12 +488,12 @@ TEST_CASE("config: unknown key suggests the nearest", "[config]") {
 TEST_CASE("config: an unknown key far from any lists the valid keys", "[config]") {
   temp_dir dir;
   check_error(load_error(dir, "whatsapp: {}\n" + std::string(minimal_yaml)), 1, 1, "whatsapp",
-              "unknown key \"whatsapp\"; expected one of: llama_server, state_dir, nodes, restart, health, logs, search, "
-              "pipeline, telegram, admin, slot_files_max, hub");
+              "unknown key \"whatsapp\"; expected one of: llama_server, rpc_server, workers, state_dir, nodes, restart, "
+              "health, logs, search, pipeline, telegram, admin, slot_files_max, hub");
   check_error(load_error(dir, minimal_with("ctx: 8192", "temperature: 0.7\n    ctx: 8192")), 8, 5,
               "nodes.subagent.temperature",
               "unknown key \"temperature\"; expected one of: model, fallbacks, ctx, gpu_layers, port, threads, "
-              "parallel, extra_args, cache_ram, slot_files, startup_timeout, stop_timeout, llama_server, url");
+              "parallel, extra_args, cache_ram, slot_files, startup_timeout, stop_timeout, llama_server, rpc, url");
   check_error(load_error(dir, minimal_with("  subagent:", "  gpu:\n    model: x\n  subagent:")), 6, 3, "nodes.gpu",
               "unknown key \"gpu\"; expected one of: orchestrator, subagent");
 }
