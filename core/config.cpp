@@ -1709,7 +1709,10 @@ config_result<fs::path> default_rpc_server(const reader& r, const draft& d) {
 // distinct from each other, from the nodes' and from the admin port, programs found.
 maybe_error finish_workers(const reader& r, draft& d) {
   for (node_draft& n : d.nodes) {
-    for (const auto& [name, at] : n.rpc) {
+    for (const auto& listed : n.rpc) {
+      // Not a structured binding: clang before 16 cannot capture one in a lambda.
+      const std::string& name = listed.first;
+      const YAML::Mark& at = listed.second;
       const auto w = std::find_if(d.workers.begin(), d.workers.end(), [&](const worker_draft& x) { return x.cfg.name == name; });
       if (w == d.workers.end()) {
         std::string known;

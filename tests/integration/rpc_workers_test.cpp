@@ -33,6 +33,16 @@ std::string slurp(const std::filesystem::path& p) {
   return ss.str();
 }
 
+// Both nodes on the tiny Gemma 3 model, the orchestrator's layers on `rpc` (a YAML list of
+// worker names), `workers` the YAML under workers: (indent 2).
+void on_workers(daemon_setup& d, const std::string& rpc, const std::string& workers) {
+  d.orchestrator_model = real_vocab_model("gemma3", "hello").string();
+  d.subagent_model = d.orchestrator_model;
+  d.orchestrator_gpu_layers = 99;
+  d.orchestrator_extra = "    rpc: " + rpc + "\n";
+  d.top_extra = "workers:\n" + workers;
+}
+
 // A daemon whose orchestrator runs with -ngl 99 on two local workers.
 struct rpc_setup {
   daemon_setup d;
@@ -41,17 +51,13 @@ struct rpc_setup {
 
   explicit rpc_setup(const std::string& worker_extra = "") {
     rpc_server_bin();  // a clear failure when setup.sh has not installed the worker
-    d.orchestrator_model = real_vocab_model("gemma3", "hello").string();
-    d.subagent_model = real_vocab_model("gemma3", "hello").string();
-    d.orchestrator_gpu_layers = 99;
-    d.orchestrator_extra = "    rpc: [w1, w2]\n";
-    d.top_extra = "workers:\n"
-                  "  w1:\n"
-                  "    port: " + std::to_string(w1_port) + "\n"
-                  "    threads: 1\n" + worker_extra +
-                  "  w2:\n"
-                  "    port: " + std::to_string(w2_port) + "\n"
-                  "    threads: 1\n" + worker_extra;
+    on_workers(d, "[w1, w2]",
+               "  w1:\n"
+               "    port: " + std::to_string(w1_port) + "\n"
+               "    threads: 1\n" + worker_extra +
+               "  w2:\n"
+               "    port: " + std::to_string(w2_port) + "\n"
+               "    threads: 1\n" + worker_extra);
     d.write_config();
   }
   nlohmann::json worker(const std::string& name) { return d.status()["workers"][name]; }
@@ -198,14 +204,10 @@ TEST_CASE("rpc: a daemon SIGKILL leaves no worker running, and the next start is
 TEST_CASE("rpc: a worker that never answers fails the start, naming the worker", "[rpc][e2e]") {
   daemon_setup d;
   const int nobody = free_port();  // nothing listens there
-  d.orchestrator_model = real_vocab_model("gemma3", "hello").string();
-  d.subagent_model = d.orchestrator_model;
-  d.orchestrator_gpu_layers = 99;
-  d.orchestrator_extra = "    rpc: [gpu-box]\n";
-  d.top_extra = "workers:\n"
-                "  gpu-box:\n"
-                "    remote: 127.0.0.1:" + std::to_string(nobody) + "\n"
-                "    startup_timeout: 1s\n";
+  on_workers(d, "[gpu-box]",
+             "  gpu-box:\n"
+             "    remote: 127.0.0.1:" + std::to_string(nobody) + "\n"
+             "    startup_timeout: 1s\n");
   d.write_config();
   const auto r = d.start();
   INFO(r.out << r.err);
@@ -252,13 +254,9 @@ TEST_CASE("rpc: a node whose /health says 200 but which computes nothing is caug
           "[rpc][e2e]") {
   daemon_setup d;
   own_worker w(d.dir / "own-worker.log");
-  d.orchestrator_model = real_vocab_model("gemma3", "hello").string();
-  d.subagent_model = d.orchestrator_model;
-  d.orchestrator_gpu_layers = 99;
-  d.orchestrator_extra = "    rpc: [gpu-box]\n";
-  d.top_extra = "workers:\n"
-                "  gpu-box:\n"
-                "    remote: 127.0.0.1:" + std::to_string(w.port) + "\n";
+  on_workers(d, "[gpu-box]",
+             "  gpu-box:\n"
+             "    remote: 127.0.0.1:" + std::to_string(w.port) + "\n");
   d.health_extra = "  work_probe_idle: 1s\n"
                    "  work_probe_timeout: 2s\n";
   d.write_config();
@@ -316,15 +314,11 @@ TEST_CASE("rpc: doctor checks the worker program, a remote worker's memory, the 
     return ok;
   }));
   const int local_port = free_port();
-  d.orchestrator_model = real_vocab_model("gemma3", "hello").string();
-  d.subagent_model = d.orchestrator_model;
-  d.orchestrator_gpu_layers = 99;
-  d.orchestrator_extra = "    rpc: [w1, gpu-box]\n";
-  d.top_extra = "workers:\n"
-                "  w1:\n"
-                "    port: " + std::to_string(local_port) + "\n"
-                "  gpu-box:\n"
-                "    remote: 127.0.0.1:" + std::to_string(remote.port) + "\n";
+  on_workers(d, "[w1, gpu-box]",
+             "  w1:\n"
+             "    port: " + std::to_string(local_port) + "\n"
+             "  gpu-box:\n"
+             "    remote: 127.0.0.1:" + std::to_string(remote.port) + "\n");
   d.write_config();
   const auto r = run_openclawd({"doctor", "--config", d.config.string(), "--json"});
   INFO(r.out << r.err);
