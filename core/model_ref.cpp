@@ -236,7 +236,7 @@ boost::system::result<std::vector<hub_file>, std::string> select_files(const mod
     }
     for (std::size_t i = 0; i < parts.size(); ++i) {
       if (parts[i].path.empty()) {
-        char part[32];
+        char part[64];  // room for any size_t and int: GCC's -Wformat-truncation counts them all
         std::snprintf(part, sizeof part, "-%05zu-of-%05d.gguf", i + 1, split.count);
         return boost::system::result<std::vector<hub_file>, std::string>(
             boost::system::in_place_error,
