@@ -551,11 +551,7 @@ worker_facts check_remote_worker(const core::worker_config& w) {
   std::string problem;
   asio::io_context io;
   asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    const auto colon = w.remote.rfind(':');
-    std::string host = w.remote.substr(0, colon);
-    if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-    const auto port = static_cast<std::uint16_t>(std::stoi(w.remote.substr(colon + 1)));
-    const auto ep = co_await net::resolve_endpoint(host, port, 5s);
+    const auto ep = co_await net::resolve_endpoint(w.connect_host(), static_cast<std::uint16_t>(w.connect_port()), 5s);
     if (!ep) {
       problem = ep.error().message();
       co_return;

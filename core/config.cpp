@@ -77,6 +77,17 @@ const node_config* config::find_node(std::string_view name) const {
   return it == nodes.end() ? nullptr : &*it;
 }
 
+std::string worker_config::connect_host() const {
+  if (!is_remote()) return host == "0.0.0.0" ? std::string("127.0.0.1") : host;
+  std::string h = remote.substr(0, remote.rfind(':'));  // the loader checked host:port
+  if (h.size() > 2 && h.front() == '[') h = h.substr(1, h.size() - 2);
+  return h;
+}
+
+int worker_config::connect_port() const {
+  return is_remote() ? std::stoi(remote.substr(remote.rfind(':') + 1)) : port;
+}
+
 const worker_config* config::find_worker(std::string_view name) const {
   auto it = std::find_if(workers.begin(), workers.end(), [&](const worker_config& w) { return w.name == name; });
   return it == workers.end() ? nullptr : &*it;

@@ -102,6 +102,10 @@ struct worker_config {
 
   bool is_remote() const { return !remote.empty(); }
   std::string endpoint() const { return is_remote() ? remote : host + ":" + std::to_string(port); }
+  // Where to connect to ask it something: the remote address split (an IPv6 address without
+  // its brackets), or this machine's worker (loopback when it binds every address).
+  std::string connect_host() const;
+  int connect_port() const;
   bool operator==(const worker_config&) const = default;
 };
 

@@ -540,12 +540,9 @@ asio::awaitable<result<asio::ip::tcp::endpoint>> model_process::server_endpoint(
 asio::awaitable<bool> model_process::probe_worker(clock::duration timeout) {
   const auto begun = clock::now();
   const auto& w = *settings_.worker;
-  std::string host = w.is_remote() ? w.remote.substr(0, w.remote.rfind(':')) : w.host;
-  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  if (host == "0.0.0.0") host = "127.0.0.1";  // bound everywhere: loopback reaches it too
-  const int port = w.is_remote() ? std::stoi(w.remote.substr(w.remote.rfind(':') + 1)) : w.port;
   const auto ms = [](clock::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d); };
-  const auto ep = co_await net::resolve_endpoint(host, static_cast<std::uint16_t>(port), ms(timeout));
+  const auto ep = co_await net::resolve_endpoint(w.connect_host(), static_cast<std::uint16_t>(w.connect_port()),
+                                                 ms(timeout));
   if (!ep) {
     last_probe_error_ = ep.error().message();
     co_return false;
