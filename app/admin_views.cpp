@@ -293,6 +293,12 @@ void write_pipeline_metrics(core::prometheus_writer& w, const gateway::pipeline_
   counter("openclawd_pipeline_searches_total", "Messages for which the orchestrator ran a web search", s.searches);
   counter("openclawd_pipeline_searches_unavailable_total",
           "Searches that were wanted but blocked or unavailable (answered without them)", s.searches_unavailable);
+  counter("openclawd_pipeline_reads_total", "Messages for which the orchestrator asked to read the top results",
+          s.reads);
+  counter("openclawd_pipeline_pages_read_total", "Pages whose text was handed to the subagent", s.pages_read);
+  counter("openclawd_pipeline_pages_failed_total", "Pages handed to the subagent as a one-line note instead",
+          s.pages_failed);
+  counter("openclawd_pipeline_cited_answers_total", "Answers that cited a page or search result", s.cited_answers);
   counter("openclawd_pipeline_compactions_total", "Conversation histories summarized to fit the context",
           s.compactions);
   counter("openclawd_pipeline_degenerate_total", "Answers aborted as degenerate output (e.g. endless <unused50>)",
@@ -338,6 +344,37 @@ void write_search_metrics(core::prometheus_writer& w, const tools::search_stats*
   counter("openclawd_search_refused_busy_total", "Queries that waited longer than max_wait for their turn",
           s->refused_busy);
   w.gauge("openclawd_search_paused_seconds", "Time left in the pause after a block (0: queries may go out)", paused_s);
+}
+
+void write_pages_metrics(core::prometheus_writer& w, const tools::web_reader* r) {
+  w.gauge("openclawd_pages_enabled", "1 when the page-reading tool is on", r ? 1 : 0);
+  if (!r) return;
+  const auto& s = r->stats();
+  auto counter = [&](const char* name, const char* help, std::uint64_t v) {
+    w.counter(name, help, static_cast<double>(v));
+  };
+  counter("openclawd_pages_requests_total", "Pages asked of a site (a page's redirects count once)", s.requests);
+  counter("openclawd_pages_read_total", "Pages read (from the site or the cache)", s.ok);
+  counter("openclawd_pages_cache_hits_total", "Pages answered from the cache", s.cache_hits);
+  counter("openclawd_pages_bytes_total", "Body bytes read from sites", s.bytes);
+  counter("openclawd_pages_gave_up_total", "Pages still under way at the message deadline (answered without them)",
+          s.gave_up);
+  w.family("openclawd_pages_failures_total", metric_type::counter,
+           "Pages that came back as a one-line note, by reason (refused: a private address or blocked port)");
+  for (const auto st : {tools::page_status::refused, tools::page_status::blocked, tools::page_status::paused,
+                        tools::page_status::timeout, tools::page_status::too_large, tools::page_status::unsupported,
+                        tools::page_status::needs_javascript, tools::page_status::http_error,
+                        tools::page_status::failed}) {
+    const auto it = s.failures.find(st);
+    w.sample("openclawd_pages_failures_total", static_cast<double>(it == s.failures.end() ? 0 : it->second),
+             {{"reason", std::string(tools::to_string(st))}});
+  }
+  w.gauge("openclawd_pages_hosts_paused", "Hosts left alone after blocking us (circuit breaker open)",
+          r->hosts_paused());
+  w.gauge("openclawd_pages_last_fetch_seconds", "Fetch time of the last page read from a site",
+          std::chrono::duration<double>(s.last_fetch).count());
+  w.gauge("openclawd_pages_last_extract_seconds", "Text extraction time of the last page read from a site",
+          std::chrono::duration<double>(s.last_extract).count());
 }
 
 telegram_metrics telegram_metrics_of(const gateway::telegram::channel_stats& s,
@@ -526,6 +563,8 @@ std::string render_status_page(const status_page_data& d, const std::vector<page
                        {"in flight", std::to_string(p.in_flight)},
                        {"searches", std::to_string(p.searches)},
                        {"searches unavailable", std::to_string(p.searches_unavailable)},
+                       {"pages read / not read", std::to_string(p.pages_read) + " / " + std::to_string(p.pages_failed)},
+                       {"answers with citations", std::to_string(p.cited_answers)},
                        {"compactions", std::to_string(p.compactions)},
                        {"degenerate answers", std::to_string(p.degenerate)},
                        {"resumed", std::to_string(p.resumed)}});
@@ -540,6 +579,24 @@ std::string render_status_page(const status_page_data& d, const std::vector<page
                          {"refused, busy", std::to_string(s.refused_busy)}});
   } else {
     o << "<h2>Web search</h2>\n<p>off</p>\n";
+  }
+  if (d.pages) {
+    const auto& s = *d.pages;
+    std::string failures;
+    for (const auto& [st, n] : s.failures) {
+      if (!failures.empty()) failures += ", ";
+      failures += std::string(tools::to_string(st)) + " " + std::to_string(n);
+    }
+    table("Page reading", {{"pages asked of sites", std::to_string(s.requests)},
+                           {"read", std::to_string(s.ok)},
+                           {"cache hits", std::to_string(s.cache_hits)},
+                           {"not read", failures.empty() ? std::string("none") : failures},
+                           {"given up at the message deadline", std::to_string(s.gave_up)},
+                           {"hosts paused after blocking us", std::to_string(d.pages_hosts_paused)},
+                           {"last fetch / extract", std::to_string(s.last_fetch.count()) + " ms / " +
+                                                        std::to_string(s.last_extract.count()) + " ms"}});
+  } else {
+    o << "<h2>Page reading</h2>\n<p>off</p>\n";
   }
   for (const auto& s : extra) table(s.title, s.rows);
   o << "<p class=\"meta\"><a href=\"/status\">/status</a> (JSON) &middot; <a href=\"/metrics\">/metrics</a> "
@@ -566,6 +623,7 @@ void install_admin_views(admin_server& server, const admin_sources& sources) {
   server.add_collector([src](core::prometheus_writer& w) {
     const double paused = src.search ? std::chrono::duration<double>(src.search->paused_for()).count() : 0.0;
     write_search_metrics(w, src.search ? &src.search->stats() : nullptr, paused);
+    write_pages_metrics(w, src.pages);
   });
   server.add_collector([&server](core::prometheus_writer& w) {
     const auto& s = server.stats();
@@ -586,6 +644,10 @@ void install_admin_views(admin_server& server, const admin_sources& sources) {
       d.node_processes.push_back(read_process_facts(n.pid.value_or(0), n.pid_start_time));
     if (src.pipeline) d.pipeline = src.pipeline->stats();
     if (src.search) d.search = src.search->stats();
+    if (src.pages) {
+      d.pages = src.pages->stats();
+      d.pages_hosts_paused = src.pages->hosts_paused();
+    }
     auto sections = extra;
     if (!src.state_dir.empty()) {
       auto rows = activity_rows(activity_json(d.daemon, true, src.state_dir));

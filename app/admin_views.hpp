@@ -14,6 +14,7 @@
 #include "gateway/work_probe.hpp"
 #include "gateway/telegram/channel.hpp"
 #include "supervisor/node_status.hpp"
+#include "tools/web_reader.hpp"
 #include "tools/web_search.hpp"
 
 #include <chrono>
@@ -90,6 +91,8 @@ struct status_page_data {
   std::vector<process_facts> node_processes;  // daemon.nodes' order
   std::optional<gateway::pipeline_stats> pipeline;
   std::optional<tools::search_stats> search;  // nullopt: search is off
+  std::optional<tools::reader_stats> pages;   // nullopt: page reading is off
+  int pages_hosts_paused = 0;
   std::int64_t now_unix_ms = 0;
 };
 // A complete HTML document: no scripts, no external assets, every value escaped.
@@ -100,6 +103,7 @@ struct admin_sources {
   const supervisor::supervisor& sup;
   const gateway::pipeline* pipeline = nullptr;  // null: no pipeline counters
   const tools::web_search* search = nullptr;    // null: search is off
+  const tools::web_reader* pages = nullptr;     // null: page reading is off
   int port = 0;
   std::filesystem::path state_dir;  // for the activity (pull.json, node logs); empty: none shown
 };

@@ -13,7 +13,7 @@ namespace {
 // The commands, in the order `openclawd help` lists them. Add a row for a new command.
 const command_spec* const commands[] = {&start_command,  &stop_command,   &status_command,
                                         &reload_command, &logs_command,   &doctor_command,
-                                        &service_command, &search_command, &chat_command,
+                                        &service_command, &search_command, &read_command, &chat_command,
                                         &pull_command};
 
 const command_spec* find_command(std::string_view name) {

@@ -59,6 +59,7 @@ extern const command_spec stop_command;    // app/cmd_lifecycle.cpp
 extern const command_spec status_command;  // app/cmd_lifecycle.cpp
 extern const command_spec reload_command;  // app/cmd_reload.cpp
 extern const command_spec search_command;  // app/cmd_search.cpp
+extern const command_spec read_command;    // app/cmd_read.cpp
 extern const command_spec logs_command;     // app/cmd_logs.cpp
 extern const command_spec doctor_command;   // app/cmd_doctor.cpp
 extern const command_spec service_command;  // app/cmd_service.cpp

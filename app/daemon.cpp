@@ -3,6 +3,7 @@
 #include "app/admin_views.hpp"
 #include "app/chat_server.hpp"
 #include "app/kv_files.hpp"
+#include "app/page_policy.hpp"
 #include "app/reload.hpp"
 #include "core/log.hpp"
 #include "gateway/conversation_store.hpp"
@@ -12,6 +13,7 @@
 #include "gateway/template_probe.hpp"
 #include "gateway/work_probe.hpp"
 #include "gateway/telegram/channel.hpp"
+#include "tools/web_reader.hpp"
 #include "tools/web_search.hpp"
 #include "net/asio.hpp"
 #include "supervisor/supervisor.hpp"
@@ -113,7 +115,13 @@ int run_daemon(const core::config& cfg, const state_paths& paths, const daemon_o
       [&sup](std::string node, std::string reason) -> asio::awaitable<bool> {
         co_return co_await sup.switch_model(std::move(node), std::move(reason), std::chrono::minutes(10));
       },
-      gateway::pipeline_config::from(cfg.pipeline));
+      gateway::pipeline_config::from(cfg.pipeline, &cfg.pages));
+  // Page reading: links in messages, and the top results when the orchestrator asks (docs/pages.md).
+  std::unique_ptr<tools::web_reader> reader;
+  if (cfg.pages.enabled) {
+    reader = std::make_unique<tools::web_reader>(io.get_executor(), cfg.pages, page_policy_of(cfg));
+    pipe.set_reader(gateway::read_with(*reader));
+  }
   // The orchestrator's chats keep their KV: slots, warm-ups, slot files (gateway/kv_keeper.hpp).
   gateway::kv_keeper orch_kv(orch_client, "orchestrator", orch_cfg.parallel.value_or(1),
                              kv_files_of(cfg, orch_cfg, orch_cfg.model));
@@ -209,7 +217,7 @@ int run_daemon(const core::config& cfg, const state_paths& paths, const daemon_o
   if (auto problem = chat.start(); !problem.empty()) core::log_warn("daemon", "local chat is off: " + problem);
   // The loopback admin endpoint (/status, /metrics, the page) when admin.port is set; null when
   // off or its port is taken (logged). A channel adds its numbers: if (admin) admin->add_collector(...).
-  auto admin = start_admin_endpoint(io.get_executor(), cfg, admin_sources{sup, &pipe, search.get(), 0, cfg.state_dir});
+  auto admin = start_admin_endpoint(io.get_executor(), cfg, admin_sources{sup, &pipe, search.get(), reader.get(), 0, cfg.state_dir});
   if (admin) admin->add_collector([&orch_kv](core::prometheus_writer& w) { write_kv_metrics(w, orch_kv); });
   if (admin)
     admin->add_collector([&orch_probe, &sub_probe](core::prometheus_writer& w) {

@@ -48,11 +48,12 @@ section_changes compare_sections(const core::config& running, const core::config
     if (before->startup_timeout != n.startup_timeout) out.applied.push_back(key + "startup_timeout");
     if (before->stop_timeout != n.stop_timeout) out.applied.push_back(key + "stop_timeout");
   }
-  // Built once at start: the lock, pid and state files live in state_dir; the search tool
-  // keeps its cache and backoff; the pipeline's settings shape messages under way; the
+  // Built once at start: the lock, pid and state files live in state_dir; the search tool and
+  // the page reader keep their caches and backoffs; the pipeline's settings shape messages under way; the
   // Telegram poller and the admin endpoint own connections and a port.
   if (running.state_dir != next.state_dir) out.deferred.emplace_back("state_dir");
   if (running.search != next.search) out.deferred.emplace_back("search");
+  if (running.pages != next.pages) out.deferred.emplace_back("pages");
   if (running.pipeline != next.pipeline) out.deferred.emplace_back("pipeline");
   if (running.telegram != next.telegram) out.deferred.emplace_back("telegram");
   if (running.admin != next.admin) out.deferred.emplace_back("admin");
@@ -180,6 +181,7 @@ asio::awaitable<void> reloader::reload_once(std::int64_t requested_at_unix_ms) {
   }
   now.state_dir = running_.state_dir;
   now.search = running_.search;
+  now.pages = running_.pages;
   now.pipeline = running_.pipeline;
   now.telegram = running_.telegram;
   now.admin = running_.admin;

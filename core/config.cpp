@@ -369,6 +369,13 @@ struct search_draft {
   std::optional<std::pair<YAML::Mark, std::string>> backoff_max_at;
 };
 
+struct pages_draft {
+  pages_config cfg;
+  std::optional<std::pair<YAML::Mark, std::string>> backoff_initial_at;  // mark, path
+  std::optional<std::pair<YAML::Mark, std::string>> backoff_max_at;
+  std::optional<std::pair<YAML::Mark, std::string>> message_timeout_at;
+};
+
 struct telegram_draft {
   telegram_config cfg;
   std::optional<located_path> token_file;
@@ -400,6 +407,7 @@ struct draft {
   health_config health;
   logs_config logs;
   search_draft search;
+  pages_draft pages;
   pipeline_settings pipeline;
   telegram_draft telegram;
   admin_draft admin;
@@ -765,32 +773,45 @@ maybe_error check_ports(const reader& r, const draft& d) {
                         ".port (line " + std::to_string(first.port_mark.line + 1) + ")");
 }
 
-maybe_error check_backoff(const reader& r, const restart_draft& d) {
-  const restart_config& c = d.cfg;
-  if (c.backoff_max >= c.backoff_initial) return std::nullopt;
-  if (d.backoff_max_at) {
-    return r.error_at(d.backoff_max_at->first, d.backoff_max_at->second,
-                      "expected a duration of at least restart.backoff_initial (" +
-                          format_duration(c.backoff_initial) + "), found " + quote(format_duration(c.backoff_max)));
+// backoff_max below backoff_initial: the error points at whichever of the two was written
+// (backoff_max when both were), since the other one is a default the user never saw.
+using mark_at = std::optional<std::pair<YAML::Mark, std::string>>;
+maybe_error check_backoff_pair(const reader& r, std::string_view section, duration initial, duration max,
+                               const mark_at& initial_at, const mark_at& max_at) {
+  if (max >= initial) return std::nullopt;
+  const std::string s(section);
+  if (max_at) {
+    return r.error_at(max_at->first, max_at->second,
+                      "expected a duration of at least " + s + ".backoff_initial (" + format_duration(initial) +
+                          "), found " + quote(format_duration(max)));
   }
-  return r.error_at(d.backoff_initial_at->first, d.backoff_initial_at->second,
-                    "expected at most restart.backoff_max (" + format_duration(c.backoff_max) +
-                        ", the default), found " + quote(format_duration(c.backoff_initial)) +
-                        "; raise backoff_max too");
+  return r.error_at(initial_at->first, initial_at->second,
+                    "expected at most " + s + ".backoff_max (" + format_duration(max) + ", the default), found " +
+                        quote(format_duration(initial)) + "; raise backoff_max too");
+}
+
+maybe_error check_backoff(const reader& r, const restart_draft& d) {
+  return check_backoff_pair(r, "restart", d.cfg.backoff_initial, d.cfg.backoff_max, d.backoff_initial_at,
+                            d.backoff_max_at);
 }
 
 maybe_error check_search_backoff(const reader& r, const search_draft& d) {
-  if (d.cfg.backoff_max >= d.cfg.backoff_initial) return std::nullopt;
-  if (d.backoff_max_at) {
-    return r.error_at(d.backoff_max_at->first, d.backoff_max_at->second,
-                      "expected a duration of at least search.backoff_initial (" +
-                          format_duration(d.cfg.backoff_initial) + "), found " +
-                          quote(format_duration(d.cfg.backoff_max)));
+  return check_backoff_pair(r, "search", d.cfg.backoff_initial, d.cfg.backoff_max, d.backoff_initial_at,
+                            d.backoff_max_at);
+}
+
+// pages: backoffs ordered, and a message's deadline no shorter than one page's (else the
+// page deadline could never be reached).
+maybe_error check_pages_timing(const reader& r, const pages_draft& d) {
+  if (auto e = check_backoff_pair(r, "pages", d.cfg.backoff_initial, d.cfg.backoff_max, d.backoff_initial_at,
+                                  d.backoff_max_at))
+    return e;
+  if (d.message_timeout_at && d.cfg.message_timeout < d.cfg.page_timeout) {
+    return r.error_at(d.message_timeout_at->first, d.message_timeout_at->second,
+                      "expected a duration of at least pages.page_timeout (" + format_duration(d.cfg.page_timeout) +
+                          "), found " + quote(format_duration(d.cfg.message_timeout)));
   }
-  return r.error_at(d.backoff_initial_at->first, d.backoff_initial_at->second,
-                    "expected at most search.backoff_max (" + format_duration(d.cfg.backoff_max) +
-                        ", the default), found " + quote(format_duration(d.cfg.backoff_initial)) +
-                        "; raise backoff_max too");
+  return std::nullopt;
 }
 
 // search.endpoint: https:// anywhere; plain http:// only to this machine (the tests' local
@@ -1036,6 +1057,64 @@ const key_spec<search_draft> search_keys[] = {
      }},
 };
 const key_table<search_draft> search_table{"search", search_keys};
+
+constexpr int_rule read_results_rule{1, 5, "an integer from 1 to 5"};
+constexpr int_rule max_urls_rule{1, 10, "an integer from 1 to 10"};
+constexpr int_rule redirects_rule{0, 10, "an integer from 0 to 10"};
+
+const key_spec<pages_draft> pages_keys[] = {
+    {"enabled", optional_key, "enable", [](R r, F f, pages_draft& d) { return r.read_bool(f, d.cfg.enabled); }},
+    {"read_results", optional_key, "top_results results", [](R r, F f, pages_draft& d) {
+       return r.read_int(f, read_results_rule, d.cfg.read_results);
+     }},
+    {"max_urls", optional_key, "max_links urls links", [](R r, F f, pages_draft& d) {
+       return r.read_int(f, max_urls_rule, d.cfg.max_urls);
+     }},
+    {"allow_http", optional_key, "http", [](R r, F f, pages_draft& d) { return r.read_bool(f, d.cfg.allow_http); }},
+    {"max_redirects", optional_key, "redirects", [](R r, F f, pages_draft& d) {
+       return r.read_int(f, redirects_rule, d.cfg.max_redirects);
+     }},
+    {"max_body", optional_key, "max_page_size max_size", [](R r, F f, pages_draft& d) {
+       return r.read_size(f, 16 * 1024, d.cfg.max_body);
+     }},
+    {"max_chars", optional_key, "max_output_chars", [](R r, F f, pages_draft& d) {
+       return r.read_int(f, output_chars_rule, d.cfg.max_chars);
+     }},
+    {"connect_timeout", optional_key, "", [](R r, F f, pages_draft& d) {
+       return r.read_duration(f, std::chrono::milliseconds(100), d.cfg.connect_timeout);
+     }},
+    {"read_timeout", optional_key, "", [](R r, F f, pages_draft& d) {
+       return r.read_duration(f, std::chrono::milliseconds(100), d.cfg.read_timeout);
+     }},
+    {"page_timeout", optional_key, "timeout", [](R r, F f, pages_draft& d) {
+       return r.read_duration(f, std::chrono::milliseconds(100), d.cfg.page_timeout);
+     }},
+    {"message_timeout", optional_key, "total_timeout", [](R r, F f, pages_draft& d) {
+       d.message_timeout_at.emplace(reader::value_mark(f), f.path);
+       return r.read_duration(f, std::chrono::milliseconds(100), d.cfg.message_timeout);
+     }},
+    {"min_interval", optional_key, "interval", [](R r, F f, pages_draft& d) {
+       return r.read_duration(f, duration::zero(), d.cfg.min_interval);
+     }},
+    {"cache_ttl", optional_key, "ttl", [](R r, F f, pages_draft& d) {
+       return r.read_duration(f, duration::zero(), d.cfg.cache_ttl);
+     }},
+    {"cache_entries", optional_key, "", [](R r, F f, pages_draft& d) {
+       return r.read_int(f, non_negative_int, d.cfg.cache_entries);
+     }},
+    {"backoff_initial", optional_key, "", [](R r, F f, pages_draft& d) {
+       d.backoff_initial_at.emplace(reader::value_mark(f), f.path);
+       return r.read_duration(f, std::chrono::seconds(1), d.cfg.backoff_initial);
+     }},
+    {"backoff_max", optional_key, "", [](R r, F f, pages_draft& d) {
+       d.backoff_max_at.emplace(reader::value_mark(f), f.path);
+       return r.read_duration(f, std::chrono::seconds(1), d.cfg.backoff_max);
+     }},
+    {"user_agent", optional_key, "ua", [](R r, F f, pages_draft& d) {
+       return r.read_string(f, d.cfg.user_agent, check_user_agent);
+     }},
+};
+const key_table<pages_draft> pages_table{"pages", pages_keys};
 
 
 // telegram.allowed_users / allowed_groups: numeric ids (group ids are negative and
@@ -1508,6 +1587,10 @@ const key_spec<draft> top_level_keys[] = {
        if (auto e = r.read_mapping(f.value, f.key.Mark(), f.path, search_table, d.search)) return e;
        return check_search_backoff(r, d.search);
      }},
+    {"pages", optional_key, "page_reading web_pages read web_fetch", [](R r, F f, draft& d) {
+       if (auto e = r.read_mapping(f.value, f.key.Mark(), f.path, pages_table, d.pages)) return e;
+       return check_pages_timing(r, d.pages);
+     }},
     {"pipeline", optional_key, "agent", [](R r, F f, draft& d) {
        if (auto e = r.read_mapping(f.value, f.key.Mark(), f.path, pipeline_table, d.pipeline)) return e;
        return check_compaction(r, f, d.pipeline);
@@ -1548,6 +1631,7 @@ std::string section_of_key(std::string_view name, std::string_view current_label
     add_section(all, health_table);
     add_section(all, logs_table);
     add_section(all, search_table);
+    add_section(all, pages_table);
     add_section(all, pipeline_table);
     add_section(all, telegram_table);
     add_section(all, admin_table);
@@ -1792,6 +1876,7 @@ config_result<config> finish(const reader& r, draft& d) {
   out.health = d.health;
   out.logs = d.logs;
   out.search = d.search.cfg;
+  out.pages = d.pages.cfg;
   out.pipeline = d.pipeline;
   out.slot_files_max = d.slot_files_max;
   for (node_draft& n : d.nodes) {

@@ -173,6 +173,31 @@ struct search_config {
   bool operator==(const search_config&) const = default;
 };
 
+// The page-reading tool (tools/web_reader.hpp, docs/pages.md): links in a message, and the
+// top search results when the orchestrator asks for them, are fetched (SSRF-safe:
+// net/page_fetch.hpp) and their readable text handed to the subagent, with citations.
+struct pages_config {
+  bool enabled = true;
+  int read_results = 2;      // top search results read when the orchestrator asks to read, 1..5
+  int max_urls = 3;          // links taken from one message, 1..10
+  bool allow_http = false;   // plain http:// pages (https:// always)
+  int max_redirects = 3;
+  std::uint64_t max_body = 2ull * 1024 * 1024;  // bytes read from one page; reading stops there
+  int max_chars = 50000;     // readable text kept per page (before the prompt's budget shares it)
+  duration connect_timeout{std::chrono::seconds(10)};  // each of DNS, TCP connect, TLS handshake
+  duration read_timeout{std::chrono::seconds(15)};     // the request, the headers, between body reads
+  duration page_timeout{std::chrono::seconds(20)};     // one page, all redirects included
+  duration message_timeout{std::chrono::seconds(30)};  // all pages of one message together
+  duration min_interval{std::chrono::seconds(1)};      // between two requests to the same host
+  duration cache_ttl{std::chrono::minutes(15)};        // 0: no cache
+  int cache_entries = 64;
+  duration backoff_initial{std::chrono::minutes(1)};   // a host that blocked us is left alone this long; doubles
+  duration backoff_max{std::chrono::hours(1)};
+  std::string user_agent;    // empty: a browser-like default naming openclawd
+
+  bool operator==(const pages_config&) const = default;
+};
+
 // The agent pipeline (gateway/pipeline.hpp, docs/pipeline.md). Empty prompts and a zero
 // decision_max_tokens mean the built-in defaults.
 struct pipeline_settings {
@@ -253,6 +278,7 @@ struct config {
   health_config health;
   logs_config logs;
   search_config search;
+  pages_config pages;
   pipeline_settings pipeline;
   telegram_config telegram;
   admin_config admin;

@@ -36,11 +36,12 @@ std::vector<std::string> closings(std::string_view s) {
 
 }  // namespace
 
-const std::string& decision_schema(int brief_chars) {
-  static std::map<int, std::string> schemas;  // one per configuration; the daemon has one
-  auto& schema = schemas[brief_chars];
+const std::string& decision_schema(int brief_chars, bool reading) {
+  static std::map<std::pair<int, bool>, std::string> schemas;  // one per configuration; the daemon has one
+  auto& schema = schemas[{brief_chars, reading}];
   if (schema.empty()) {
-    nlohmann::json properties{{"action", {{"type", "string"}, {"enum", {"answer", "search"}}}},
+    const auto actions = reading ? nlohmann::json{"answer", "search", "read"} : nlohmann::json{"answer", "search"};
+    nlohmann::json properties{{"action", {{"type", "string"}, {"enum", actions}}},
                               {"query", {{"type", "string"}, {"maxLength", decision_query_max_chars}}}};
     if (brief_chars > 0) properties["brief"] = {{"type", "string"}, {"maxLength", brief_chars}};
     schema = nlohmann::json{{"type", "object"},
@@ -74,7 +75,7 @@ decision parse_decision(std::string_view model_output) {
     return d;
   }
   const auto action = j["action"].get<std::string>();
-  if (action != "search" && action != "answer") {
+  if (action != "search" && action != "answer" && action != "read") {
     d.usable = false;
     return d;
   }
@@ -86,9 +87,11 @@ decision parse_decision(std::string_view model_output) {
   };
   d.query = text("query", decision_query_max_chars);
   d.brief = text("brief", 1000);
-  d.action = action == "search" ? decision::action_kind::search : decision::action_kind::answer;
+  d.action = action == "search" ? decision::action_kind::search
+             : action == "read"  ? decision::action_kind::read
+                                 : decision::action_kind::answer;
   // A search without a query is an answer without search.
-  if (d.action == decision::action_kind::search && d.query.find_first_not_of(" \t\n") == std::string::npos)
+  if (d.action != decision::action_kind::answer && d.query.find_first_not_of(" \t\n") == std::string::npos)
     d.action = decision::action_kind::answer;
   return d;
 }

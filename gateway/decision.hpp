@@ -3,7 +3,8 @@
 // grammar). The orchestrator is a big model on a CPU: every token it writes is on the user's
 // critical path (a few tokens a second on the story's machine), so a decision is as short as
 // the schema allows: `{"action":"answer"}` for a direct answer (7 tokens), a query only when
-// searching, and a brief only when configured. A hard token cap (decision_max_tokens) bounds the
+// searching (`search`: the results' snippets; `read`: the search, then the top pages read in
+// full, offered only when page reading is on), and a brief only when configured. A hard token cap (decision_max_tokens) bounds the
 // worst case; a decision the cap cut off is read as far as it got (a shorter query).
 // Pure functions; no I/O.
 #pragma once
@@ -14,9 +15,9 @@
 namespace openclawd::gateway {
 
 struct decision {
-  enum class action_kind { answer, search };
+  enum class action_kind { answer, search, read };
   action_kind action = action_kind::answer;
-  std::string query;   // the web query when action is search
+  std::string query;   // the web query when action is search or read
   std::string brief;   // what the answer needs, for the subagent (empty when briefs are off)
   bool usable = true;  // false: the model's output could not be used; we answer without search
   bool truncated = false;  // the token cap cut it off; what was there is used
@@ -27,16 +28,17 @@ inline constexpr int decision_query_max_chars = 80;
 // leaves ~15 for the query (4-8 words is typical).
 inline constexpr int decision_default_max_tokens = 24;
 
-// {"action":"search"|"answer","query"?:string<=80,"brief"?:string<=brief_chars}, only action
-// required, so a model can close the object right after it; no "brief" property when
-// brief_chars is 0.
-const std::string& decision_schema(int brief_chars = 0);
+// {"action":"search"|"answer"[|"read"],"query"?:string<=80,"brief"?:string<=brief_chars}, only
+// action required, so a model can close the object right after it; no "brief" property when
+// brief_chars is 0; "read" only when `reading` (page reading is on).
+const std::string& decision_schema(int brief_chars = 0, bool reading = false);
 
 // The cap for a configuration: `configured` when set (> 0), else the default plus room for a
 // brief of `brief_chars` (about 3 characters a token).
 int decision_max_tokens(int configured, int brief_chars);
 
-// Never fails: anything unusable becomes {answer, "", "", usable=false}. Output that stops
+// Never fails: anything unusable becomes {answer, "", "", usable=false}. A search or read
+// without a query becomes an answer. Output that stops
 // mid-JSON (the cap) is closed and read as far as it got.
 decision parse_decision(std::string_view model_output);
 

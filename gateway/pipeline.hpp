@@ -1,7 +1,9 @@
 // One user message in, one answer out: store the message (durably, before any model is
 // asked), keep the orchestrator's prompt inside its context (compacting in large steps),
-// ask the orchestrator for a decision (JSON: search or answer, a query, a brief), run the
-// search tool if asked, and stream the subagent's answer under the degeneration guard.
+// ask the orchestrator for a decision (JSON: answer, search or read, a query, a brief), run the
+// search tool if asked, read the pages (links in the message, read while the orchestrator
+// decides; the top results when it asks), and stream the subagent's answer under the
+// degeneration guard, with its citations linked (gateway/citations.hpp).
 // Owned by the daemon; runs on its io_context thread. The caller serializes messages of
 // one chat (one at a time, in order); different chats may run concurrently.
 #pragma once
@@ -14,6 +16,7 @@
 #include "gateway/degeneration_guard.hpp"
 #include "gateway/kv_keeper.hpp"
 #include "gateway/llm_client.hpp"
+#include "tools/web_reader.hpp"
 
 #include <chrono>
 #include <functional>
@@ -38,8 +41,14 @@ struct search_outcome {
   int results = 0;
   std::string rendered;  // fenced and capped; empty when unavailable
   std::string reason;    // why it was unavailable ("blocked by DuckDuckGo; retry after 10 min")
+  // The results' titles and URLs, in the order rendered: result i is cited as [i+1], and the
+  // top ones are the pages read when the orchestrator asks to read.
+  std::vector<std::pair<std::string, std::string>> links;
 };
 using search_function = std::function<asio::awaitable<search_outcome>(std::string query)>;
+
+// Reads pages (tools::web_reader::read_all): one page_read per URL, in order, failures included.
+using read_function = std::function<asio::awaitable<std::vector<tools::page_read>>(std::vector<std::string> urls)>;
 
 // A node's output was degenerate: the app asks the supervisor to move it to its next
 // fallback model and completes once the node is ready again (true) or not (false).
@@ -70,10 +79,15 @@ struct pipeline_config {
   std::chrono::milliseconds not_ready_poll{std::chrono::milliseconds(250)};
   std::vector<int> banned_tokens;  // logit_bias: never sampled (e.g. known-bad special tokens)
   int strikes = 1;  // degenerate answers from one model before it is switched to its next fallback
+  // Page reading (set_reader): the decision may say "read", and links in a message are read.
+  bool reading = false;
+  int read_results = 2;  // top search results read for a "read" decision
+  int max_urls = 3;      // links read from one message
 
-  static pipeline_config defaults();
+  // `reading`: the orchestrator's default prompt offers "read" (pages.enabled).
+  static pipeline_config defaults(bool reading = false);
   // The defaults, with what the user's `pipeline:` section sets.
-  static pipeline_config from(const core::pipeline_settings& s);
+  static pipeline_config from(const core::pipeline_settings& s, const core::pages_config* pages = nullptr);
 };
 
 struct reply {
@@ -82,6 +96,8 @@ struct reply {
   decision decided;
   bool searched = false;
   bool search_unavailable = false;
+  std::vector<tools::page_read> pages;  // the pages asked for this message, read or not
+  std::vector<int> cited;               // the source numbers the answer cites
   std::optional<llm_timings> decision_timings;
   std::optional<llm_timings> answer_timings;
   int orchestrator_prompt_tokens = 0;  // our count of the decision prompt (at most; bytes bound uncounted turns)
@@ -114,6 +130,10 @@ struct pipeline_stats {
   std::uint64_t failed = 0;    // the user got an apology instead of an answer
   std::uint64_t searches = 0;
   std::uint64_t searches_unavailable = 0;
+  std::uint64_t reads = 0;         // "read" decisions
+  std::uint64_t pages_read = 0;    // pages handed to the subagent
+  std::uint64_t pages_failed = 0;  // pages that came back as a one-line note
+  std::uint64_t cited_answers = 0; // answers that cited a source
   std::uint64_t compactions = 0;
   std::uint64_t degenerate = 0;      // answers or decisions aborted as degenerate
   std::uint64_t without_decision = 0;  // answered without the orchestrator's brief (it failed)
@@ -141,6 +161,8 @@ class pipeline {
   // from its file when needed, and is warmed up once its answer is stored. Without one, chats
   // are pinned by a hash of their id when the node has several slots, and nothing is warmed.
   void set_kv_keeper(kv_keeper* orchestrator) { orchestrator_kv_ = orchestrator; }
+  // The page reader; config().reading must be on for the orchestrator to be offered "read".
+  void set_reader(read_function read) { read_ = std::move(read); }
   const template_traits& template_of(const std::string& node) const;
   // /reset: forget the conversation of one chat.
   result<void> reset(const std::string& chat_id) { return store_.reset(chat_id); }
@@ -175,8 +197,13 @@ class pipeline {
   asio::awaitable<void> count_notes(notes_budget& nb);
   // `seen`: decide()'s history, read from the store once per message instead of twice, with
   // the subagent's cached token counts beside the orchestrator's.
+  // `pages`: read pages with their numbers, rendered into the notes within their budget.
   asio::awaitable<std::optional<std::string>> answer(const std::string& chat, std::string notes,
+                                                     const std::vector<tools::numbered_page>& pages,
                                                      answer_sink& sink, reply& out, std::optional<history> seen);
+  // The notes with the pages rendered into what is left of `room` tokens.
+  asio::awaitable<void> add_pages(notes_budget& nb, const std::vector<tools::numbered_page>& pages);
+  asio::awaitable<std::vector<tools::page_read>> read_links(std::vector<std::string> urls);
   asio::awaitable<bool> wait_until_ready(const node_view& node);
   std::optional<int> slot_for(const node_view& node, const std::string& chat) const;
   // The request's messages: `system`, the summary, turns from `first` on, `notes` with the
@@ -187,6 +214,7 @@ class pipeline {
   conversation_store& store_;
   node_view orchestrator_, subagent_;
   search_function search_;
+  read_function read_;
   strike_function strike_;
   pipeline_config config_;
   std::map<std::string, int> fixed_tokens_;  // token counts of the fixed prompts, per model key

@@ -1,19 +1,18 @@
-// Recent search results by normalized query, each kept for a fixed TTL; a full cache drops
-// expired entries, then the oldest. Repeated questions (a chat re-asking, a retry) then
-// cost DuckDuckGo nothing. Pure state with the time passed in; owned by web_search, used
-// from one thread. Sizes are small (hundreds), so eviction is a linear scan.
+// Recent tool results by key (search results by normalized query, pages by URL), each kept
+// for a fixed TTL; a full cache drops expired entries, then the oldest. Repeated questions (a
+// chat re-asking, a retry) then cost the site nothing. Pure state with the time passed in;
+// owned by one tool, used from one thread. Sizes are small (hundreds), so eviction is a
+// linear scan.
 #pragma once
-
-#include "tools/ddg_parser.hpp"
 
 #include <chrono>
 #include <cstddef>
 #include <map>
 #include <string>
-#include <vector>
 
 namespace openclawd::tools {
 
+template <class Value>
 class result_cache {
  public:
   using clock = std::chrono::steady_clock;
@@ -21,17 +20,17 @@ class result_cache {
   result_cache(std::chrono::milliseconds ttl, std::size_t max_entries) : ttl_(ttl), max_entries_(max_entries) {}
 
   // The entry for `key` if it has not expired (an expired one is dropped).
-  const std::vector<search_result>* find(const std::string& key, clock::time_point now) {
+  const Value* find(const std::string& key, clock::time_point now) {
     const auto it = entries_.find(key);
     if (it == entries_.end()) return nullptr;
     if (now >= it->second.expires) {
       entries_.erase(it);
       return nullptr;
     }
-    return &it->second.results;
+    return &it->second.value;
   }
 
-  void put(const std::string& key, std::vector<search_result> results, clock::time_point now) {
+  void put(const std::string& key, Value value, clock::time_point now) {
     if (ttl_ <= std::chrono::milliseconds::zero() || max_entries_ == 0) return;  // caching off
     entries_.erase(key);
     if (entries_.size() >= max_entries_) std::erase_if(entries_, [&](const auto& e) { return now >= e.second.expires; });
@@ -42,14 +41,14 @@ class result_cache {
       }
       entries_.erase(oldest);
     }
-    entries_.emplace(key, entry{std::move(results), now + ttl_});
+    entries_.emplace(key, entry{std::move(value), now + ttl_});
   }
 
   std::size_t size() const { return entries_.size(); }
 
  private:
   struct entry {
-    std::vector<search_result> results;
+    Value value;
     clock::time_point expires;
   };
   std::chrono::milliseconds ttl_;

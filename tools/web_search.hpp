@@ -88,7 +88,7 @@ class web_search final : public tool {
   core::search_config config_;
   net::https_client client_;
   circuit_breaker breaker_;
-  result_cache cache_;
+  result_cache<std::vector<search_result>> cache_;
   search_stats stats_;
   std::string last_block_reason_;
   // One request at a time, in arrival order. Shared with the turns and waiters that live

@@ -489,7 +489,7 @@ TEST_CASE("config: an unknown key far from any lists the valid keys", "[config]"
   temp_dir dir;
   check_error(load_error(dir, "whatsapp: {}\n" + std::string(minimal_yaml)), 1, 1, "whatsapp",
               "unknown key \"whatsapp\"; expected one of: llama_server, rpc_server, workers, state_dir, nodes, restart, "
-              "health, logs, search, pipeline, telegram, admin, slot_files_max, hub");
+              "health, logs, search, pages, pipeline, telegram, admin, slot_files_max, hub");
   check_error(load_error(dir, minimal_with("ctx: 8192", "temperature: 0.7\n    ctx: 8192")), 8, 5,
               "nodes.subagent.temperature",
               "unknown key \"temperature\"; expected one of: model, fallbacks, ctx, gpu_layers, port, threads, "
@@ -1352,4 +1352,60 @@ TEST_CASE("config: worker mistakes name file, line, column and key", "[config][r
     CHECK(e.key == "workers.subagent");
     CHECK(e.line == 2);
   }
+}
+
+// pages: (the page-reading tool, docs/pages.md)
+
+TEST_CASE("config: pages defaults, every key, and mistakes named", "[config][pages]") {
+  temp_dir dir;
+  const auto d = load_ok(dir, minimal_yaml).pages;
+  CHECK(d.enabled);
+  CHECK(d.read_results == 2);
+  CHECK(d.max_urls == 3);
+  CHECK_FALSE(d.allow_http);
+  CHECK(d.max_body == 2u * 1024 * 1024);
+  CHECK(d.cache_ttl == std::chrono::minutes(15));
+  const auto s = load_ok(dir, R"yaml(pages:
+  enabled: false
+  read_results: 3
+  max_urls: 5
+  allow_http: true
+  max_redirects: 5
+  max_body: 1MiB
+  max_chars: 20000
+  connect_timeout: 5s
+  read_timeout: 8s
+  page_timeout: 15s
+  message_timeout: 40s
+  min_interval: 2s
+  cache_ttl: 0s
+  cache_entries: 10
+  backoff_initial: 2m
+  backoff_max: 2h
+  user_agent: "MyAgent/1.0"
+)yaml" + std::string(minimal_yaml)).pages;
+  CHECK_FALSE(s.enabled);
+  CHECK(s.read_results == 3);
+  CHECK(s.max_urls == 5);
+  CHECK(s.allow_http);
+  CHECK(s.max_redirects == 5);
+  CHECK(s.max_body == 1024u * 1024);
+  CHECK(s.max_chars == 20000);
+  CHECK(s.page_timeout == std::chrono::seconds(15));
+  CHECK(s.message_timeout == std::chrono::seconds(40));
+  CHECK(s.cache_entries == 10);
+  CHECK(s.backoff_max == std::chrono::hours(2));
+  CHECK(s.user_agent == "MyAgent/1.0");
+
+  const auto with = [](std::string_view lines) { return "pages:\n" + std::string(lines) + std::string(minimal_yaml); };
+  check_error(load_error(dir, with("  read_results: 9\n")), 2, 17, "pages.read_results",
+              "expected an integer from 1 to 5, found \"9\"");
+  check_error(load_error(dir, with("  page_timeout: 40s\n  message_timeout: 20s\n")), 3, 20, "pages.message_timeout",
+              "expected a duration of at least pages.page_timeout (40s), found \"20s\"");
+  check_error(load_error(dir, with("  backoff_initial: 2h\n")), 2, 20, "pages.backoff_initial",
+              "expected at most pages.backoff_max (1h, the default), found \"2h\"; raise backoff_max too");
+  check_error(load_error(dir, with("  allow_loopback: true\n")), 2, 3, "pages.allow_loopback",
+              "unknown key \"allow_loopback\"; expected one of: enabled, read_results, max_urls, allow_http, "
+              "max_redirects, max_body, max_chars, connect_timeout, read_timeout, page_timeout, message_timeout, "
+              "min_interval, cache_ttl, cache_entries, backoff_initial, backoff_max, user_agent");
 }

@@ -47,8 +47,8 @@ TEST_CASE("ddg policy: Retry-After lengthens a pause, within the cap", "[ddg][br
 }
 
 TEST_CASE("ddg policy: cache entries expire and the oldest go first", "[ddg][cache]") {
-  tools::result_cache c(10min, 2);
-  const auto t0 = tools::result_cache::clock::now();
+  tools::result_cache<std::vector<tools::search_result>> c(10min, 2);
+  const auto t0 = tools::result_cache<int>::clock::now();
   c.put("a", {search_result{"A", "https://a/", ""}}, t0);
   REQUIRE(c.find("a", t0 + 9min) != nullptr);
   CHECK(c.find("a", t0 + 9min)->front().title == "A");
@@ -61,7 +61,7 @@ TEST_CASE("ddg policy: cache entries expire and the oldest go first", "[ddg][cac
   CHECK(c.find("a", t0 + 3s) == nullptr);
   CHECK(c.find("b", t0 + 3s) != nullptr);
   CHECK(c.find("c", t0 + 3s) != nullptr);
-  tools::result_cache off(0s, 10);
+  tools::result_cache<std::vector<tools::search_result>> off(0s, 10);
   off.put("a", {}, t0);
   CHECK(off.find("a", t0) == nullptr);
 }

@@ -55,3 +55,13 @@ TEST_CASE("decision: a decision the token cap cut off is read as far as it got",
   d = parse_decision("Hello, world!");
   CHECK_FALSE(d.usable);
 }
+
+TEST_CASE("decision: read is offered only with page reading, and needs a query", "[decision]") {
+  CHECK(decision_schema(0, false).find("\"read\"") == std::string::npos);
+  CHECK(decision_schema(0, true).find("\"read\"") != std::string::npos);
+  const auto d = parse_decision(R"({"action":"read","query":"llama.cpp rpc"})");
+  CHECK(d.usable);
+  CHECK(d.action == decision::action_kind::read);
+  CHECK(d.query == "llama.cpp rpc");
+  CHECK(parse_decision(R"({"action":"read"})").action == decision::action_kind::answer);
+}
