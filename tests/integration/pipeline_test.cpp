@@ -92,7 +92,7 @@ TEST_CASE("pipeline: a message gets a valid JSON decision and an answer, both tu
   // Random weights emit <unusedN> pieces as ordinary gibberish: here that is not the fault under test.
   cfg.guard.patterns.clear();
   pipeline p(f.store, {"orchestrator", &oc, 4096, 1, "o"}, {"subagent", &sc, 2048, 1, "s"},
-             fixed_search({true, 1, "```untrusted\n1. Example\n```", ""}), nullptr, cfg);
+             fixed_search({true, 1, "```untrusted\n1. Example\n```", "", {}}), nullptr, cfg);
   std::string shown;
   int restarts = 0;
   const auto r = test::run_one(f.io, p.handle("local:test", "What is the capital of France?", collect(shown, restarts)), test::deadline_long);
@@ -117,8 +117,8 @@ TEST_CASE("pipeline: a search decision runs the tool, a blocked search still yie
   openai_client sc(f.io.get_executor(), loopback(sub.port()));
   std::vector<std::string> queries;
   const bool blocked = GENERATE(false, true);
-  search_outcome outcome = blocked ? search_outcome{false, 0, "", "DuckDuckGo answered with a bot challenge"}
-                                   : search_outcome{true, 2, "```untrusted\n1. Paris weather\n```", ""};
+  search_outcome outcome = blocked ? search_outcome{false, 0, "", "DuckDuckGo answered with a bot challenge", {}}
+                                   : search_outcome{true, 2, "```untrusted\n1. Paris weather\n```", "", {}};
   pipeline p(f.store, {"orchestrator", &oc, 4096, 1, "o"}, {"subagent", &sc, 2048, 1, "s"},
              fixed_search(outcome, &queries), nullptr, pipeline_config::defaults());
   std::string shown;
@@ -139,7 +139,7 @@ TEST_CASE("pipeline: an unusable decision is answered without search", "[pipelin
   openai_client sc(f.io.get_executor(), loopback(sub.port()));
   std::vector<std::string> queries;
   pipeline p(f.store, {"orchestrator", &oc, 4096, 1, "o"}, {"subagent", &sc, 2048, 1, "s"},
-             fixed_search({true, 1, "x", ""}, &queries), nullptr, pipeline_config::defaults());
+             fixed_search({true, 1, "x", "", {}}, &queries), nullptr, pipeline_config::defaults());
   std::string shown;
   int restarts = 0;
   const auto r = test::run_one(f.io, p.handle("local:u", "Hi", collect(shown, restarts)), test::deadline_long);
@@ -424,7 +424,7 @@ TEST_CASE("pipeline: a forced search skips the decision, a known origin is answe
   openai_client sc(f.io.get_executor(), loopback(sub.port()));
   std::vector<std::string> queries;
   pipeline p(f.store, {"orchestrator", &oc, 4096, 1, "o"}, {"subagent", &sc, 2048, 1, "s"},
-             fixed_search({true, 1, "```untrusted\n1. Result\n```", ""}, &queries), nullptr,
+             fixed_search({true, 1, "```untrusted\n1. Result\n```", "", {}}, &queries), nullptr,
              pipeline_config::defaults());
   std::string shown;
   int restarts = 0;
@@ -612,7 +612,7 @@ TEST_CASE("pipeline: web results that try to give orders change no action", "[pi
   const std::string rendered = tools::render_results_for_model(hostile, 4000, "0123456789abcdef");
   std::vector<std::string> queries;
   pipeline p(f.store, {"orchestrator", &oc, 4096, 1, "o"}, {"subagent", &sc, 4096, 1, "s"},
-             fixed_search({true, 1, rendered, ""}, &queries), nullptr, pipeline_config::defaults());
+             fixed_search({true, 1, rendered, "", {}}, &queries), nullptr, pipeline_config::defaults());
   for (int i = 0; i < 2; ++i) {
     std::string shown;
     int restarts = 0;
