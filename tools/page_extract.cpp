@@ -957,16 +957,18 @@ void html_extractor::drop_invisible() {
     bool drop = false;
     if (n->type == XML_COMMENT_NODE || n->type == XML_PI_NODE || n->type == XML_DTD_NODE) {
       drop = true;
-    } else if (n->type == XML_ELEMENT_NODE && n != root) {
+    } else if (n->type == XML_ELEMENT_NODE && n != root && name_of(n) != "body") {
+      // <body> itself stays whatever its attributes say: sites set aria-hidden on it while a
+      // dialog is open, and the text is still on the screen behind it.
       const std::string_view t = name_of(n);
-      if (t != "body" && dropped_tags().contains(t)) drop = true;
+      if (dropped_tags().contains(t)) drop = true;
       else if (has_attr(n, "hidden")) drop = true;
       else if (ascii_lower(trim(attr(n, "aria-hidden"))) == "true") drop = true;
       else if (const std::string role = ascii_lower(attr(n, "role"));
                role == "navigation" || role == "menu" || role == "menubar" || role == "complementary" ||
                role == "alert" || role == "alertdialog" || role == "dialog" || role == "banner" ||
                role == "contentinfo" || role == "search")
-        drop = t != "body";
+        drop = true;
       else if (has_attr(n, "style") && judge_declarations(attr(n, "style"), true).hides) drop = true;
       else if (hidden_by_css(n)) drop = true;
     }
@@ -977,6 +979,11 @@ void html_extractor::drop_invisible() {
     xmlUnlinkNode(n);
     xmlFreeNode(n);
   }
+  // The <body> survey() found may have gone with a hidden ancestor (broken markup can put it
+  // anywhere): look again.
+  body_ = nullptr;
+  for (xmlNode* n = root; n && !body_; n = next_node(n, root, false))
+    if (n->type == XML_ELEMENT_NODE && name_of(n) == "body") body_ = n;
 }
 
 void html_extractor::measure() {
