@@ -259,7 +259,7 @@ TEST_CASE("page_extract: content types and sniffing", "[extract]") {
   CHECK(to_string(extract_status::needs_javascript) == "needs_javascript");
 }
 
-TEST_CASE("page_extract: PDF text and title through poppler; locked, broken or cut PDFs are unreadable", "[extract]") {
+TEST_CASE("page_extract: PDF text and title through poppler, and locked, broken or cut PDFs are unreadable", "[extract]") {
   const std::string pdf = make_pdf({"Quarterly report", "Revenue grew by four percent."}, "Q3 Report");
   extracted_page p = extract("application/pdf", pdf);
   REQUIRE(p.status == extract_status::ok);
