@@ -251,6 +251,10 @@ std::variant<checked_url, url_refusal> inspect_url(std::string_view text, const 
                                                 std::string(to_string_view(u.scheme())) + ":");
   }
   if (!u.has_authority()) return refuse(url_refusal_kind::malformed, "the URL has no host");
+  // Boost.URL 1.81 reads "https://1.2.3.4.5/" as host 1.2.3.4 and path ".5/" (RFC 3986's
+  // path-abempty must start with '/'): a browser would see another host than we would check.
+  if (!u.encoded_path().empty() && u.encoded_path().front() != '/')
+    return refuse(url_refusal_kind::malformed, "the host is malformed");
   if (u.has_userinfo()) return refuse(url_refusal_kind::malformed, "user names and passwords in URLs (user@host) are refused");
 
   // The port: absent or empty is the scheme's default; leading zeros are read as decimal.
@@ -269,6 +273,7 @@ std::variant<checked_url, url_refusal> inspect_url(std::string_view text, const 
 
   urls::url normal(u);
   normal.remove_fragment();
+  if (normal.encoded_path().empty()) normal.set_encoded_path("/");
   normal.normalize();  // scheme and host case, percent-encoding case, dot segments
   if (out.port == default_port) normal.remove_port();
   else normal.set_port_number(out.port);
@@ -306,7 +311,6 @@ std::variant<checked_url, url_refusal> inspect_url(std::string_view text, const 
     return refuse(url_refusal_kind::address, "port " + std::to_string(out.port) + " is one of the daemon's own");
   }
 
-  if (normal.encoded_path().empty()) normal.set_encoded_path("/");
   out.target = std::string(to_string_view(normal.encoded_path()));
   if (normal.has_query()) out.target += "?" + std::string(to_string_view(normal.encoded_query()));
   out.text = std::string(to_string_view(normal.buffer()));
