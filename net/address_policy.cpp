@@ -126,6 +126,19 @@ bool ends_in_number(std::string_view host) {
          std::all_of(last.begin() + 2, last.end(), is_hex);
 }
 
+// "1.2.3.4.example", "1.2.3.4-x": Boost.URL 1.81 parses such a host as the IPv4 address
+// 1.2.3.4 followed by a path (see inspect_url), so once written into a URL this name would
+// not read back as itself. Such names are nip.io-style aliases of addresses, not web sites.
+bool starts_like_ipv4(std::string_view host) {
+  for (int part = 0; part < 3; ++part) {
+    std::size_t digits = 0;
+    while (digits < host.size() && is_digit(host[digits])) ++digits;
+    if (digits == 0 || digits > 3 || digits == host.size() || host[digits] != '.') return false;
+    host.remove_prefix(digits + 1);
+  }
+  return !host.empty() && is_digit(host.front());
+}
+
 // Percent-encodes bytes that RFC 3986 does not allow but people paste (UTF-8 in an IRI):
 // Boost.URL then parses the URL, and a non-ASCII host is decoded again for IDNA.
 std::string encode_non_ascii(std::string_view text) {
@@ -189,12 +202,15 @@ std::variant<std::string, url_refusal> check_name(const urls::url_view& u, const
     name = std::move(std::get<0>(mapped));
   }
   if (!name.empty() && name.back() == '.') name.pop_back();  // the absolute form of the same name
-  if (name.empty() || name.front() == '.' || name.find("..") != std::string::npos || name.size() > 253)
+  if (name.empty() || name.front() == '.' || name.back() == '.' || name.find("..") != std::string::npos ||
+      name.size() > 253)
     return refuse(url_refusal_kind::malformed, "the host name is malformed");
   if (ends_in_number(name)) {
     return refuse(url_refusal_kind::address,
                   "the host \"" + name + "\" is a number in an odd form, which browsers read as an IPv4 address");
   }
+  if (starts_like_ipv4(name))
+    return refuse(url_refusal_kind::malformed, "the host \"" + name + "\" begins with an IPv4 address");
   if (!p.allow_loopback && (name == "localhost" || name.ends_with(".localhost")))
     return refuse(url_refusal_kind::address, "\"" + name + "\" names this machine");
   return name;

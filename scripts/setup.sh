@@ -51,8 +51,10 @@ is_installed_deb() {
 
 install_apt_build_deps() {
   # libedit-dev: line editing and history in the interactive `openclawd chat` (app/line_reader.hpp).
+  # libicu-dev: UTS #46 host names (net/address_policy); zlib1g-dev: gzip pages (net/page_fetch).
   local wanted=(build-essential cmake ninja-build pkg-config libyaml-cpp-dev nlohmann-json3-dev
-                catch2 libssl-dev libsqlite3-dev libxml2-dev libedit-dev python3 ca-certificates)
+                catch2 libssl-dev libsqlite3-dev libxml2-dev libedit-dev libicu-dev zlib1g-dev
+                python3 ca-certificates)
   # The fuzz build (fuzz/README.md): clang, its runtime libraries (libFuzzer and the sanitizers)
   # and llvm-symbolizer for readable crash reports. Unversioned names, so any release's default
   # clang is taken (bookworm: 14).
@@ -369,7 +371,10 @@ setup_macos() {
     # libedit: line editing and history in `openclawd chat` (app/line_reader.hpp). Keg-only;
     # app/CMakeLists.txt looks in its keg first, so the chat gets the same libedit (3.1) as on
     # Debian, and falls back to the SDK's older one.
-    brew_install_missing cmake ninja pkg-config boost yaml-cpp nlohmann-json "$catch" openssl@3 sqlite libxml2 libedit
+    # icu4c: UTS #46 host names (net/address_policy). Keg-only; CMakeLists.txt looks in its keg.
+    # zlib comes with the SDK.
+    brew_install_missing cmake ninja pkg-config boost yaml-cpp nlohmann-json "$catch" openssl@3 sqlite libxml2 libedit \
+      icu4c
     # Apple's clang has no libFuzzer: the fuzz build takes Homebrew's (FUZZ_CXX=$(brew --prefix llvm)/bin/clang++).
     if [ "${OPENCLAWD_SETUP_FUZZ:-0}" = 1 ]; then brew_install_missing llvm; fi
     if [ "${OPENCLAWD_SETUP_BENCH:-0}" = 1 ]; then brew_install_missing gnuplot; fi

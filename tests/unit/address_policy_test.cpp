@@ -198,6 +198,7 @@ TEST_CASE("address_policy: check_url refuses what cannot be fetched safely", "[a
       {"https://[v1.fe80::1]/", "IPvFuture"},
       {"https://ex_am!ple.com/", "characters"},
       {"https://a..b/", "malformed"},
+      {"https://f../", "malformed"},  // found by fuzz_address_policy: "f." checked again read as "f"
       // numbers in odd forms
       {"https://2130706433/", "number"},
       {"https://0x7f.1/", "number"},
@@ -210,6 +211,8 @@ TEST_CASE("address_policy: check_url refuses what cannot be fetched safely", "[a
       {"https://1.2.3.4.5/", "malformed"},  // Boost.URL 1.81 reads host 1.2.3.4, path ".5/"
       {"https://1.2.3.4:443.5/", "malformed"},
       {"https://1.2.3.4./", "malformed"},
+      {"https://169.25%2e69.25-da200/", "begins with an IPv4 address"},  // found by fuzz_address_policy
+      {"https://10.0.0.1.nip.io/", "malformed"},
       // addresses
       {"https://127.0.0.1/", "loopback"},
       {"https://10.0.0.1/", "private"},
