@@ -311,7 +311,7 @@ TEST_CASE("page_fetch: gzip and deflate bodies are decoded", "[page_fetch]") {
   CHECK(error_of(fetch(site.url("/corrupt"), loopback_options())).kind == fetch_failure::network);
 }
 
-TEST_CASE("page_fetch: a body of exactly max_body is whole; one byte more is truncated", "[page_fetch]") {
+TEST_CASE("page_fetch: a body of exactly max_body is whole, one byte more is truncated", "[page_fetch]") {
   local_http_server site(nullptr, https_site());
   site.set_handler([](const recorded_request& r) {
     return html(std::string(r.target == "/exact" ? 4096 : 4097, 'a'));

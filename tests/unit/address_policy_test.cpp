@@ -105,7 +105,7 @@ TEST_CASE("address_policy: every range is classified by its bytes", "[address_po
   }
 }
 
-TEST_CASE("address_policy: address_refusal names the reason; loopback only by the test allowance",
+TEST_CASE("address_policy: address_refusal names the reason, and loopback passes only by the test allowance",
           "[address_policy]") {
   address_policy p;
   CHECK(address_refusal(ip::make_address("8.8.8.8"), 443, p).empty());
