@@ -102,13 +102,13 @@ test-sanitize: setup
 # itself has one event loop thread and the log syncer's.
 TSAN_BUILD ?= build-tsan
 TSAN_TESTS := openclawd_supervisor_tests openclawd_pipeline_tests openclawd_tools_tests openclawd_telegram_tests \
-              openclawd_gateway_tests openclawd_models_tests
+              openclawd_gateway_tests openclawd_models_tests openclawd_pages_tests
 test-tsan: setup
 	cmake -S . -B $(TSAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DOPENCLAWD_SANITIZE=thread \
 	  -DOPENCLAWD_BUILD_BENCH=OFF -DOPENCLAWD_WERROR=$(WERROR) $(CMAKE_ARGS)
 	cmake --build $(TSAN_BUILD) -j $(JOBS) --target $(TSAN_TESTS) openclawd openclawd_test_child openclawd-make-model
 	tests/sanitizers/run_ctest.sh $(TSAN_BUILD) thread -j $(JOBS) --output-on-failure \
-	  -R '^(supervisor|pipeline|tools|telegram|models):|^gateway:log_syncer'
+	  -R '^(supervisor|pipeline|tools|telegram|models|pages):|^gateway:log_syncer'
 
 # libFuzzer targets (fuzz/README.md): clang + ASan + UBSan, core and the parsers only.
 FUZZ_BUILD   ?= build-fuzz

@@ -52,13 +52,32 @@ struct checked_url {
 };
 
 // Parses an untrusted URL with Boost.URL and refuses what cannot be fetched safely: other
-// schemes, user info, empty hosts, hosts that are numbers in odd forms ("2130706433",
-// "0x7f.1", "017700000001"), IP literals that address_refusal refuses, blocked ports. A name
-// is not resolved here. Errors are one line for a model.
+// schemes, plain http unless allowed, user info, empty hosts, IPvFuture, hosts that are
+// numbers in odd forms ("2130706433", "0x7f.1", "017700000001", "127.1": only canonical
+// dotted-decimal IPv4 is an address), "localhost" and "*.localhost" (unless allow_loopback),
+// IP literals that address_refusal refuses, blocked ports. A non-ASCII name is mapped with
+// UTS #46 (ICU) to its ASCII form, which `host` and `text` then hold. A name is not resolved
+// here. Errors are one line for a model.
 std::variant<checked_url, std::string> check_url(std::string_view text, const address_policy& p);
 
 // Resolves a relative redirect Location against the URL it came from (Boost.URL), then check_url.
 std::variant<checked_url, std::string> resolve_redirect(const checked_url& base, std::string_view location,
+                                                        const address_policy& p);
+
+// The same checks, saying which kind of refusal it is (fetch_page maps it to fetch_failure):
+// check_url and resolve_redirect are these with the reason only.
+enum class url_refusal_kind {
+  malformed,  // not a URL Boost.URL accepts, user info, no host, IPvFuture, a bad name or port
+  scheme,     // not http or https
+  insecure,   // http:// while policy.allow_http is off
+  address,    // an IP literal or a name that is refused, an odd numeric host, a blocked port
+};
+struct url_refusal {
+  url_refusal_kind kind = url_refusal_kind::malformed;
+  std::string reason;
+};
+std::variant<checked_url, url_refusal> inspect_url(std::string_view text, const address_policy& p);
+std::variant<checked_url, url_refusal> inspect_redirect(const checked_url& base, std::string_view location,
                                                         const address_policy& p);
 
 }  // namespace openclawd::net

@@ -1,10 +1,12 @@
 // The remote HTTP(S) client. Every step runs under a deadline: Beast stream timers for
 // connect, handshake, write and read (expires_after before each), and a steady_timer raced
-// against the resolver, because DNS runs outside the socket and no stream timer covers it.
+// against the resolver (net/step_deadline.hpp), because DNS runs outside the socket and no
+// stream timer covers it.
 #include "net/https_client.hpp"
 
 #include "core/log.hpp"
 #include "net/net_error.hpp"
+#include "net/step_deadline.hpp"
 #include "net/url.hpp"
 
 #include <algorithm>
@@ -21,19 +23,7 @@ namespace {
 using clock = std::chrono::steady_clock;
 using tcp = asio::ip::tcp;
 using std::chrono::milliseconds;
-
-// The time a step may take: its own limit, cut to what is left of the total.
-milliseconds step_budget(milliseconds step, clock::time_point end) {
-  const auto left = std::chrono::duration_cast<milliseconds>(end - clock::now());
-  return std::clamp(left, milliseconds(0), step);
-}
-
-// Beast reports its stream timer as beast::error::timeout; callers see one code for
-// every deadline, whichever step it hit.
-boost::system::error_code normalize(boost::system::error_code ec) {
-  if (ec == beast::error::timeout) return make_error_code(errc::timeout);
-  return ec;
-}
+using detail::step_budget;
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -43,41 +33,6 @@ bool iequals(std::string_view a, std::string_view b) {
 
 bool header_ok(std::string_view s) {
   return s.find_first_of("\r\n") == std::string_view::npos && s.find('\0') == std::string_view::npos;
-}
-
-// getaddrinfo runs on Asio's resolver thread and cannot be interrupted: resolver.cancel()
-// only takes effect when it returns. So the race is run by hand: the caller resumes at the
-// deadline, and a late answer lands in the shared state that nobody reads any more.
-asio::awaitable<result<std::vector<tcp::endpoint>>> resolve_with_deadline(const url& u, milliseconds timeout) {
-  auto ex = co_await asio::this_coro::executor;
-  if (is_ip_literal(u.host)) {  // no DNS, no resolver thread
-    co_return std::vector<tcp::endpoint>{tcp::endpoint(asio::ip::make_address(u.host), u.port)};
-  }
-  struct state {
-    explicit state(const asio::any_io_executor& e) : resolver(e), timer(e) {}
-    tcp::resolver resolver;
-    asio::steady_timer timer;
-    std::optional<boost::system::error_code> ec;  // set when the resolver has answered
-    std::vector<tcp::endpoint> endpoints;
-  };
-  auto st = std::make_shared<state>(ex);
-  st->timer.expires_after(timeout);
-  st->resolver.async_resolve(u.host, std::to_string(u.port),
-                             [st](boost::system::error_code ec, const tcp::resolver::results_type& results) {
-                               st->ec = ec;
-                               for (const auto& r : results) st->endpoints.push_back(r.endpoint());
-                               st->timer.cancel();
-                             });
-  auto [wait_ec] = co_await st->timer.async_wait(asio::as_tuple(asio::use_awaitable));
-  if (!st->ec) {
-    st->resolver.cancel();
-    // Our own cancellation (the caller gave up) is not a timeout.
-    if (wait_ec == asio::error::operation_aborted) co_return boost::system::error_code(asio::error::operation_aborted);
-    co_return make_error_code(errc::timeout);
-  }
-  if (*st->ec) co_return *st->ec;
-  if (st->endpoints.empty()) co_return make_error_code(net_errc::no_address);
-  co_return std::move(st->endpoints);
 }
 
 // One request and its response on a connected stream. `reusable` (when not null) asks for
@@ -100,7 +55,7 @@ asio::awaitable<result<https_response>> exchange(Stream& stream, const url& u, c
   auto& socket_layer = beast::get_lowest_layer(stream);
   socket_layer.expires_after(step_budget(opt.timeouts.write, end));
   if (auto [ec, n] = co_await http::async_write(stream, msg, asio::as_tuple(asio::use_awaitable)); ec) {
-    co_return normalize(ec);
+    co_return detail::normalize_timeout(ec);
   }
   if (opt.request_written != nullptr) *opt.request_written = true;
 
@@ -112,7 +67,7 @@ asio::awaitable<result<https_response>> exchange(Stream& stream, const url& u, c
   if (req.method == http::verb::head) parser.skip(true);
   socket_layer.expires_after(step_budget(opt.timeouts.read, end));
   if (auto [ec, n] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable)); ec) {
-    co_return normalize(ec);
+    co_return detail::normalize_timeout(ec);
   }
 
   if (reusable != nullptr) *reusable = parser.keep_alive() && !parser.need_eof();
@@ -246,7 +201,7 @@ asio::awaitable<result<https_response>> https_client::request(https_request req,
     }
   }
 
-  auto endpoints = co_await resolve_with_deadline(*u, step_budget(opt.timeouts.resolve, end));
+  auto endpoints = co_await detail::resolve_with_deadline(u->host, u->port, step_budget(opt.timeouts.resolve, end));
   if (!endpoints) {
     core::log_debug("net", what + ": resolve failed: " + endpoints.error().message());
     co_return endpoints.error();
@@ -261,7 +216,7 @@ asio::awaitable<result<https_response>> https_client::request(https_request req,
     stream->expires_after(step_budget(opt.timeouts.connect, end));
     if (auto [ec, ep] = co_await stream->async_connect(*endpoints, asio::as_tuple(asio::use_awaitable)); ec) {
       core::log_debug("net", what + ": connect failed: " + ec.message());
-      co_return normalize(ec);
+      co_return detail::normalize_timeout(ec);
     }
     ++stats_->connections_opened;
     bool reusable = false;
@@ -287,13 +242,13 @@ asio::awaitable<result<https_response>> https_client::request(https_request req,
   tcp_layer.expires_after(step_budget(opt.timeouts.connect, end));
   if (auto [ec, ep] = co_await tcp_layer.async_connect(*endpoints, asio::as_tuple(asio::use_awaitable)); ec) {
     core::log_debug("net", what + ": connect failed: " + ec.message());
-    co_return normalize(ec);
+    co_return detail::normalize_timeout(ec);
   }
   tcp_layer.expires_after(step_budget(opt.timeouts.handshake, end));
   if (auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
       ec) {
     core::log_debug("net", what + ": TLS handshake failed: " + ec.message());
-    co_return normalize(ec);
+    co_return detail::normalize_timeout(ec);
   }
   ++stats_->connections_opened;
   bool reusable = false;

@@ -51,10 +51,11 @@ is_installed_deb() {
 
 install_apt_build_deps() {
   # libedit-dev: line editing and history in the interactive `openclawd chat` (app/line_reader.hpp).
+  # libicu-dev: UTS #46 host names (net/address_policy); zlib1g-dev: gzip pages (net/page_fetch).
   local wanted=(build-essential cmake ninja-build pkg-config libyaml-cpp-dev nlohmann-json3-dev
-                catch2 libssl-dev libsqlite3-dev libxml2-dev libedit-dev python3 ca-certificates
-                # The page tool's text extraction (tools/page_extract): charsets, PDF text.
-                libicu-dev libpoppler-cpp-dev)
+                catch2 libssl-dev libsqlite3-dev libxml2-dev libedit-dev libicu-dev zlib1g-dev
+                # The page tool's text extraction (tools/page_extract): PDF text.
+                libpoppler-cpp-dev python3 ca-certificates)
   # The fuzz build (fuzz/README.md): clang, its runtime libraries (libFuzzer and the sanitizers)
   # and llvm-symbolizer for readable crash reports. Unversioned names, so any release's default
   # clang is taken (bookworm: 14).
@@ -371,7 +372,8 @@ setup_macos() {
     # libedit: line editing and history in `openclawd chat` (app/line_reader.hpp). Keg-only;
     # app/CMakeLists.txt looks in its keg first, so the chat gets the same libedit (3.1) as on
     # Debian, and falls back to the SDK's older one.
-    # icu4c (keg-only; CMakeLists.txt looks in its keg) and poppler: tools/page_extract's charsets and PDFs.
+    # icu4c (keg-only; CMakeLists.txt looks in its keg): UTS #46 host names (net/address_policy) and
+    # charsets (tools/page_extract); poppler: PDF text. zlib comes with the SDK.
     brew_install_missing cmake ninja pkg-config boost yaml-cpp nlohmann-json "$catch" openssl@3 sqlite libxml2 libedit \
       icu4c poppler
     # Apple's clang has no libFuzzer: the fuzz build takes Homebrew's (FUZZ_CXX=$(brew --prefix llvm)/bin/clang++).

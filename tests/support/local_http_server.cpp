@@ -45,6 +45,27 @@ struct local_http_server::impl {
     (void)co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 
+  // The hostile answers of canned_response: an endless chunked body, or headers and silence.
+  template <class Stream>
+  asio::awaitable<void> misbehave(Stream& stream, const canned_response& c) {
+    std::string head = "HTTP/1.1 " + std::to_string(c.status) + " OK\r\n";
+    for (const auto& [k, v] : c.headers) head += k + ": " + v + "\r\n";
+    head += c.endless ? "Transfer-Encoding: chunked\r\n\r\n" : "Content-Length: 1073741824\r\n\r\n";
+    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(head), asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return;
+    if (!c.endless) {
+      co_await idle_forever();
+      co_return;
+    }
+    std::ostringstream size;
+    size << std::hex << c.body.size();
+    const std::string chunk = size.str() + "\r\n" + c.body + "\r\n";
+    for (;;) {  // until the client closes (an error) or the server stops
+      auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(chunk), asio::as_tuple(asio::use_awaitable));
+      if (wec) co_return;
+    }
+  }
+
   struct served {
     bool written = false;  // an answer went out
     bool again = false;    // and the connection may carry another request (keep-alive)
@@ -70,6 +91,11 @@ struct local_http_server::impl {
     canned_response c = answer(r);
     if (c.never_answer) {
       co_await idle_forever();
+      --owner->active_;
+      co_return served{};
+    }
+    if (c.endless || c.stall_after_headers) {
+      co_await misbehave(stream, c);
       --owner->active_;
       co_return served{};
     }

@@ -39,6 +39,11 @@ struct canned_response {
   // With server_options::keep_alive: answer with keep-alive, then close the connection anyway
   // (what a server's idle timeout does to a kept connection, at once).
   bool close_after = false;
+  // Hostile sites (the page fetcher's tests): after the status line and `headers`, send
+  // `body` as chunks forever, until the client goes away; or send the headers (with a
+  // Content-Length of 1 GB) and then nothing at all.
+  bool endless = false;
+  bool stall_after_headers = false;
 };
 
 struct server_options {
