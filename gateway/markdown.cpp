@@ -682,6 +682,34 @@ std::string markdown_to_terminal(std::string_view markdown, std::size_t width, b
   return render(markdown, target::terminal, width, ansi);
 }
 
+std::size_t complete_blocks_length(std::string_view markdown) {
+  std::size_t complete = 0;
+  char fence_char = 0;
+  std::size_t fence_len = 0;
+  for (std::size_t at = 0; at < markdown.size();) {
+    const std::size_t nl = markdown.find('\n', at);
+    if (nl == std::string_view::npos) break;  // the last line is not finished yet
+    std::string_view line = markdown.substr(at, nl - at);
+    at = nl + 1;
+    const std::string_view t = trim(line);
+    if (fence_char == 0 && t.empty()) {
+      complete = at;
+      continue;
+    }
+    if (t.size() < 3 || (t[0] != '`' && t[0] != '~')) continue;
+    std::size_t run = 0;
+    while (run < t.size() && t[run] == t[0]) ++run;
+    if (run < 3) continue;
+    if (fence_char == 0) {
+      fence_char = t[0];
+      fence_len = run;
+    } else if (t[0] == fence_char && run >= fence_len && run == t.size()) {
+      fence_char = 0;
+    }
+  }
+  return complete;
+}
+
 std::size_t display_width(std::string_view utf8) {
   std::size_t w = 0;
   bool joined = false;  // after a ZWJ, the next emoji is drawn into the one before

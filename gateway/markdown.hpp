@@ -59,6 +59,14 @@ std::string markdown_to_plain_text(std::string_view markdown, std::size_t table_
 // way.
 std::string markdown_to_terminal(std::string_view markdown, std::size_t width, bool ansi);
 
+// For rendering a stream block by block: the length of the longest prefix of `markdown` that
+// ends after a blank line outside a fenced code block (0 when there is none). What comes before
+// that blank line is complete: the rest of the stream cannot change how it reads, except for
+// link reference definitions further down, which models do not write. A fence is any line
+// starting, after any indentation, with ``` or ~~~ (closed by a run of the same character at
+// least as long), so that a blank line in a code block never cuts it.
+std::size_t complete_blocks_length(std::string_view markdown);
+
 // Columns that `utf8` takes in a monospace font: East Asian wide and fullwidth characters and
 // emoji 2, combining marks, joiners and variation selectors 0, everything else 1.
 std::size_t display_width(std::string_view utf8);

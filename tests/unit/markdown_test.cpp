@@ -181,3 +181,18 @@ TEST_CASE("markdown: deep nesting renders without deep recursion", "[markdown][t
     CHECK_FALSE(markdown_to_terminal(md, 80, true).empty());
   }
 }
+
+TEST_CASE("markdown: a stream is complete up to its last blank line outside a fence", "[markdown]") {
+  CHECK(complete_blocks_length("") == 0);
+  CHECK(complete_blocks_length("one paragraph") == 0);
+  CHECK(complete_blocks_length("one paragraph\n") == 0);
+  CHECK(complete_blocks_length("para\n\nnext") == 6);
+  CHECK(complete_blocks_length("| a |\n|---|\n| 1 |\n\n- x\n- y\n\nmore") == 28);
+  // A blank line inside a code fence does not end anything; the fence's end does not either.
+  CHECK(complete_blocks_length("```py\na\n\nb\n") == 0);
+  CHECK(complete_blocks_length("```py\na\n\nb\n```\n") == 0);
+  CHECK(complete_blocks_length("```py\na\n\nb\n```\n\nafter") == 16);
+  CHECK(complete_blocks_length("~~~~\n```\n\n~~~\n\n~~~~\n\nx") == 21);
+  // A line still being written ("\n\n" not yet seen) is not complete.
+  CHECK(complete_blocks_length("a\n \t\nb") == 5);
+}
