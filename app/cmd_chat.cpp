@@ -2,18 +2,23 @@
 // (state_dir/chat.sock, see app/chat_server.hpp). Interactive by default, with local commands
 // (app/chat_commands.hpp) and, on a terminal, line editing and history (app/line_reader.hpp);
 // --message answers once and exits (for scripts and tests). Blocking I/O: one user, one terminal.
+// Answers are Markdown: they are printed rendered for the terminal (gateway/markdown.hpp), block
+// by block as each block completes, so tables and lists appear aligned rather than as pipes.
 #include "app/chat_commands.hpp"
 #include "app/command.hpp"
 #include "app/instance.hpp"
 #include "app/line_reader.hpp"
+#include "gateway/markdown.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <string>
 
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -33,7 +38,73 @@ on a terminal, what you type is kept for the up arrow in state_dir/chat_history.
   --reset          clear the conversation and exit
   --chat NAME      which conversation (default "default"; stored as local:NAME); 1 to 64
                    letters, digits, '.', '_' or '-'
+
+Answers are shown rendered: lists with bullets, tables aligned when they fit the terminal's
+width (else one block per row), links followed by their URL. On a terminal, bold and italic are
+shown as such unless NO_COLOR is set; piped, the output is plain text.
 )";
+
+// How answers are drawn: the width tables must fit (the terminal's, else $COLUMNS, else 80) and
+// whether SGR escapes may be used (stdout is a terminal and NO_COLOR is unset or empty,
+// https://no-color.org).
+struct terminal_style {
+  std::size_t width = 80;
+  bool ansi = false;
+
+  static terminal_style detect() {
+    terminal_style t;
+    const bool tty = ::isatty(STDOUT_FILENO) == 1;
+    winsize ws{};
+    if (tty && ::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
+      t.width = ws.ws_col;
+    } else if (const char* columns = std::getenv("COLUMNS")) {
+      const long n = std::strtol(columns, nullptr, 10);
+      if (n >= 10 && n <= 10000) t.width = static_cast<std::size_t>(n);
+    }
+    const char* no_color = std::getenv("NO_COLOR");
+    t.ansi = tty && (no_color == nullptr || *no_color == '\0');
+    return t;
+  }
+};
+
+// The answer's Markdown as it streams: each block is printed rendered once it is complete (a
+// blank line outside a code fence); the rest when the answer ends. Blocks printed one by one are
+// separated by a blank line, as the whole answer rendered at once would be.
+class answer_printer {
+ public:
+  answer_printer(terminal_style style, bool stream) : style_(style), stream_(stream) {}
+
+  void add(std::string_view delta) {
+    pending_ += delta;
+    if (!stream_) return;
+    const std::size_t n = gateway::complete_blocks_length(pending_);
+    if (n == 0) return;
+    print(std::string_view(pending_).substr(0, n));
+    pending_.erase(0, n);
+  }
+  // The model starts the answer again: what was printed stays, the unprinted rest is dropped.
+  void restart() {
+    pending_.clear();
+    printed_ = false;
+  }
+  void finish() {
+    print(pending_);
+    pending_.clear();
+  }
+
+ private:
+  void print(std::string_view markdown) {
+    const std::string text = gateway::markdown_to_terminal(markdown, style_.width, style_.ansi);
+    if (text.empty()) return;
+    std::cout << (printed_ ? "\n\n" : "") << text << std::flush;
+    printed_ = true;
+  }
+
+  terminal_style style_;
+  bool stream_;
+  std::string pending_;
+  bool printed_ = false;
+};
 
 struct connection {
   int fd = -1;
@@ -64,8 +135,10 @@ struct connection {
   }
 };
 
-// Sends one request and prints the answer as it streams. Returns true when answered.
+// Sends one request and prints the answer, rendered: block by block as it streams when
+// interactive, all at once at the end for --message. Returns true when answered.
 bool exchange(connection& c, const nlohmann::json& request, bool interactive) {
+  answer_printer answer(terminal_style::detect(), interactive);
   if (!c.send_line(request)) {
     print_error("the daemon closed the connection");
     return false;
@@ -77,13 +150,15 @@ bool exchange(connection& c, const nlohmann::json& request, bool interactive) {
       return false;
     }
     if (j.contains("delta")) {
-      std::cout << j["delta"].get<std::string>() << std::flush;
+      answer.add(j["delta"].get<std::string>());
     } else if (j.value("thinking", false)) {
       // The model reasons before it answers; what it thinks is not shown (nor stored).
       if (interactive) std::cout << "(thinking…) " << std::flush;
     } else if (j.value("restart", false)) {
-      std::cout << (interactive ? "\n[the answer is being written again]\n" : "\n") << std::flush;
+      answer.restart();
+      if (interactive) std::cout << "\n[the answer is being written again]\n" << std::flush;
     } else if (j.value("done", false)) {
+      answer.finish();
       const bool ok = j.value("ok", false);
       if (!ok || request.contains("reset")) std::cout << j.value("text", "") ;
       std::cout << "\n" << std::flush;

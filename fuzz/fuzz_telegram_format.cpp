@@ -7,9 +7,13 @@
 //   - the same for markdown_to_plain() + split_plain();
 //   - sanitize_utf8() gives valid UTF-8, is idempotent and keeps valid input as it is, and
 //     utf16_length() counts it exactly;
-//   - split_html() of arbitrary bytes does not crash.
+//   - split_html() of arbitrary bytes does not crash;
+//   - markdown_to_terminal() (gateway/markdown.hpp, the chat's rendering) is valid UTF-8 and
+//     holds no control character but newline and tab, nor any ESC without ANSI and only its
+//     own SGR escapes with it.
 // The limit comes from the end of the input, so a seed that is plain Markdown stays Markdown.
 #include "fuzz/fuzz_support.hpp"
+#include "gateway/markdown.hpp"
 #include "gateway/telegram/format.hpp"
 
 #include <fuzzer/FuzzedDataProvider.h>
@@ -171,6 +175,26 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string plain = tg::markdown_to_plain(markdown);
   FUZZ_CHECK(valid_utf8(plain));
   check_chunks(tg::split_plain(plain, limit), plain, limit, false);
+
+  for (const bool ansi : {false, true}) {
+    const std::string term = openclawd::gateway::markdown_to_terminal(markdown, limit, ansi);
+    FUZZ_CHECK(valid_utf8(term));
+    for (std::size_t i = 0; i < term.size(); ++i) {
+      const auto c = static_cast<unsigned char>(term[i]);
+      if (c == 0x1B) {
+        // Only the renderer's own SGR escapes: ESC [ digits m.
+        FUZZ_CHECK(ansi && i + 1 < term.size() && term[i + 1] == '[');
+        std::size_t j = i + 2;
+        while (j < term.size() && term[j] >= '0' && term[j] <= '9') ++j;
+        FUZZ_CHECK(j < term.size() && term[j] == 'm' && j > i + 2);
+        i = j;
+        continue;
+      }
+      FUZZ_CHECK(c >= 0x20 || c == '\n' || c == '\t');
+      FUZZ_CHECK(c != 0x7F);
+      FUZZ_CHECK(!(c == 0xC2 && i + 1 < term.size() && static_cast<unsigned char>(term[i + 1]) <= 0x9F));
+    }
+  }
 
   // Not well-formed input: no promise about the chunks, only that nothing breaks.
   for (const std::string& chunk : tg::split_html(markdown, limit)) FUZZ_CHECK(valid_utf8(chunk));

@@ -56,6 +56,8 @@ install_apt_build_deps() {
                 catch2 libssl-dev libsqlite3-dev libxml2-dev libedit-dev libicu-dev zlib1g-dev
                 # The page tool's text extraction (tools/page_extract): PDF text.
                 libpoppler-cpp-dev python3 ca-certificates)
+  # cmark-gfm: the Markdown parser behind Telegram's and the chat's rendering (gateway/markdown.hpp).
+  wanted+=(libcmark-gfm-dev libcmark-gfm-extensions-dev)
   # The fuzz build (fuzz/README.md): clang, its runtime libraries (libFuzzer and the sanitizers)
   # and llvm-symbolizer for readable crash reports. Unversioned names, so any release's default
   # clang is taken (bookworm: 14).
@@ -376,6 +378,8 @@ setup_macos() {
     # charsets (tools/page_extract); poppler: PDF text. zlib comes with the SDK.
     brew_install_missing cmake ninja pkg-config boost yaml-cpp nlohmann-json "$catch" openssl@3 sqlite libxml2 libedit \
       icu4c poppler
+    # cmark-gfm: the Markdown parser behind Telegram's and the chat's rendering (gateway/markdown.hpp).
+    brew_install_missing cmark-gfm
     # Apple's clang has no libFuzzer: the fuzz build takes Homebrew's (FUZZ_CXX=$(brew --prefix llvm)/bin/clang++).
     if [ "${OPENCLAWD_SETUP_FUZZ:-0}" = 1 ]; then brew_install_missing llvm; fi
     if [ "${OPENCLAWD_SETUP_BENCH:-0}" = 1 ]; then brew_install_missing gnuplot; fi
@@ -500,7 +504,7 @@ case "$(uname -s)" in
     elif command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
       install_apt_build_deps
     else
-      warn "not a Debian/Ubuntu system: install a C++20 compiler, CMake, Ninja, Boost >= 1.81, yaml-cpp, nlohmann-json, Catch2 v2, OpenSSL, SQLite, libxml2, libedit, ICU and poppler-cpp yourself"
+      warn "not a Debian/Ubuntu system: install a C++20 compiler, CMake, Ninja, Boost >= 1.81, yaml-cpp, nlohmann-json, Catch2 v2, OpenSSL, SQLite, libxml2, libedit, ICU, zlib, poppler-cpp and cmark-gfm yourself"
     fi
     # An install from before the RPC worker was added has no rpc_wrapper: install again.
     if [ "${OPENCLAWD_FORCE_LLAMA:-0}" != 1 ] && [ -x "$rpc_wrapper" ] && version="$(wrapper_version)"; then

@@ -15,23 +15,10 @@
 //   - nothing inside <code> or <pre> except <pre>'s single <code class=...> child;
 //   - no <a> inside <a>, no <code> inside <a> (a link's `code` text is shown unformatted).
 //
-// Markdown read (what small models actually emit, not full CommonMark):
-//   blocks, line by line: ``` or ~~~ fences with an optional language (the fence may be
-//     indented; an unterminated fence runs to the end; content is escaped, never formatted);
-//     `# heading` (1-6 #) → a bold line; `-`, `*`, `+` bullets → "• " (indentation kept);
-//     `1.` / `1)` numbered items kept as written; consecutive `> ` lines → one <blockquote>
-//     (deeper `>>` flattened); a line of 3+ `-`, `*` or `_` → "———".
-//   inline, within one line (a marker never pairs with one on another line, so a stray `*`
-//     cannot swallow the rest of the answer): **bold** __bold__ *italic* _italic_ ~~strike~~
-//     `code` (any backtick run closes with the same length) [text](url) ![alt](url) and
-//     backslash escapes. `*` and `_` markers only open after, and close before, a character that
-//     is not an ASCII letter or digit, and never next to whitespace on their inner side — so
-//     snake_case_names, 2*3*4 and a lone `5 * 3` stay literal. An `_` pair never spans a word
-//     with an `_` inside (`_private_var and MAX_VALUE_`) and `__name__` is a Python name, not
-//     bold. Bare http(s):// URLs are left alone (their `_` and `*` are not markers). A marker
-//     without a partner stays literal text.
-//     Links keep only http, https, tg and mailto targets; any other target (javascript:, file:,
-//     a relative path) renders as its text followed by " (url)", unlinked.
+// The Markdown is read and rendered by gateway/markdown.hpp (cmark-gfm: CommonMark plus GitHub's
+// tables, strikethrough and autolinks; its header lists what each construct becomes). Raw HTML
+// in the Markdown is text. Links keep only http, https, tg and mailto targets; any other target
+// (javascript:, file:, a relative path) renders as its text followed by " (url)", unlinked.
 //
 // Splitting (split_html / split_plain): Telegram takes 1-4096 characters after entity parsing,
 // counted conservatively in UTF-16 units (entity offsets are UTF-16). A chunk's visible text —
@@ -72,8 +59,9 @@ std::size_t utf16_length(std::string_view utf8);
 std::string markdown_to_html(std::string_view markdown);
 
 // The same reading with the markers removed, for sending without parse_mode: links become
-// "text (url)", bullets "• ", rules "———", quote lines keep a "> " prefix (plain text has no
-// other way to show them), code blocks their content.
+// "text (url)" (a citation "[1]" stays "[1]"), bullets "• ", rules "———", quote lines keep a
+// "> " prefix (plain text has no other way to show them), code blocks their content, tables
+// aligned or listed as in HTML.
 std::string markdown_to_plain(std::string_view markdown);
 
 // Cuts `html` (as made by markdown_to_html) into messages of at most `limit` visible UTF-16

@@ -70,7 +70,7 @@ TEST_CASE("pages: an HTTPS article is read, its hidden text dropped, and cached"
   local_http_server site(test::always(html(article_html)), so);
   asio::io_context io;
   net::tls_options tls;
-  tls.extra_ca_pem = ca.cert_pem;
+  tls.extra_ca_pem = ca.ca.cert_pem;
   tools::web_reader reader(io.get_executor(), fast_config(), loopback_policy(false), tls);
   const auto url = site.url("/trains");
   const auto p = read_one(io, reader, url);

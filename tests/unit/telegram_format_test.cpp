@@ -1,5 +1,6 @@
 // gateway/telegram/format: model Markdown → Telegram HTML (each construct, nesting, stray and
-// unbalanced markers, snake_case and arithmetic, unsafe links, invalid UTF-8), the plain-text
+// unbalanced markers, intraword markers and bare URLs as CommonMark/GFM read them, unsafe
+// links, invalid UTF-8; tables and citations are in markdown_test.cpp), the plain-text
 // rendering, and the splitter (UTF-16 limit, boundaries, tags reopened, nothing cut in half). A
 // seeded property test feeds thousands of random Markdown-ish strings through the renderer and
 // the splitter and checks every result with html_problem(). `[.bench]` times a long answer.
@@ -161,8 +162,10 @@ TEST_CASE("telegram format: utf16_length counts astral characters twice", "[tele
 TEST_CASE("telegram format: text is escaped", "[telegram][format]") {
   CHECK(markdown_to_html("a < b && c > d, \"quoted\" 'too'") ==
         "a &lt; b &amp;&amp; c &gt; d, \"quoted\" 'too'");
-  // Model-written HTML is text, not markup.
-  CHECK(markdown_to_html("<b>not bold</b> &amp;") == "&lt;b&gt;not bold&lt;/b&gt; &amp;amp;");
+  // Model-written HTML is text, not markup. An entity reference is a character (CommonMark):
+  // `&amp;` shows "&", `&lt;` "<".
+  CHECK(markdown_to_html("<b>not bold</b> &amp; &lt;i&gt;") == "&lt;b&gt;not bold&lt;/b&gt; &amp; &lt;i&gt;");
+  CHECK(markdown_to_html("<script>alert(1)</script>\n\ntext") == "&lt;script&gt;alert(1)&lt;/script&gt;\n\ntext");
   // Quotes in a link target are escaped inside the attribute.
   const std::string link = markdown_to_html("[x](https://e.com/?q=\"a\"&b=<c>)");
   CHECK(link == "<a href=\"https://e.com/?q=&quot;a&quot;&amp;b=&lt;c&gt;\">x</a>");
@@ -182,7 +185,7 @@ TEST_CASE("telegram format: each inline construct", "[telegram][format]") {
   CHECK(markdown_to_html("![a cat](https://e.com/cat.png)") == "<a href=\"https://e.com/cat.png\">a cat</a>");
   CHECK(markdown_to_html("[Wiki](https://en.wikipedia.org/wiki/Foo_(bar))") ==
         "<a href=\"https://en.wikipedia.org/wiki/Foo_(bar)\">Wiki</a>");
-  CHECK(markdown_to_html("***both***") == "<b><i>both</i></b>");
+  CHECK(markdown_to_html("***both***") == "<i><b>both</b></i>");  // CommonMark: em around strong
   CHECK(markdown_to_html("\\*not italic\\*") == "*not italic*");
   CHECK(markdown_to_html("这是**重要**的") == "这是<b>重要</b>的");
 }
@@ -196,7 +199,11 @@ TEST_CASE("telegram format: nesting", "[telegram][format]") {
   // Bold inside bold (a heading) adds no second tag; code cannot be part of a link in Telegram.
   CHECK(markdown_to_html("# Title with **bold**") == "<b>Title with bold</b>");
   CHECK(markdown_to_html("[`code`](https://x.y)") == "<a href=\"https://x.y\">code</a>");
-  CHECK(markdown_to_html("[a [b](https://b.c) c](https://a.c)") == "<a href=\"https://a.c\">a b (https://b.c) c</a>");
+  // CommonMark: a link cannot contain a link, so the inner one wins and the outer brackets are
+  // text (its URL is then a bare URL, autolinked).
+  CHECK(markdown_to_html("[a [b](https://b.c) c](https://a.c)") ==
+        "[a <a href=\"https://b.c\">b</a> c](<a href=\"https://a.c\">https://a.c</a>)");
+  CHECK(markdown_to_html("[see https://x.y/a now](https://a.c)") == "<a href=\"https://a.c\">see https://x.y/a now</a>");
   // Markers in a URL or a code span do not close anything outside it.
   CHECK(markdown_to_html("*see [x](https://a.b/c*d)*") == "<i>see <a href=\"https://a.b/c*d\">x</a></i>");
   CHECK(markdown_to_html("*a `b*` c*") == "<i>a <code>b*</code> c</i>");
@@ -214,24 +221,35 @@ TEST_CASE("telegram format: unbalanced and stray markers stay literal", "[telegr
   CHECK(markdown_to_html("[text](") == "[text](");
   CHECK(markdown_to_html("[1] and [2]") == "[1] and [2]");
   CHECK(markdown_to_html("** spaced **") == "** spaced **");
-  // Markers never pair across lines.
-  CHECK(markdown_to_html("*one\ntwo*") == "*one\ntwo*");
+  // Markers pair across the lines of one paragraph (CommonMark), never across paragraphs: a
+  // stray `*` cannot swallow the rest of the answer.
+  CHECK(markdown_to_html("*one\ntwo*") == "<i>one\ntwo</i>");
+  CHECK(markdown_to_html("*one\n\ntwo*") == "*one\n\ntwo*");
+  CHECK(markdown_to_html("**open\n\n- a\n- b**") == "**open\n\n• a\n• b**");
   for (std::string_view s : {"**", "*", "***", "____", "~~~~", "``", "[", "]()", "*_*_*_", "**_**_"}) {
     INFO(s);
     CHECK_FALSE(html_problem(markdown_to_html(s)));
   }
 }
 
-TEST_CASE("telegram format: snake_case, arithmetic and bare URLs are not emphasis", "[telegram][format]") {
+TEST_CASE("telegram format: intraword markers follow CommonMark; bare URLs are links", "[telegram][format]") {
+  // `_` inside a word is never a marker (CommonMark), so snake_case stays as written.
   CHECK(markdown_to_html("call my_snake_case_function now") == "call my_snake_case_function now");
-  CHECK(markdown_to_html("set _private_var and MAX_VALUE_") == "set _private_var and MAX_VALUE_");
-  CHECK(markdown_to_html("2*3*4 = 24 and a*b*c") == "2*3*4 = 24 and a*b*c");
-  CHECK(markdown_to_html("def __init__(self), __name__, obj.__weird__ and __other__") ==
-        "def __init__(self), __name__, obj.__weird__ and <b>other</b>");
-  CHECK(markdown_to_html("__two words__") == "<b>two words</b>");
   CHECK(markdown_to_html("x = 2 * 3 * 4") == "x = 2 * 3 * 4");
-  CHECK(markdown_to_html("see https://ex.com/_a_b_ and http://x.y/*z*") == "see https://ex.com/_a_b_ and http://x.y/*z*");
-  CHECK(markdown_to_html("**https://ex.com/a_b**") == "<b>https://ex.com/a_b</b>");
+  CHECK(markdown_to_html("__two words__") == "<b>two words</b>");
+  // CommonMark's reading, where the old hand-written parser had heuristics: an `_` that starts a
+  // word opens, one that ends a word closes; `*` pairs inside words too; a Python dunder name is
+  // strong emphasis. Models that mean code put it in backticks.
+  CHECK(markdown_to_html("set _private_var and MAX_VALUE_") == "set <i>private_var and MAX_VALUE</i>");
+  CHECK(markdown_to_html("2*3*4 = 24 and a*b*c") == "2<i>3</i>4 = 24 and a<i>b</i>c");
+  CHECK(markdown_to_html("def __init__(self)") == "def <b>init</b>(self)");
+  CHECK(markdown_to_html("`__init__` and `2*3*4`") == "<code>__init__</code> and <code>2*3*4</code>");
+  // GFM autolinks: a bare URL is a link; trailing punctuation is not part of it.
+  CHECK(markdown_to_html("see https://ex.com/_a_b_ and http://x.y/*z*") ==
+        "see <a href=\"https://ex.com/_a_b\">https://ex.com/_a_b</a>_ and <a href=\"http://x.y/*z\">http://x.y/*z</a>*");
+  CHECK(markdown_to_html("**https://ex.com/a_b**") == "<b><a href=\"https://ex.com/a_b\">https://ex.com/a_b</a></b>");
+  CHECK(markdown_to_html("at www.example.com.") == "at <a href=\"http://www.example.com\">www.example.com</a>.");
+  CHECK(markdown_to_plain("at www.example.com and https://e.com/x") == "at www.example.com and https://e.com/x");
 }
 
 TEST_CASE("telegram format: code blocks keep their content", "[telegram][format]") {
