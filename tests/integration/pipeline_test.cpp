@@ -786,7 +786,7 @@ TEST_CASE("pipeline: a link in the message is read, fenced for the subagent, and
   CHECK(p.stats().cited_answers == 1);
 }
 
-TEST_CASE("pipeline: a read decision reads the top results; a page that fails is a one-line note",
+TEST_CASE("pipeline: a read decision reads the top results, and a page that fails is a one-line note",
           "[pipeline][pages]") {
   fixture f;
   fake_orchestrator oc(R"({"action":"read","query":"llama.cpp rpc"})");

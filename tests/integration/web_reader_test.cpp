@@ -93,7 +93,7 @@ TEST_CASE("pages: an HTTPS article is read, its hidden text dropped, and cached"
   CHECK(reader.stats().ok == 2);
 }
 
-TEST_CASE("pages: requests to one host are spaced; a host that blocks us is left alone", "[pages][reader]") {
+TEST_CASE("pages: requests to one host are spaced, and a host that blocks us is left alone", "[pages][reader]") {
   local_http_server site([](const test::recorded_request& r) {
     if (r.target == "/blocked") return canned_response{403, {{"Retry-After", "7200"}}, "no", false, false};
     return html(article_html);
@@ -159,11 +159,12 @@ TEST_CASE("pages: every failure is a one-line note", "[pages][reader]") {
       {"/missing", tools::page_status::http_error, "HTTP 404 (not found)"},
       {"/image", tools::page_status::unsupported, ""},
       {"/shell", tools::page_status::needs_javascript, ""},
-      {"/challenge", tools::page_status::blocked, "blocked by the site"},
       {"/big.pdf", tools::page_status::too_large, "too large"},
       {"/to-admin", tools::page_status::refused, ""},
       {"/to-private", tools::page_status::refused, "10.1.2.3"},
       {"/silent", tools::page_status::timeout, ""},
+      // Last: a challenge pauses the whole host, so a read after it would be "paused".
+      {"/challenge", tools::page_status::blocked, "blocked by the site"},
   };
   for (const auto& e : cases) {
     const auto p = read_one(io, reader, site.url(e.path));

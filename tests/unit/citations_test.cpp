@@ -21,7 +21,7 @@ TEST_CASE("citations: markers are linked and the cited sources listed", "[citati
   CHECK(c.stored == "Sunny [1], says the forecast [1, 2]." + c.sources);
 }
 
-TEST_CASE("citations: nothing cited lists the pages read; nothing read adds nothing", "[citations]") {
+TEST_CASE("citations: nothing cited lists the pages read, and nothing read adds nothing", "[citations]") {
   const auto c = cite_sources("No markers here.", two);
   CHECK(c.cited.empty());
   CHECK(c.sources == "\n\nSources:\n[1] [Paris forecast](<https://weather.example/paris>)");

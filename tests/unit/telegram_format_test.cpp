@@ -232,7 +232,7 @@ TEST_CASE("telegram format: unbalanced and stray markers stay literal", "[telegr
   }
 }
 
-TEST_CASE("telegram format: intraword markers follow CommonMark; bare URLs are links", "[telegram][format]") {
+TEST_CASE("telegram format: intraword markers follow CommonMark, and bare URLs are links", "[telegram][format]") {
   // `_` inside a word is never a marker (CommonMark), so snake_case stays as written.
   CHECK(markdown_to_html("call my_snake_case_function now") == "call my_snake_case_function now");
   CHECK(markdown_to_html("x = 2 * 3 * 4") == "x = 2 * 3 * 4");
