@@ -36,8 +36,11 @@ std::string shorten_middle(const std::string& text, std::size_t max_bytes) {
   };
   const std::size_t head = boundary(max_bytes * 2 / 3);
   const std::size_t tail = boundary(text.size() - max_bytes / 3);
-  return text.substr(0, head) + "\n[… " + std::to_string(tail - head) +
-         " bytes left out here: the message is longer than the model can read …]\n" + text.substr(tail);
+  std::string marker = "\n[… " + std::to_string(tail - head) +
+                       " bytes left out here: the message is longer than the model can read …]\n";
+  // A short cut gets a short mark: the sentence would cost more than it saves.
+  if (marker.size() * 2 > tail - head) marker = " … ";
+  return text.substr(0, head) + marker + text.substr(tail);
 }
 
 // What share of the newest message fits, from the node's own refusal.
@@ -496,11 +499,10 @@ asio::awaitable<void> pipeline::add_pages(notes_budget& nb, const std::vector<to
   co_await count_notes(nb);
   const int left = std::max(0, nb.room - nb.tokens);
   std::size_t chars = static_cast<std::size_t>(left) * 4;
-  std::string with_pages;
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    with_pages = nb.text + "\n\n" + tools::render_pages_for_model(pages, chars);
+  for (int attempt = 0; attempt < 3 && chars >= 200; ++attempt) {
+    std::string with_pages = nb.text + "\n\n" + tools::render_pages_for_model(pages, chars);
     const int tokens = co_await tokens_of(subagent_, with_pages);
-    if (tokens <= nb.room || chars < 200) {
+    if (tokens <= nb.room) {
       nb.text = std::move(with_pages);
       nb.tokens = tokens;
       co_return;
@@ -509,9 +511,17 @@ asio::awaitable<void> pipeline::add_pages(notes_budget& nb, const std::vector<to
     chars = over > 0 ? chars * static_cast<std::size_t>(std::max(1, left)) / static_cast<std::size_t>(over) * 9 / 10
                      : chars / 2;
   }
-  nb.text = std::move(with_pages);
-  nb.exact = false;  // count_notes cuts it down to the room if it is still over
-  nb.tokens = token_bound(nb.text);
+  // No room for page text (each page's frame and the untrusted-data note cost ~150 tokens): the
+  // model still learns which pages were read, so it can say why it cannot quote them. Never more
+  // than the room: a prompt over the context would cost the whole answer.
+  std::string brief = nb.text + "\n\n" + tools::render_pages_briefly(pages);
+  const int tokens = co_await tokens_of(subagent_, brief);
+  core::log_warn("pipeline", "no room for the text of " + std::to_string(pages.size()) + " page(s) in " +
+                                 std::to_string(left) + " tokens" + (tokens <= nb.room ? "; named only" : "; left out"));
+  if (tokens <= nb.room) {
+    nb.text = std::move(brief);
+    nb.tokens = tokens;
+  }
 }
 
 asio::awaitable<std::optional<std::string>> pipeline::answer(const std::string& chat, std::string notes,

@@ -132,4 +132,9 @@ struct numbered_page {
 std::string render_pages_for_model(const std::vector<numbered_page>& pages, std::size_t max_chars,
                                    std::string_view nonce = {});
 
+// When a model's context has no room for any page text (a small context, a long conversation):
+// the pages named by number, title and URL, without their text, and the pages that could not be
+// read, a line each. Titles and URLs are neutralized and cut as in render_pages_for_model().
+std::string render_pages_briefly(const std::vector<numbered_page>& pages);
+
 }  // namespace openclawd::tools

@@ -846,3 +846,28 @@ TEST_CASE("pipeline: pages share the subagent's context fairly and never overflo
   CHECK(r.text == "Both pages agree.\n\nSources:\n[1] [Long](<https://long.example/>)\n"
                   "[2] [Short](<https://short.example/>)");
 }
+
+TEST_CASE("pipeline: without room for any page text, the pages are named and the answer still comes",
+          "[pipeline][pages]") {
+  fixture f;
+  fake_orchestrator oc(R"({"action":"answer"})");
+  fake_orchestrator sc("I could not fit that page.");
+  // A 700-token subagent: the prompt, the brief and the answer's room leave ~64 tokens of notes,
+  // less than one page's frame and the untrusted-data note.
+  auto cfg = pipeline_config::defaults(true);
+  cfg.answer_max_tokens = 256;
+  pipeline p(f.store, {"orchestrator", &oc, 4096, 1, "o"}, {"subagent", &sc, 700, 1, "s"}, nullptr, nullptr, cfg);
+  p.set_reader(fixed_reader({fake_page("https://news.example/a", "A long story", std::string(20'000, 'w'))}, nullptr));
+  std::string shown;
+  int restarts = 0;
+  const auto r = test::run_one(
+      f.io, p.handle("local:tight", "Summarize https://news.example/a", collect(shown, restarts)), test::deadline_long);
+  REQUIRE(r.ok);
+  REQUIRE(sc.requests.size() == 1);
+  const auto prompt = all_content(sc.requests[0]);
+  CHECK(static_cast<int>(prompt.size() / 4) <= 700 - cfg.answer_max_tokens);
+  CHECK(prompt.find("BEGIN UNTRUSTED PAGE") == std::string::npos);
+  CHECK(prompt.find("leaves no room for their text") != std::string::npos);
+  CHECK(prompt.find("[1] A long story (https://news.example/a)") != std::string::npos);
+  CHECK(r.text.rfind("I could not fit that page.", 0) == 0);
+}

@@ -48,4 +48,10 @@ TEST_CASE("pages: rendered for a model, fenced, neutralized, fairly shared", "[p
   const auto notes = tools::render_pages_for_model(failed, 2000);
   CHECK(notes.find("UNTRUSTED") == std::string::npos);
   CHECK(notes.find("Could not read https://c.example/") != std::string::npos);
+  // No room for text: named, not quoted, and the page's own words stay out.
+  const auto brief = tools::render_pages_briefly(pages);
+  CHECK(brief.find("UNTRUSTED PAGE") == std::string::npos);
+  CHECK(brief.find("First paragraph") == std::string::npos);
+  CHECK(brief.find("[1] A ‹b›title‹/b› (https://a.example/)\n[2] B (https://b.example/)\n") != std::string::npos);
+  CHECK(brief.find("Could not read https://c.example/: blocked by the site (HTTP 403).") != std::string::npos);
 }
