@@ -2,6 +2,7 @@
 // nodes → answer, and the story's broken-export failure handled through the real
 // supervisor. Search is off: nothing leaves the machine.
 #include "tests/support/harness.hpp"
+#include "tests/support/local_http_server.hpp"
 
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
@@ -169,6 +170,32 @@ TEST_CASE("chat: a message through the daemon is answered, kept, and /reset clea
   CHECK(j["nodes"]["orchestrator"]["template"]["summary"] == "system role, lenient roles");
   const auto text = run_openclawd({"status", "--config", d.config.string()});
   CHECK_THAT(text.out, Catch::Contains("subagent: template: system role, lenient roles"));
+}
+
+TEST_CASE("chat: a link in the message is read and the answer ends with its source, URL shown", "[chat][e2e][pages]") {
+  // Plain http on 127.0.0.1: allowed here by pages.allow_http and the test-only loopback allowance.
+  local_http_server site(always(canned_response{
+      200,
+      {{"Content-Type", "text/html; charset=utf-8"}},
+      "<html><head><title>Sleeper trains</title></head><body><article><p>Night trains between capitals are "
+      "back, with new routes and carriages, and fares that compete with flying on long routes.</p><p>Demand has "
+      "grown every year since, operators say, and the busiest lines run full on weekends.</p></article></body>"
+      "</html>",
+      false, false}));
+  daemon_setup d;
+  hello_nodes(d);
+  d.subagent_ctx = 2048;  // room for the page's text beside the prompts
+  d.top_extra += "pipeline:\n  answer_max_tokens: 256\npages:\n  allow_http: true\n";
+  d.write_config();
+  REQUIRE(d.start({{"OPENCLAWD_TEST_PAGES_LOOPBACK", "1"}}).exit_code == 0);
+  const std::string url = site.url("/sleeper");
+  const auto r = run_openclawd({"chat", "--config", d.config.string(), "--message", "What does " + url + " say?"},
+                               deadline_long, {});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  // Not a terminal: plain text, the source's URL written out after its title.
+  CHECK(r.out == "Hello, world!\n\nSources:\n[1] Sleeper trains (" + url + ")\n");
+  CHECK(site.request_count() == 1);
 }
 
 TEST_CASE("chat: an <unused50> subagent is switched to its fallback export and the message is answered",
