@@ -839,6 +839,7 @@ class html_extractor {
   void drop_invisible();  // what a browser would not show
   void measure();         // per-element figures, bottom-up
   std::vector<xmlNode*> grab_article(bool strip_unlikely, bool weight_classes, double& top_score);
+  bool layout_cell(const xmlNode* n, std::string_view t, int cell) const;
   std::string render(const std::vector<xmlNode*>& roots, bool clean, bool weight_classes, std::size_t limit,
                      bool& cut);
   int class_weight(const node_info& i) const;
@@ -1346,6 +1347,14 @@ class text_sink {
   bool line_start_ = true;
 };
 
+// A table cell that holds paragraphs, headings, lists or tables is layout (old sites put the
+// whole article in one), so it is rendered as blocks; a cell of a data table is a value, joined
+// with its row's others by " | ". Only outside another cell: `cell` is the same entering and
+// leaving a layout cell (it is not counted), so both ends decide alike.
+bool html_extractor::layout_cell(const xmlNode* n, std::string_view t, int cell) const {
+  return cell == 0 && (t == "td" || t == "th") && n->_private && info_[idx(n)].has_block;
+}
+
 std::string html_extractor::render(const std::vector<xmlNode*>& roots, bool clean, bool weight_classes,
                                    std::size_t limit, bool& cut) {
   text_sink sink(limit);
@@ -1369,6 +1378,8 @@ std::string html_extractor::render(const std::vector<xmlNode*>& roots, bool clea
                    collapsed_text(n, 1024) == title) {
           skip = true;  // the title is given apart
           title_heading_skipped = true;
+        } else if (layout_cell(n, t, cell)) {
+          sink.brk(3);  // a page laid out in a table: the cell is a block of blocks, not a value
         } else {
           if (const int block = break_level(t, cell)) sink.brk(block);
           if (t == "li" && cell == 0) sink.prefix("- ");
@@ -1386,7 +1397,9 @@ std::string html_extractor::render(const std::vector<xmlNode*>& roots, bool clea
         continue;
       }
       while (n) {
-        if (n->type == XML_ELEMENT_NODE && !skip) {
+        if (n->type == XML_ELEMENT_NODE && !skip && layout_cell(n, name_of(n), cell)) {
+          sink.brk(3);
+        } else if (n->type == XML_ELEMENT_NODE && !skip) {
           const std::string_view t = name_of(n);
           if (t == "td" || t == "th") --cell;
           if (t == "tr" && !row_cells.empty()) row_cells.pop_back();
