@@ -88,7 +88,11 @@ TEST_CASE("pipeline: a message gets a valid JSON decision and an answer, both tu
   llama_process sub(test::make_model(f.dir / "s.gguf", "hello"), 2048, {"-np", "1"});
   openai_client oc(f.io.get_executor(), loopback(orch.port()));
   openai_client sc(f.io.get_executor(), loopback(sub.port()));
-  auto cfg = pipeline_config::defaults();  // decision_max_tokens covers the schema's longest JSON
+  auto cfg = pipeline_config::defaults();
+  // The grammar bounds the JSON, but not to the default cap's 24 tokens: it allows up to ~22
+  // whitespace characters at each of its ~9 gaps, and a random model takes them (1 run in 8 was
+  // cut before "action" was complete). 400 tokens hold the longest JSON it allows.
+  cfg.decision_max_tokens = 400;
   // Random weights emit <unusedN> pieces as ordinary gibberish: here that is not the fault under test.
   cfg.guard.patterns.clear();
   pipeline p(f.store, {"orchestrator", &oc, 4096, 1, "o"}, {"subagent", &sc, 2048, 1, "s"},
