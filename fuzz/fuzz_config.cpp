@@ -70,7 +70,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const auto& n : c.nodes) {
       FUZZ_CHECK(n.ctx > 0);
       FUZZ_CHECK(n.port >= 1 && n.port <= 65535);
-      FUZZ_CHECK(n.model.is_absolute());
+      // A model named "hf:…" that is not in the cache yet has no file until `pull` (issue 19):
+      // without check_files it loads with an empty path and its reference kept.
+      FUZZ_CHECK(n.model.is_absolute() || (n.model.empty() && !n.model_refs.empty() && !n.model_refs[0].empty()));
     }
     FUZZ_CHECK(c.nodes[0].port != c.nodes[1].port);
     FUZZ_CHECK(c.state_dir.is_absolute());
