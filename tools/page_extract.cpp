@@ -1330,7 +1330,7 @@ class text_sink {
     if (!out_.empty()) {
       if (pending_ >= 3) out_ += "\n\n";
       else if (pending_ == 2) out_ += '\n';
-      else if (pending_ == 1 && !line_start_) out_ += ' ';
+      else if (pending_ == 1 && !line_start_ && !prefix_.starts_with(' ')) out_ += ' ';  // " | " has its own
       if (pending_ >= 2) line_start_ = true;
     }
     pending_ = 0;
@@ -1347,12 +1347,15 @@ class text_sink {
   bool line_start_ = true;
 };
 
-// A table cell that holds paragraphs, headings, lists or tables is layout (old sites put the
-// whole article in one), so it is rendered as blocks; a cell of a data table is a value, joined
-// with its row's others by " | ". Only outside another cell: `cell` is the same entering and
-// leaving a layout cell (it is not counted), so both ends decide alike.
+// A table cell that holds blocks with paragraphs, list items or much text is layout (old sites
+// put the whole article in one), so it is rendered as blocks; a cell of a data table (a value,
+// perhaps with an image) is joined with its row's others by " | ". Only outside another cell:
+// `cell` is the same entering and leaving a layout cell (it is not counted), so both ends
+// decide alike.
 bool html_extractor::layout_cell(const xmlNode* n, std::string_view t, int cell) const {
-  return cell == 0 && (t == "td" || t == "th") && n->_private && info_[idx(n)].has_block;
+  if (cell != 0 || (t != "td" && t != "th") || !n->_private) return false;
+  const node_info& i = info_[idx(n)];
+  return i.has_block && (i.p_count > 0 || i.li_count > 0 || i.text_len >= 200);
 }
 
 std::string html_extractor::render(const std::vector<xmlNode*>& roots, bool clean, bool weight_classes,

@@ -156,14 +156,15 @@ TEST_CASE("page_extract: an article laid out in a table keeps its paragraphs, a 
                      "<h2>Headline</h2>";
   for (int i = 0; i < 5; ++i)
     html += "<p>Paragraph " + std::to_string(i) + " of the story, long enough, with commas, to be read as prose.</p>";
-  html += "<table><tr><th>Year</th><th>Tonnes</th></tr><tr><td>2024</td><td>12,400</td></tr></table>"
+  html += "<table><tr><th>Year</th><th>Tonnes</th></tr><tr><td>2024</td><td>12,400</td></tr>"
+          "<tr><td><img src=a.png><div>2025</div></td><td>13,100</td></tr></table>"
           "</td></tr></table></body></html>";
   const extracted_page p = extract("text/html", html);
   REQUIRE(p.status == extract_status::ok);
   INFO(p.text);
   CHECK(p.text.find("Headline\n\nParagraph 0 of the story") != std::string::npos);
   CHECK(p.text.find("to be read as prose.\n\nParagraph 1") != std::string::npos);
-  CHECK(p.text.find("Year | Tonnes\n2024 | 12,400") != std::string::npos);
+  CHECK(p.text.find("Year | Tonnes\n2024 | 12,400\n2025 | 13,100") != std::string::npos);
 }
 
 TEST_CASE("page_extract: text after an <embed> is not swallowed by it", "[extract]") {
