@@ -394,8 +394,16 @@ TEST_CASE("chat: on a terminal, lines can be edited and recalled, and the histor
       return prompt_after(s, "switch to the local chat NAME", 1) && s.ends_with("> ");
     }));
     t.type("\x04");  // Ctrl-D leaves
+    // Even after the prompt, a Ctrl-D was lost once more in CI (a loaded 2-core run): libedit
+    // can still be switching the terminal's mode. A person presses it again; so does the test,
+    // and only then: the chat must leave on it.
+    int code = t.wait_exit();
+    if (code == -1) {
+      t.type("\x04");
+      code = t.wait_exit(deadline_long);
+    }
     INFO(t.shown());
-    CHECK(t.wait_exit() == 0);
+    CHECK(code == 0);
     CHECK(user_turns(db, "local:default") == std::vector<std::string>{"Hello", "Hello"});
   }
   REQUIRE(std::filesystem::exists(history));
