@@ -444,6 +444,8 @@ constexpr int int_max = std::numeric_limits<int>::max();
 constexpr int_rule positive_int{1, int_max, "a positive integer"};
 constexpr int_rule non_negative_int{0, int_max, "an integer >= 0"};
 constexpr int_rule port_number{1, 65535, "a port number from 1 to 65535"};
+// gateway::decision_brief_max_chars (core does not depend on gateway): a brief is a few lines.
+constexpr int_rule brief_chars_rule{0, 1000, "an integer from 0 to 1000"};
 
 constexpr std::string_view duration_syntax = "a duration with a unit such as 500ms, 10s, 5m";
 constexpr std::string_view size_syntax = "a size such as 10MiB, 512KiB, 1GiB or a number of bytes";
@@ -1237,7 +1239,7 @@ const key_spec<pipeline_settings> pipeline_keys[] = {
        return r.read_int(f, non_negative_int, p.decision_max_tokens);
      }},
     {"decision_brief_chars", optional_key, "brief", [](R r, F f, pipeline_settings& p) {
-       return r.read_int(f, non_negative_int, p.decision_brief_chars);
+       return r.read_int(f, brief_chars_rule, p.decision_brief_chars);
      }},
     {"answer_max_tokens", optional_key, "max_tokens", [](R r, F f, pipeline_settings& p) {
        return r.read_int(f, positive_int, p.answer_max_tokens);

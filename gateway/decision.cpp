@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <map>
 #include <vector>
 
@@ -36,21 +37,27 @@ std::vector<std::string> closings(std::string_view s) {
 
 }  // namespace
 
-const std::string& decision_schema(int brief_chars, bool reading) {
-  static std::map<std::pair<int, bool>, std::string> schemas;  // one per configuration; the daemon has one
-  auto& schema = schemas[{brief_chars, reading}];
-  if (schema.empty()) {
-    const auto actions = reading ? nlohmann::json{"answer", "search", "read"} : nlohmann::json{"answer", "search"};
-    nlohmann::json properties{{"action", {{"type", "string"}, {"enum", actions}}},
-                              {"query", {{"type", "string"}, {"maxLength", decision_query_max_chars}}}};
-    if (brief_chars > 0) properties["brief"] = {{"type", "string"}, {"maxLength", brief_chars}};
-    schema = nlohmann::json{{"type", "object"},
-                            {"properties", std::move(properties)},
-                            {"required", {"action"}},
-                            {"additionalProperties", false}}
-                 .dump();
+const std::string& decision_grammar(int brief_chars, bool reading) {
+  static std::map<std::pair<int, bool>, std::string> grammars;  // one per configuration; the daemon has one
+  brief_chars = std::clamp(brief_chars, 0, decision_brief_max_chars);
+  auto& g = grammars[{brief_chars, reading}];
+  if (g.empty()) {
+    const std::string brief = brief_chars > 0 ? " brief?" : "";
+    const std::string lookup = reading ? R"(( "\"search\"" | "\"read\"" ))" : R"("\"search\"")";
+    g = R"(root ::= "{\"action\":" ( "\"answer\"")" + brief + " | " + lookup + R"( ",\"query\":" query)" + brief +
+        " ) \"}\"\n";
+    // JSON string characters, as llama.cpp's schema grammar spells them. A query does not start
+    // with a space (a blank query would be an answer that cost more tokens) and needs no escape
+    // but a quote, a backslash or a slash.
+    g += R"(query ::= "\"" qfirst qchar{0,)" + std::to_string(decision_query_max_chars - 1) + R"(} "\"")" "\n";
+    g += R"(qfirst ::= [^"\\\x00-\x20\x7F] | "\\" ["\\/])" "\n";
+    g += R"(qchar ::= [^"\\\x00-\x1F\x7F] | "\\" ["\\/])" "\n";
+    if (brief_chars > 0) {
+      g += R"(brief ::= ",\"brief\":\"" char{0,)" + std::to_string(brief_chars) + R"(} "\"")" "\n";
+      g += R"(char ::= [^"\\\x00-\x1F\x7F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4}))" "\n";
+    }
   }
-  return schema;
+  return g;
 }
 
 int decision_max_tokens(int configured, int brief_chars) {

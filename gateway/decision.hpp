@@ -1,11 +1,19 @@
-// The orchestrator's decision for one user message, and the JSON schema that makes the
-// model's answer valid JSON whatever the model is (llama-server turns the schema into a
-// grammar). The orchestrator is a big model on a CPU: every token it writes is on the user's
-// critical path (a few tokens a second on the story's machine), so a decision is as short as
-// the schema allows: `{"action":"answer"}` for a direct answer (7 tokens), a query only when
+// The orchestrator's decision for one user message, and the GBNF grammar that makes the
+// model's answer a valid decision whatever the model is. The orchestrator is a big model on a
+// CPU: every token it writes is on the user's critical path (a few tokens a second on the
+// story's machine), so a decision is as short as the grammar allows: `{"action":"answer"}` for
+// a direct answer (5 tokens with Gemma's, Qwen's and Llama's tokenizers), a query only when
 // searching (`search`: the results' snippets; `read`: the search, then the top pages read in
-// full, offered only when page reading is on), and a brief only when configured. A hard token cap (decision_max_tokens) bounds the
-// worst case; a decision the cap cut off is read as far as it got (a shorter query).
+// full, offered only when page reading is on), and a brief only when configured. A hard token
+// cap (decision_max_tokens) bounds the worst case; a decision the cap cut off is read as far as
+// it got (a shorter query).
+//
+// Why a grammar and not a JSON schema: llama-server's schema grammar allows up to ~22
+// whitespace characters at every gap and a ```json fence, so a model that takes them spends
+// its capped tokens on nothing (a random-weights model reached the cap before "action" was
+// complete), and a real one writing `{"action": "search", "query": …}` spends 3 tokens more
+// than the compact form. The grammar allows exactly one spelling: no whitespace between tokens,
+// keys in order, a query only with search/read and always non-blank there.
 // Pure functions; no I/O.
 #pragma once
 
@@ -24,14 +32,18 @@ struct decision {
 };
 
 inline constexpr int decision_query_max_chars = 80;
+// The longest brief the configuration accepts (decision_brief_chars): a brief is a few lines
+// for the subagent, and the grammar spells the bound out as that many nested rules.
+inline constexpr int decision_brief_max_chars = 1000;
 // The decision's token cap without a brief: the JSON around a query is ~9 tokens, which
 // leaves ~15 for the query (4-8 words is typical).
 inline constexpr int decision_default_max_tokens = 24;
 
-// {"action":"search"|"answer"[|"read"],"query"?:string<=80,"brief"?:string<=brief_chars}, only
-// action required, so a model can close the object right after it; no "brief" property when
-// brief_chars is 0; "read" only when `reading` (page reading is on).
-const std::string& decision_schema(int brief_chars = 0, bool reading = false);
+// GBNF for {"action":"answer"[,"brief":…]} or {"action":"search"|"read","query":…[,"brief":…]}:
+// the query 1..80 characters, not starting with a space; the brief 0..brief_chars characters
+// (no brief when brief_chars is 0; clamped to decision_brief_max_chars); "read" only when
+// `reading` (page reading is on). Sent as llama-server's `grammar` field.
+const std::string& decision_grammar(int brief_chars = 0, bool reading = false);
 
 // The cap for a configuration: `configured` when set (> 0), else the default plus room for a
 // brief of `brief_chars` (about 3 characters a token).

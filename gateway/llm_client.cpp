@@ -133,7 +133,7 @@ void append_json_string(std::string& out, std::string_view s) {
 std::string encode_chat_request(const chat_request& req, bool stream) {
   // Written directly: the messages are the whole history, and a json tree of it (a map per
   // message, every text copied twice) was a tenth of the daemon's CPU time per message.
-  std::size_t size = 256 + req.json_schema.size();
+  std::size_t size = 256 + req.json_schema.size() + req.grammar.size() * 2;
   for (const auto& m : req.messages) size += m.role.size() + m.content.size() + 32;
   std::string out;
   out.reserve(size + size / 16);  // escapes
@@ -173,6 +173,10 @@ std::string encode_chat_request(const chat_request& req, bool stream) {
     out += ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"decision\",\"schema\":";
     out += json::parse(req.json_schema).dump();
     out += "}}";
+  }
+  if (!req.grammar.empty()) {
+    out += ",\"grammar\":";
+    append_json_string(out, req.grammar);
   }
   if (stream) {
     // Prompt-processing progress events keep the idle deadline honest while a CPU model

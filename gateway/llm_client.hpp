@@ -29,6 +29,7 @@ struct chat_request {
   int max_tokens = 512;
   std::optional<double> temperature;
   std::string json_schema;        // non-empty: response_format {"type":"json_schema", schema} (valid JSON even from a bad model)
+  std::string grammar;            // non-empty: a GBNF grammar the output must match (not with json_schema)
   std::optional<int> slot;        // id_slot: keeps one chat's prompt cache in one slot
   bool cache_prompt = true;
   std::vector<int> banned_tokens;  // sent as logit_bias [[id,false],…]: never sampled

@@ -404,7 +404,7 @@ asio::awaitable<decision> pipeline::decide(const std::string& chat, reply& out, 
 
     chat_request req;
     req.messages = shape(orchestrator_, config_.orchestrator_prompt, *h, 0, {});
-    req.json_schema = decision_schema(config_.decision_brief_chars, config_.reading && read_);
+    req.grammar = decision_grammar(config_.decision_brief_chars, config_.reading && read_);
     req.max_tokens = config_.decision_max_tokens;
     // The chat's slot, holding its state (restored from its file if another chat had it).
     kv_keeper::lease held;

@@ -3,6 +3,7 @@
 // served by the real llama-server. Requests must be what each template accepts, failures must
 // not break a chat, and the ways real exports fail (control tokens that show nothing, thinking
 // models) must never reach the user.
+#include "gateway/decision.hpp"
 #include "gateway/pipeline.hpp"
 #include "gateway/template_probe.hpp"
 #include "tests/support/gateway_rig.hpp"
@@ -12,6 +13,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <regex>
@@ -170,6 +172,53 @@ TEST_CASE("families: a long chat with injected failures is answered on every fam
       const auto turns = rig.store.turns("local:long", 1, "");
       REQUIRE(turns.has_value());
       CHECK(turns->size() == static_cast<std::size_t>(2 * messages - 1));
+    }
+  }
+}
+
+TEST_CASE("families: the decision grammar gives one compact, complete decision on every real tokenizer",
+          "[families][real]") {
+  // Random weights take whatever the grammar allows, so they are the worst model it can meet:
+  // every answer must still be a whole decision, with no whitespace or fence spending the cap.
+  for (const std::string family : {"gemma3", "qwen3", "llama3_1"}) {
+    DYNAMIC_SECTION(family) {
+      llama_process server(test::real_vocab_model(family, "random"), 2048, family_args(family));
+      asio::io_context io;
+      openai_client client(io.get_executor(), loopback(server.port()));
+      chat_request req;
+      req.messages = {{"system", "Decide."}, {"user", "What is the weather in Paris?"}};
+      req.grammar = decision_grammar(60, true);
+      req.max_tokens = 400;  // more than the longest decision: it must end by itself
+      req.enable_thinking = false;
+      for (int seed = 1; seed <= 6; ++seed) {
+        req.temperature = 1.0 + seed * 0.1;  // a different answer each time
+        const auto r = test::run_one(io, client.chat(req));
+        REQUIRE(r.has_value());
+        INFO(family << ": " << r->content);
+        CHECK(r->finish_reason == "stop");
+        const auto d = parse_decision(r->content);
+        CHECK(d.usable);
+        CHECK_FALSE(d.truncated);
+        bool in_string = false, escaped = false, spaced = false;
+        for (const char c : r->content) {
+          if (in_string) {
+            if (escaped) escaped = false;
+            else if (c == '\\') escaped = true;
+            else if (c == '"') in_string = false;
+          } else if (c == '"') {
+            in_string = true;
+          } else if (c == ' ' || c == '\n' || c == '\t' || c == '\r') {
+            spaced = true;
+          }
+        }
+        CHECK_FALSE(spaced);
+        CHECK(r->content.rfind("{\"action\":\"", 0) == 0);
+        if (d.action != decision::action_kind::answer) {
+          CHECK(d.query.find_first_not_of(' ') == 0);
+          CHECK(std::count_if(d.query.begin(), d.query.end(), [](char c) { return (c & 0xC0) != 0x80; }) <=
+                decision_query_max_chars);
+        }
+      }
     }
   }
 }

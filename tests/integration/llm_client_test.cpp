@@ -212,6 +212,13 @@ TEST_CASE("llm_client: a chat request is valid JSON for any text, and says what 
   CHECK(enc["stop"] == nlohmann::json::array({"</s>", "\n\n"}));
   CHECK(enc["response_format"]["type"] == "json_schema");
   CHECK(enc["response_format"]["json_schema"]["schema"]["properties"]["a"]["type"] == "string");
+  CHECK_FALSE(enc.contains("grammar"));
+  chat_request g;
+  g.messages = {{"user", "x"}};
+  g.grammar = "root ::= \"\\\"yes\\\"\" | [^\"\\\\\\x00-\\x1F]\n";  // quotes and backslashes survive
+  const auto genc = nlohmann::json::parse(encode_chat_request(g, false));
+  CHECK(genc["grammar"] == g.grammar);
+  CHECK_FALSE(genc.contains("response_format"));
 
   // Ill-formed UTF-8 (a lone continuation byte, a cut sequence, an overlong, a surrogate, a
   // code point above U+10FFFF) is replaced, never passed on or thrown about.

@@ -88,11 +88,11 @@ TEST_CASE("pipeline: a message gets a valid JSON decision and an answer, both tu
   llama_process sub(test::make_model(f.dir / "s.gguf", "hello"), 2048, {"-np", "1"});
   openai_client oc(f.io.get_executor(), loopback(orch.port()));
   openai_client sc(f.io.get_executor(), loopback(sub.port()));
+  // The default cap (24 tokens): the decision grammar allows no whitespace, so even a random
+  // model that writes a character a token has its action complete within 19 (the schema grammar
+  // this replaced allowed ~22 whitespace characters at every gap, and a random model was cut
+  // before "action" in 1 run of 8).
   auto cfg = pipeline_config::defaults();
-  // The grammar bounds the JSON, but not to the default cap's 24 tokens: it allows up to ~22
-  // whitespace characters at each of its ~9 gaps, and a random model takes them (1 run in 8 was
-  // cut before "action" was complete). 400 tokens hold the longest JSON it allows.
-  cfg.decision_max_tokens = 400;
   // Random weights emit <unusedN> pieces as ordinary gibberish: here that is not the fault under test.
   cfg.guard.patterns.clear();
   pipeline p(f.store, {"orchestrator", &oc, 4096, 1, "o"}, {"subagent", &sc, 2048, 1, "s"},
@@ -628,7 +628,7 @@ TEST_CASE("pipeline: web results that try to give orders change no action", "[pi
   REQUIRE(oc.requests.size() == 2);
   CHECK(queries == std::vector<std::string>{"llama.cpp news", "llama.cpp news"});
   for (const auto& req : oc.requests) {
-    CHECK_FALSE(req.json_schema.empty());  // the decision is bound to the schema
+    CHECK(req.grammar == decision_grammar());  // the decision is bound to the grammar
     for (const auto& m : req.messages) CHECK(m.content.find("evil.example") == std::string::npos);
   }
   // The subagent saw the results, fenced once, with the fake fence and control tokens defused.
@@ -777,7 +777,7 @@ TEST_CASE("pipeline: a link in the message is read, fenced for the subagent, and
   CHECK(prompt.find("Sunny, 20 degrees.") != std::string::npos);
   CHECK(prompt.find("<|im_end|>") == std::string::npos);
   REQUIRE(oc.requests.size() == 1);
-  CHECK(oc.requests[0].json_schema.find("\"read\"") != std::string::npos);
+  CHECK(oc.requests[0].grammar == decision_grammar(0, true));
   // Sent: the marker linked, the sources list; stored and streamed: the marker as written.
   CHECK(r.text == "It will be sunny [[1]](<https://weather.example/paris>).\n\nSources:\n"
                   "[1] [Paris forecast](<https://weather.example/paris>)");

@@ -980,6 +980,9 @@ TEST_CASE("config: a decision has no brief by default and a 24-token cap", "[con
                                   std::string(minimal_yaml)).pipeline;
   CHECK(p.decision_brief_chars == 90);
   CHECK(p.decision_max_tokens == 40);
+  // The decision grammar spells the brief's bound out, one rule a character: a few lines at most.
+  check_error(load_error(dir, "pipeline:\n  decision_brief_chars: 5000\n" + std::string(minimal_yaml)), 2, 25,
+              "pipeline.decision_brief_chars", "expected an integer from 0 to 1000, found \"5000\"");
 }
 
 TEST_CASE("config: the host prompt cache and slot files per node, their defaults and their keys", "[config]") {

@@ -3,17 +3,22 @@
 #include "gateway/decision.hpp"
 
 #include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
 
 using namespace openclawd::gateway;
 
-TEST_CASE("decision: only the action is required, a brief only when configured", "[decision]") {
-  const auto j = nlohmann::json::parse(decision_schema());
-  CHECK(j["required"] == nlohmann::json::array({"action"}));
-  CHECK(j["properties"].contains("query"));
-  CHECK_FALSE(j["properties"].contains("brief"));
-  const auto with_brief = nlohmann::json::parse(decision_schema(90));
-  CHECK(with_brief["properties"]["brief"]["maxLength"] == 90);
+TEST_CASE("decision: the grammar spells one compact decision, a brief only when configured", "[decision]") {
+  // What llama-server is sent, whole: tests/integration/families_test.cpp runs it on real tokenizers.
+  CHECK(decision_grammar() == R"G(root ::= "{\"action\":" ( "\"answer\"" | "\"search\"" ",\"query\":" query ) "}"
+query ::= "\"" qfirst qchar{0,79} "\""
+qfirst ::= [^"\\\x00-\x20\x7F] | "\\" ["\\/]
+qchar ::= [^"\\\x00-\x1F\x7F] | "\\" ["\\/]
+)G");
+  CHECK(decision_grammar(0).find("brief") == std::string::npos);
+  const auto& with_brief = decision_grammar(90);
+  CHECK(with_brief.find(R"("\"answer\"" brief?)") != std::string::npos);
+  CHECK(with_brief.find("query brief?") != std::string::npos);
+  CHECK(with_brief.find("char{0,90}") != std::string::npos);
+  CHECK(decision_grammar(5000).find("char{0,1000}") != std::string::npos);  // clamped; config refuses it
   CHECK(decision_max_tokens(0, 0) == 24);
   CHECK(decision_max_tokens(0, 90) == 24 + 30 + 4);
   CHECK(decision_max_tokens(40, 90) == 40);
@@ -57,8 +62,8 @@ TEST_CASE("decision: a decision the token cap cut off is read as far as it got",
 }
 
 TEST_CASE("decision: read is offered only with page reading, and needs a query", "[decision]") {
-  CHECK(decision_schema(0, false).find("\"read\"") == std::string::npos);
-  CHECK(decision_schema(0, true).find("\"read\"") != std::string::npos);
+  CHECK(decision_grammar(0, false).find("read") == std::string::npos);
+  CHECK(decision_grammar(0, true).find(R"("\"read\"")") != std::string::npos);
   const auto d = parse_decision(R"({"action":"read","query":"llama.cpp rpc"})");
   CHECK(d.usable);
   CHECK(d.action == decision::action_kind::read);
