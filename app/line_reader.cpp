@@ -8,9 +8,12 @@
 #include <iterator>
 #include <string_view>
 
+#include <csignal>
+
 #include <fcntl.h>
 #include <langinfo.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <editline/readline.h>
@@ -48,6 +51,51 @@ char* complete_command(const char* text, int state) {
 
 char* complete_nothing(const char*, int) { return nullptr; }
 
+// Ctrl-D typed ahead (while an answer is being written, before libedit reads again) reaches a
+// terminal in line mode, where the kernel makes it an end-of-file mark; when libedit switches
+// to its own mode, that mark arrives as a NUL byte, which libedit takes as "insert the next key
+// literally": the Ctrl-D was lost and the next key garbled (found by the pty test, 1 run in
+// ~30 on a loaded machine). With the terminal's end-of-file character disabled while the chat
+// runs, a Ctrl-D typed ahead stays the byte 0x04, and libedit reads it as the Ctrl-D it is.
+// The user's setting is put back on the way out, also when a signal ends the chat.
+cc_t saved_veof = 0;
+volatile std::sig_atomic_t veof_changed = 0;
+
+void restore_veof() noexcept {  // async-signal-safe: tcgetattr and tcsetattr are
+  if (veof_changed == 0) return;
+  termios t{};
+  if (::tcgetattr(STDIN_FILENO, &t) == 0) {
+    t.c_cc[VEOF] = saved_veof;
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &t);
+  }
+  veof_changed = 0;
+}
+
+extern "C" void restore_veof_and_die(int sig) {
+  restore_veof();
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+
+void disable_veof() {
+  termios t{};
+  if (::tcgetattr(STDIN_FILENO, &t) != 0) return;
+  saved_veof = t.c_cc[VEOF];
+  t.c_cc[VEOF] = _POSIX_VDISABLE;
+  if (::tcsetattr(STDIN_FILENO, TCSANOW, &t) != 0) return;
+  veof_changed = 1;
+  // The signals that end a chat by default (libedit's own handlers, while it reads, hand them
+  // on to these); a disposition someone chose (ignored, handled) is left alone.
+  for (const int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) {
+    struct sigaction old {};
+    if (::sigaction(sig, nullptr, &old) != 0 || old.sa_handler != SIG_DFL) continue;
+    struct sigaction sa {};
+    sa.sa_handler = restore_veof_and_die;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(sig, &sa, nullptr);
+  }
+}
+
 char** complete(const char* text, int start, int) {
   rl_attempted_completion_over = 1;
   if (start != 0 || text[0] != '/') return nullptr;
@@ -68,9 +116,10 @@ line_reader::line_reader(std::filesystem::path history_file) : history_file_(std
   using_history();
   stifle_history(max_history_lines);
   read_history(history_file_.c_str());  // fails when there is none yet: an empty history
+  disable_veof();
 }
 
-line_reader::~line_reader() = default;
+line_reader::~line_reader() { restore_veof(); }
 
 std::optional<std::string> line_reader::read(const std::string& prompt) {
   if (!editing_) {
