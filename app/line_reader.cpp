@@ -55,7 +55,7 @@ char* complete_nothing(const char*, int) { return nullptr; }
 // terminal in line mode, where the kernel makes it an end-of-file mark; when libedit switches
 // to its own mode, that mark arrives as a NUL byte, which libedit takes as "insert the next key
 // literally": the Ctrl-D was lost and the next key garbled (found by the pty test, 1 run in
-// ~30 on a loaded machine). With the terminal's end-of-file character disabled while the chat
+// ~70 on a loaded machine). With the terminal's end-of-file character disabled while the chat
 // runs, a Ctrl-D typed ahead stays the byte 0x04, and libedit reads it as the Ctrl-D it is.
 // The user's setting is put back on the way out, also when a signal ends the chat.
 cc_t saved_veof = 0;

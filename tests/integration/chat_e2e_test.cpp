@@ -427,7 +427,7 @@ TEST_CASE("chat: on a terminal, lines can be edited and recalled, and the histor
     t.type("/he\t\r");
     // Waited for until the prompt is the last thing shown. A Ctrl-D that comes before libedit
     // has switched the terminal to its own mode must leave too: the chat disables the terminal's
-    // end-of-file key (before, it was lost 1 run in ~30 on a loaded machine; test above).
+    // end-of-file key (before, it was lost 1 run in ~70 on a loaded machine; test above).
     REQUIRE(t.wait_for([](const std::string& s) {
       return prompt_after(s, "switch to the local chat NAME", 1) && s.ends_with("> ");
     }));
