@@ -291,7 +291,13 @@ result<std::shared_ptr<asio::ssl::context>> client_context(const tls_options& tl
 asio::awaitable<hop_result> fetch_hop(const checked_url& u, const page_fetch_options& o, const tls_options& tls,
                                       steady::time_point end) {
   const auto& t = o.timeouts;
-  auto resolved = co_await detail::resolve_with_deadline(u.host, u.port, step_budget(t.resolve, end));
+  // Once per hop: the connection below goes to these addresses, never to the name again.
+  boost::system::error_code not_an_ip;
+  (void)asio::ip::make_address(u.host, not_an_ip);
+  const auto budget = step_budget(t.resolve, end);
+  auto resolving = o.resolve && not_an_ip ? o.resolve(u.host, u.port, budget)
+                                          : detail::resolve_with_deadline(u.host, u.port, budget);
+  auto resolved = co_await std::move(resolving);
   if (!resolved) {
     if (resolved.error() == errc::timeout) co_return step_error("resolving", u, resolved.error(), t.resolve, end, t.total);
     co_return fail(fetch_failure::no_address, u.host + " has no address (" + resolved.error().message() + ")");

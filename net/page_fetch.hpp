@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -29,6 +30,12 @@ struct page_fetch_options {
   std::string user_agent;                     // empty: a browser-like default naming openclawd
   std::string accept_language = "en;q=0.9, *;q=0.5";
   address_policy policy{};                    // what may be reached (and the test-only allowance)
+  // How a name is resolved; empty: the system's resolver (an IP literal never asks it). A fake
+  // at this interface lets tests give a name what an attacker's DNS would: private addresses,
+  // or another answer when asked again (rebinding), without a DNS server.
+  using resolver = std::function<asio::awaitable<result<std::vector<asio::ip::tcp::endpoint>>>(
+      const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout)>;
+  resolver resolve;
 };
 
 // Why a fetch gave no page. `detail` of page_fetch_error says it in one line for a model.

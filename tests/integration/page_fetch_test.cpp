@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <string>
 #include <variant>
 
@@ -247,9 +248,10 @@ TEST_CASE("page_fetch: without the test allowance, loopback is refused before an
   CHECK(site.connection_count() == 0);
 }
 
-TEST_CASE("page_fetch: a name is resolved once and its refused addresses are never connected", "[page_fetch]") {
-  // "localhost" resolves through the system's resolver (/etc/hosts) to loopback addresses:
-  // with the allowance they are fetched, and with loopback refused by a blocked port, none is.
+TEST_CASE("page_fetch: localhost goes through the system's resolver and is fetched under the allowance",
+          "[page_fetch]") {
+  // "localhost" resolves through the system's resolver (/etc/hosts) to loopback addresses, which
+  // the test allowance lets through. (What a hostile DNS answers: the fake-resolver test below.)
   local_http_server site(test::always(html("by name")), https_site());
   auto o = loopback_options();
   const auto r = fetch("https://localhost:" + std::to_string(site.port()) + "/", o);
@@ -260,6 +262,59 @@ TEST_CASE("page_fetch: a name is resolved once and its refused addresses are nev
     CHECK(std::get<fetched_page>(r).body == "by name");
     CHECK(std::get<fetched_page>(r).address == "127.0.0.1");
   }
+}
+
+TEST_CASE("page_fetch: a name's DNS answer is taken once per hop, and private answers are never connected",
+          "[page_fetch]") {
+  // A fake resolver at the options' interface plays an attacker's DNS: public.example answers
+  // loopback (the test allowance stands in for a public address) the first time and a private
+  // address after (rebinding); start.example answers loopback and redirects to rebind.example;
+  // intranet.example and rebind.example answer only private addresses.
+  local_http_server site(nullptr);
+  site.set_handler([](const recorded_request& r) {
+    if (r.target == "/to-rebind") return redirect(302, "http://rebind.example/admin");
+    return html("public page");
+  });
+  std::map<std::string, int> asked;
+  auto o = loopback_options();
+  o.policy.allow_http = true;
+  o.resolve = [&](const std::string& host, std::uint16_t port,
+                  std::chrono::milliseconds) -> asio::awaitable<result<std::vector<asio::ip::tcp::endpoint>>> {
+    const int n = ++asked[host];
+    auto at = [port](const char* ip) { return asio::ip::tcp::endpoint(asio::ip::make_address(ip), port); };
+    if (host == "public.example")
+      co_return std::vector{n == 1 ? at("127.0.0.1") : at("10.0.0.1")};
+    if (host == "start.example") co_return std::vector{at("127.0.0.1")};
+    if (host == "intranet.example") co_return std::vector{at("10.1.2.3"), at("192.168.1.1"), at("169.254.169.254")};
+    co_return std::vector{at("172.16.0.9")};
+  };
+  const std::string port = std::to_string(site.port());
+  {
+    const auto p = page_of(fetch("http://public.example:" + port + "/", o));
+    CHECK(p.body == "public page");
+    CHECK(p.address == "127.0.0.1");
+    CHECK(asked["public.example"] == 1);  // connected to what was checked: no second lookup
+    REQUIRE(site.request_count() == 1);
+    CHECK(site.requests()[0].header("Host") == "public.example:" + port);
+  }
+  {
+    const auto e = error_of(fetch("http://intranet.example:" + port + "/", o));
+    CHECK(e.kind == fetch_failure::forbidden_address);
+    CHECK_THAT(e.detail, Catch::StartsWith("intranet.example resolves only to refused addresses: 10.1.2.3"));
+    CHECK_THAT(e.detail, Catch::Contains("169.254.169.254"));
+  }
+  {
+    // The first hop is fine; the redirect's name answers a private address: refused there.
+    const auto e = error_of(fetch("http://start.example:" + port + "/to-rebind", o));
+    CHECK(e.kind == fetch_failure::forbidden_address);
+    CHECK_THAT(e.detail, Catch::Contains("rebind.example"));
+    CHECK_THAT(e.detail, Catch::Contains("172.16.0.9"));
+    CHECK(asked["rebind.example"] == 1);
+  }
+  // IP literals never ask the resolver.
+  CHECK(page_of(fetch("http://127.0.0.1:" + port + "/", o)).body == "public page");
+  CHECK(asked.count("127.0.0.1") == 0);
+  CHECK(site.request_count() == 3);  // public.example, start.example (redirected), 127.0.0.1
 }
 
 TEST_CASE("page_fetch: plain http only with allow_http", "[page_fetch]") {
