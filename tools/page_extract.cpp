@@ -844,6 +844,7 @@ class html_extractor {
                      bool& cut);
   int class_weight(const node_info& i) const;
   bool clean_away(const node_info& i, bool weight_classes) const;
+  bool paragraph_wrapper(const xmlNode* div) const;
   double link_density(const node_info& i) const {
     return i.text_len == 0 ? 0.0 : static_cast<double>(i.link_len) / static_cast<double>(i.text_len);
   }
@@ -1137,14 +1138,9 @@ std::vector<xmlNode*> html_extractor::grab_article(bool strip_unlikely, bool wei
     }
     // readability replaces a <div> that holds nothing but this <p> (and little link text) by the
     // <p>, so the paragraph scores the div's parent. One level, as its top-down walk does.
-    if (t == "p" && first_ancestor && first_ancestor->_private && name_of(first_ancestor) == "div" &&
-        first_ancestor->parent && first_ancestor->parent->_private) {
-      const node_info& d = info_[idx(first_ancestor)];
-      std::size_t elements = 0;
-      for (xmlNode* c = first_ancestor->children; c; c = c->next)
-        if (c->type == XML_ELEMENT_NODE) ++elements;
-      if (elements == 1 && d.own_len == 0 && link_density(d) < 0.25) first_ancestor = first_ancestor->parent;
-    }
+    if (t == "p" && first_ancestor && first_ancestor->parent && first_ancestor->parent->_private &&
+        paragraph_wrapper(first_ancestor))
+      first_ancestor = first_ancestor->parent;
     if (len < 25 || !first_ancestor || first_ancestor->type != XML_ELEMENT_NODE || !first_ancestor->_private)
       continue;
     const double content = 1.0 + static_cast<double>(commas) + std::min(std::floor(static_cast<double>(len) / 100.0), 3.0);
@@ -1240,7 +1236,7 @@ std::vector<xmlNode*> html_extractor::grab_article(bool strip_unlikely, bool wei
       if (!top_class.empty() && attr(s, "class") == top_class) bonus = top->score * 0.2;
       if (si.scored && si.score + bonus >= threshold) {
         append = true;
-      } else if (name_of(s) == "p") {
+      } else if (name_of(s) == "p" || paragraph_wrapper(s)) {  // a wrapper is the <p> it holds
         const double ld = link_density(si);
         const std::size_t len = si.text_len;
         if (len > 80 && ld < 0.25) {
@@ -1254,6 +1250,21 @@ std::vector<xmlNode*> html_extractor::grab_article(bool strip_unlikely, bool wei
     if (append) article.push_back(s);
   }
   return article;
+}
+
+// A <div> that readability replaces by the one <p> it holds: nothing else in it (no other
+// element, no loose text) and little link text. (test_issue28's story opens with five such divs
+// beside the container that holds the rest.)
+bool html_extractor::paragraph_wrapper(const xmlNode* div) const {
+  if (!div || !div->_private || name_of(div) != "div") return false;
+  const node_info& d = info_[idx(div)];
+  const xmlNode* only = nullptr;
+  for (const xmlNode* c = div->children; c; c = c->next) {
+    if (c->type != XML_ELEMENT_NODE) continue;
+    if (only) return false;
+    only = c;
+  }
+  return only && name_of(only) == "p" && d.own_len == 0 && link_density(d) < 0.25;
 }
 
 // readability's _cleanConditionally, on the figures measured once.

