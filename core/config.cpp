@@ -444,8 +444,8 @@ constexpr int int_max = std::numeric_limits<int>::max();
 constexpr int_rule positive_int{1, int_max, "a positive integer"};
 constexpr int_rule non_negative_int{0, int_max, "an integer >= 0"};
 constexpr int_rule port_number{1, 65535, "a port number from 1 to 65535"};
-// gateway::decision_brief_max_chars (core does not depend on gateway): a brief is a few lines.
-constexpr int_rule brief_chars_rule{0, 1000, "an integer from 0 to 1000"};
+constexpr int_rule brief_chars_rule{0, pipeline_settings::decision_brief_max_chars, "an integer from 0 to 1000"};
+static_assert(pipeline_settings::decision_brief_max_chars == 1000, "brief_chars_rule's message names the bound");
 
 constexpr std::string_view duration_syntax = "a duration with a unit such as 500ms, 10s, 5m";
 constexpr std::string_view size_syntax = "a size such as 10MiB, 512KiB, 1GiB or a number of bytes";

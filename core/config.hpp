@@ -205,6 +205,9 @@ struct pipeline_settings {
   std::string subagent_prompt;
   int decision_max_tokens = 0;   // 0: 24, plus room for a brief when decision_brief_chars is set
   int decision_brief_chars = 0;  // 0: the decision has no brief (fewest tokens on the critical path)
+  // The longest brief accepted: a brief is a few lines for the subagent, and the decision's
+  // grammar (gateway/decision.hpp) spells the bound out as that many nested rules.
+  static constexpr int decision_brief_max_chars = 1000;
   int answer_max_tokens = 1024;  // the subagent's answer, and the room kept free for it
   int summary_max_tokens = 384;  // one running summary
   int compact_at_percent = 85;   // compact the orchestrator's prompt when it passes this share of ctx

@@ -1,5 +1,7 @@
 #include "gateway/decision.hpp"
 
+#include "core/config.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -39,7 +41,7 @@ std::vector<std::string> closings(std::string_view s) {
 
 const std::string& decision_grammar(int brief_chars, bool reading) {
   static std::map<std::pair<int, bool>, std::string> grammars;  // one per configuration; the daemon has one
-  brief_chars = std::clamp(brief_chars, 0, decision_brief_max_chars);
+  brief_chars = std::clamp(brief_chars, 0, core::pipeline_settings::decision_brief_max_chars);
   auto& g = grammars[{brief_chars, reading}];
   if (g.empty()) {
     const std::string brief = brief_chars > 0 ? " brief?" : "";

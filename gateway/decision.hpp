@@ -32,16 +32,14 @@ struct decision {
 };
 
 inline constexpr int decision_query_max_chars = 80;
-// The longest brief the configuration accepts (decision_brief_chars): a brief is a few lines
-// for the subagent, and the grammar spells the bound out as that many nested rules.
-inline constexpr int decision_brief_max_chars = 1000;
 // The decision's token cap without a brief: the JSON around a query is ~9 tokens, which
 // leaves ~15 for the query (4-8 words is typical).
 inline constexpr int decision_default_max_tokens = 24;
 
 // GBNF for {"action":"answer"[,"brief":…]} or {"action":"search"|"read","query":…[,"brief":…]}:
 // the query 1..80 characters, not starting with a space; the brief 0..brief_chars characters
-// (no brief when brief_chars is 0; clamped to decision_brief_max_chars); "read" only when
+// (no brief when brief_chars is 0; clamped to core::pipeline_settings::decision_brief_max_chars,
+// the bound the configuration enforces); "read" only when
 // `reading` (page reading is on). Sent as llama-server's `grammar` field.
 const std::string& decision_grammar(int brief_chars = 0, bool reading = false);
 
